@@ -1,0 +1,80 @@
+"""Load queues, skills and agents from a TOML or YAML file, validated field by field."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import yaml
+
+from omniroute import _rust
+from omniroute.errors import InvalidConfigError, OmnirouteError
+from omniroute.model import EngineConfig, encoder
+
+__all__ = ["load_config", "parse_config", "validate_config"]
+
+_AT = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
+_WORDS = [
+    ("Expected `float`", "expected a number"),
+    ("Expected `int`", "expected a whole number"),
+    ("Expected `str`", "expected a string"),
+    ("Expected `bool`", "expected true or false"),
+    ("Expected `array`", "expected a list"),
+    ("Expected `object`", "expected a table"),
+    (">=", "≥"),
+    ("<=", "≤"),
+]
+
+
+def _friendly(error: msgspec.ValidationError) -> InvalidConfigError:
+    m = _AT.match(str(error))
+    message = m.group("msg") if m else str(error)
+    path = (m.group("path") or "").lstrip(".") if m else ""
+    for old, new in _WORDS:
+        message = message.replace(old, new)
+    message = message.replace("`", "")
+    message = message[:1].lower() + message[1:]
+    return InvalidConfigError(f"{path}: {message}" if path else message)
+
+
+def parse_config(data: Any) -> EngineConfig:
+    """Validate plain data (as read from TOML, YAML or JSON) into a configuration."""
+    try:
+        config = msgspec.convert(data, EngineConfig)
+    except msgspec.ValidationError as e:
+        raise _friendly(e) from e
+    validate_config(config)
+    return config
+
+
+def validate_config(config: EngineConfig) -> None:
+    """Check what types alone cannot: names that refer to each other, step order,
+    duplicates. Raises :class:`InvalidConfigError` with the path of the bad field."""
+    try:
+        _rust.Engine(encoder.encode(config), 0.0)
+    except InvalidConfigError:
+        raise
+    except OmnirouteError as e:
+        raise InvalidConfigError(str(e)) from e
+
+
+def load_config(path: str | Path) -> EngineConfig:
+    """Read a ``.toml``, ``.yaml`` or ``.yml`` file."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".toml":
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        elif suffix in (".yaml", ".yml"):
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        else:
+            raise InvalidConfigError(f"{path}: expected a .toml, .yaml or .yml file")
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as e:
+        raise InvalidConfigError(f"{path}: not valid {suffix.lstrip('.').upper()}: {e}") from e
+    try:
+        return parse_config(data)
+    except InvalidConfigError as e:
+        raise InvalidConfigError(f"{path}: {e}") from e

@@ -1,0 +1,621 @@
+"""The engine's vocabulary as typed msgspec structs: configuration, inputs, outputs."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta, Struct
+
+__all__ = [
+    "Accept",
+    "AddCondition",
+    "AddQueue",
+    "AddTask",
+    "AgentConfig",
+    "AgentLoad",
+    "AgentState",
+    "AgentStateChanged",
+    "AgentVerdict",
+    "AllOf",
+    "AnyOf",
+    "BatchResult",
+    "Cancel",
+    "Candidate",
+    "ChannelConfig",
+    "ChannelLimit",
+    "Complete",
+    "Condition",
+    "ConditionNotMet",
+    "CustomerActivity",
+    "DeclinedBefore",
+    "DropCondition",
+    "Eligible",
+    "EndWrapUp",
+    "EngineConfig",
+    "Excluded",
+    "Explanation",
+    "External",
+    "FewestHandled",
+    "Input",
+    "InputError",
+    "LeastOccupied",
+    "LongestIdle",
+    "LowerLevel",
+    "MissingSkill",
+    "MostSkilled",
+    "NewTask",
+    "NoCapacity",
+    "Not",
+    "NotAvailable",
+    "NotServingQueue",
+    "OfferMade",
+    "OfferReason",
+    "OfferRejected",
+    "OfferRescinded",
+    "OfferTimedOut",
+    "Offered",
+    "Output",
+    "Pick",
+    "PickRequested",
+    "QueueConfig",
+    "Reject",
+    "RemoveAgent",
+    "ReservationExpired",
+    "ReservedForOthers",
+    "RoundRobin",
+    "Score",
+    "ScorePart",
+    "SetAgentState",
+    "SetPriority",
+    "Skill",
+    "Step",
+    "StepAction",
+    "StepReached",
+    "Strategy",
+    "TaskAssigned",
+    "TaskCancelled",
+    "TaskCompleted",
+    "TaskInactive",
+    "TaskQueued",
+    "TaskReactivated",
+    "TaskTransferred",
+    "Transfer",
+    "UpsertAgent",
+    "UpsertChannel",
+    "UpsertQueue",
+    "Verdict",
+    "WeightedRandom",
+]
+
+Name = Annotated[str, Meta(min_length=1, max_length=256)]
+Seconds = Annotated[float, Meta(ge=0)]
+PositiveSeconds = Annotated[float, Meta(gt=0)]
+Level = Annotated[int, Meta(ge=0, le=255)]
+SkillLevel = Annotated[int, Meta(ge=1, le=255)]
+Units = Annotated[int, Meta(ge=1, le=2**32 - 1)]
+Priority = Annotated[int, Meta(ge=-(2**31), le=2**31 - 1)]
+AttributeValue = bool | int | float | str
+
+
+class _Config(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Configuration input: a typo in a field name is an error."""
+
+
+# ----- conditions -----
+
+
+class Skill(_Config, tag="skill", tag_field="op"):
+    """Holds when the agent has `skill` at `min_level` or above."""
+
+    skill: Name
+    min_level: Level = 1
+
+
+class AllOf(_Config, tag="all", tag_field="op"):
+    """Holds when every condition holds (an empty list always holds)."""
+
+    of: list[Condition]
+
+
+class AnyOf(_Config, tag="any", tag_field="op"):
+    """Holds when at least one condition holds (an empty list never holds)."""
+
+    of: list[Condition]
+
+
+class Not(_Config, tag="not", tag_field="op"):
+    """Holds when the condition does not."""
+
+    condition: Condition
+
+
+Condition = Skill | AllOf | AnyOf | Not
+
+
+# ----- strategies -----
+
+
+class LongestIdle(_Config, tag="longest_idle", tag_field="kind"):
+    per_channel: bool = False
+
+
+class LeastOccupied(_Config, tag="least_occupied", tag_field="kind"):
+    pass
+
+
+class MostSkilled(_Config, tag="most_skilled", tag_field="kind"):
+    pass
+
+
+class RoundRobin(_Config, tag="round_robin", tag_field="kind"):
+    pass
+
+
+class FewestHandled(_Config, tag="fewest_handled", tag_field="kind"):
+    pass
+
+
+class WeightedRandom(_Config, tag="weighted_random", tag_field="kind"):
+    feature: str = "skill_level"
+
+
+class Score(_Config, tag="score", tag_field="kind"):
+    weights: dict[str, float]
+
+
+class External(_Config, tag="external", tag_field="kind"):
+    pass
+
+
+Strategy = (
+    LongestIdle | LeastOccupied | MostSkilled | RoundRobin | FewestHandled | WeightedRandom | Score | External
+)
+
+
+# ----- relaxation steps -----
+
+
+class DropCondition(_Config, tag="drop_condition", tag_field="kind"):
+    skill: Name
+
+
+class LowerLevel(_Config, tag="lower_level", tag_field="kind"):
+    skill: Name
+    min_level: SkillLevel
+
+
+class AddQueue(_Config, tag="add_queue", tag_field="kind"):
+    queue: Name
+
+
+class AddCondition(_Config, tag="add_condition", tag_field="kind"):
+    condition: Condition
+
+
+StepAction = DropCondition | LowerLevel | AddQueue | AddCondition
+
+
+class Step(_Config):
+    after_seconds: Seconds
+    action: StepAction
+
+
+# ----- configuration -----
+
+
+class ChannelConfig(_Config):
+    name: Name
+    cost: Units
+    max_per_agent: Units | None = None
+    interruptible: bool = False
+    inactive_after: PositiveSeconds | None = None
+
+
+class QueueConfig(_Config):
+    name: Name
+    strategy: Strategy = LongestIdle()
+    service_level_seconds: PositiveSeconds = 20.0
+    aging_per_second: Seconds = 0.0
+    offer_timeout: PositiveSeconds = 30.0
+    wrap_up: Seconds | None = None
+    steps: list[Step] = []
+
+
+class AgentConfig(_Config):
+    id: Name
+    capacity: Units = 60
+    skills: dict[str, SkillLevel] = {}
+    queues: dict[str, Priority] = {}
+    available: bool = True
+
+
+class EngineConfig(_Config):
+    channels: list[ChannelConfig]
+    queues: list[QueueConfig]
+    agents: list[AgentConfig] = []
+    seed: Annotated[int, Meta(ge=0, le=2**64 - 1)] = 0
+    max_missed_offers: Annotated[int, Meta(ge=0, le=2**32 - 1)] = 3
+
+
+# ----- inputs -----
+
+
+class NewTask(_Config):
+    id: Name
+    channel: Name
+    queue: Name
+    priority: Priority = 0
+    requires: Condition | None = None
+    preferred_agents: list[str] = []
+    preferred_until: float | None = None
+    excluded_agents: list[str] = []
+    attributes: dict[str, AttributeValue] = {}
+    enqueued_at: float | None = None
+
+
+class AgentState(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """An agent's state: offline, available, away (with a reason),
+    not_responding or wrap_up. Only the first three can be requested."""
+
+    state: Literal["offline", "available", "away", "not_responding", "wrap_up"]
+    reason: str | None = None
+
+
+class _Input(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag_field="type"):
+    pass
+
+
+class AddTask(_Input, tag="add_task"):
+    task: NewTask
+
+
+class Accept(_Input, tag="accept"):
+    offer: int
+
+
+class Reject(_Input, tag="reject"):
+    offer: int
+
+
+class Cancel(_Input, tag="cancel"):
+    task: str
+
+
+class Complete(_Input, tag="complete"):
+    task: str
+
+
+class EndWrapUp(_Input, tag="end_wrap_up"):
+    agent: str
+
+
+class Transfer(_Input, tag="transfer"):
+    """Send a task to another queue or to a named agent (exactly one)."""
+
+    task: str
+    to_queue: str | None = None
+    to_agent: str | None = None
+
+
+class SetAgentState(_Input, tag="set_agent_state"):
+    agent: str
+    state: AgentState
+
+
+class CustomerActivity(_Input, tag="customer_activity"):
+    task: str
+
+
+class Pick(_Input, tag="pick"):
+    task: str
+    agent: str
+
+
+class SetPriority(_Input, tag="set_priority"):
+    task: str
+    priority: Priority
+
+
+class UpsertAgent(_Input, tag="upsert_agent"):
+    agent: AgentConfig
+
+
+class RemoveAgent(_Input, tag="remove_agent"):
+    agent: str
+
+
+class UpsertQueue(_Input, tag="upsert_queue"):
+    queue: QueueConfig
+
+
+class UpsertChannel(_Input, tag="upsert_channel"):
+    channel: ChannelConfig
+
+
+Input = (
+    AddTask
+    | Accept
+    | Reject
+    | Cancel
+    | Complete
+    | EndWrapUp
+    | Transfer
+    | SetAgentState
+    | CustomerActivity
+    | Pick
+    | SetPriority
+    | UpsertAgent
+    | RemoveAgent
+    | UpsertQueue
+    | UpsertChannel
+)
+
+
+# ----- outputs (decoded leniently: unknown fields are ignored) -----
+
+
+class ScorePart(Struct, frozen=True, kw_only=True):
+    feature: str
+    value: float
+    weight: float
+
+
+class OfferReason(Struct, frozen=True, kw_only=True):
+    """Why an offer was made: what triggered it, the strategy, the score
+    and its parts, the relaxation step and requirement in force."""
+
+    trigger: Literal["task_arrived", "agent_freed", "picked"]
+    strategy: str
+    score: float
+    parts: list[ScorePart]
+    step: int
+    requirement: str
+    reserved: bool
+
+
+class Candidate(Struct, frozen=True, kw_only=True):
+    agent: str
+    features: list[tuple[str, float]]
+
+
+class _Output(Struct, frozen=True, kw_only=True, tag_field="type"):
+    at: float
+
+
+class TaskQueued(_Output, tag="task_queued"):
+    task: str
+    queue: str
+    channel: str
+    priority: int
+    arrived_at: float
+
+
+class OfferMade(_Output, tag="offer_made"):
+    offer: int
+    task: str
+    agent: str
+    queue: str
+    channel: str
+    expires_at: float
+    reason: OfferReason
+
+
+class OfferRescinded(_Output, tag="offer_rescinded"):
+    offer: int
+    task: str
+    agent: str
+    why: str
+
+
+class OfferRejected(_Output, tag="offer_rejected"):
+    offer: int
+    task: str
+    agent: str
+
+
+class OfferTimedOut(_Output, tag="offer_timed_out"):
+    offer: int
+    task: str
+    agent: str
+
+
+class TaskAssigned(_Output, tag="task_assigned"):
+    task: str
+    agent: str
+    queue: str
+    channel: str
+    wait: float
+
+
+class TaskCancelled(_Output, tag="task_cancelled"):
+    task: str
+    queue: str
+    channel: str
+    wait: float
+
+
+class TaskCompleted(_Output, tag="task_completed"):
+    task: str
+    agent: str
+    queue: str
+    channel: str
+
+
+class TaskTransferred(_Output, tag="task_transferred"):
+    task: str
+    from_queue: str
+    channel: str
+    from_agent: str | None
+    to_queue: str | None
+    to_agent: str | None
+
+
+class StepReached(_Output, tag="step_reached"):
+    task: str
+    queue: str
+    step: int
+    requirement: str
+
+
+class ReservationExpired(_Output, tag="reservation_expired"):
+    task: str
+
+
+class TaskInactive(_Output, tag="task_inactive"):
+    task: str
+    agent: str
+
+
+class TaskReactivated(_Output, tag="task_reactivated"):
+    task: str
+    agent: str
+
+
+class PickRequested(_Output, tag="pick_requested"):
+    task: str
+    queue: str
+    candidates: list[Candidate]
+
+
+class AgentStateChanged(_Output, tag="agent_state_changed"):
+    agent: str
+    status: AgentState
+
+
+class AgentLoad(_Output, tag="agent_load"):
+    agent: str
+    used: int
+    capacity: int
+    tasks: int
+
+
+Output = (
+    TaskQueued
+    | OfferMade
+    | OfferRescinded
+    | OfferRejected
+    | OfferTimedOut
+    | TaskAssigned
+    | TaskCancelled
+    | TaskCompleted
+    | TaskTransferred
+    | StepReached
+    | ReservationExpired
+    | TaskInactive
+    | TaskReactivated
+    | PickRequested
+    | AgentStateChanged
+    | AgentLoad
+)
+
+
+class InputError(Struct, frozen=True, kw_only=True):
+    """An input event the engine refused; nothing of it was applied."""
+
+    index: int
+    kind: Literal[
+        "unknown_id", "duplicate_id", "invalid_transition", "invalid_config", "invalid_input"
+    ]
+    message: str
+
+
+class BatchResult(Struct, frozen=True, kw_only=True):
+    """What one batch produced, in order, and the inputs refused."""
+
+    now: float
+    events: list[Output]
+    errors: list[InputError]
+
+    @property
+    def offers(self) -> list[OfferMade]:
+        return [e for e in self.events if isinstance(e, OfferMade)]
+
+
+# ----- explanations -----
+
+
+class _Verdict(Struct, frozen=True, kw_only=True, tag_field="verdict"):
+    agent: str
+
+
+class Eligible(_Verdict, tag="eligible"):
+    score: float
+
+
+class Offered(_Verdict, tag="offered"):
+    pass
+
+
+class NotServingQueue(_Verdict, tag="not_serving_queue"):
+    pass
+
+
+class MissingSkill(_Verdict, tag="missing_skill"):
+    skill: str
+    required: int
+    has: int
+
+
+class ConditionNotMet(_Verdict, tag="condition_not_met"):
+    condition: str
+
+
+class NoCapacity(_Verdict, tag="no_capacity"):
+    needed: int
+    free: int
+
+
+class ChannelLimit(_Verdict, tag="channel_limit"):
+    channel: str
+    max: int
+
+
+class NotAvailable(_Verdict, tag="not_available"):
+    status: AgentState
+
+
+class DeclinedBefore(_Verdict, tag="declined_before"):
+    pass
+
+
+class Excluded(_Verdict, tag="excluded"):
+    pass
+
+
+class ReservedForOthers(_Verdict, tag="reserved_for_others"):
+    until: float
+
+
+Verdict = (
+    Eligible
+    | Offered
+    | NotServingQueue
+    | MissingSkill
+    | ConditionNotMet
+    | NoCapacity
+    | ChannelLimit
+    | NotAvailable
+    | DeclinedBefore
+    | Excluded
+    | ReservedForOthers
+)
+AgentVerdict = Verdict
+
+
+class Explanation(Struct, frozen=True, kw_only=True):
+    """Why a task is where it is, agent by agent."""
+
+    task: str
+    queue: str
+    phase: Literal["waiting", "offered", "assigned"]
+    step: int
+    requirement: str
+    effective_priority: float
+    agents: list[Verdict]
+
+
+# Encoders and decoders are built once.
+encoder = msgspec.msgpack.Encoder()
+batch_decoder = msgspec.msgpack.Decoder(BatchResult)
+explanation_decoder = msgspec.msgpack.Decoder(Explanation)

@@ -1,0 +1,287 @@
+//! Derived indices: requirement classes with their backlogs, ready agents per
+//! queue, reservations. Rebuilt from the primary records after a restore or
+//! a queue change; kept up to date incrementally otherwise.
+
+use super::requirement::{relax, Cond};
+use super::state::{AgentIx, ChannelIx, Phase, QueueIx, TaskIx, Time};
+use super::Engine;
+use crate::model::{Condition, StepAction};
+use rustc_hash::FxHashMap;
+use std::collections::BTreeSet;
+
+pub(crate) type ClassIx = u32;
+pub(crate) const NO_CLASS: ClassIx = u32::MAX;
+
+/// A waiting task's place in its class backlog. Within one queue the aging
+/// rate is shared, so ordering by `priority - rate * arrived_at` is the
+/// same as ordering by effective priority at any moment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct WaitKey {
+    pub rank: Time,
+    pub arrived: Time,
+    pub seq: u64,
+    pub task: TaskIx,
+}
+
+/// A reserved task's place in an agent's reservations: oldest first.
+pub(crate) type ReservedKey = (Time, u64, TaskIx);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct ClassKey {
+    pub queue: QueueIx,
+    pub channel: ChannelIx,
+    pub requires: u32,
+    pub step: u32,
+}
+
+/// Tasks that share queue, channel, base requirement and relaxation step:
+/// one eligibility check serves them all.
+#[derive(Debug)]
+pub(crate) struct Class {
+    pub key: ClassKey,
+    pub cond: Cond,
+    pub text: String,
+    /// The queue and its overflow queues: agents of these may take the tasks.
+    pub serving: Vec<QueueIx>,
+    pub backlog: BTreeSet<WaitKey>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Indices {
+    pub agent_by_id: FxHashMap<String, AgentIx>,
+    pub task_by_id: FxHashMap<String, TaskIx>,
+    pub queue_by_name: FxHashMap<String, QueueIx>,
+    pub channel_by_name: FxHashMap<String, ChannelIx>,
+    pub skill_by_name: FxHashMap<String, u32>,
+    pub condition_ix: FxHashMap<Condition, u32>,
+    pub offers: FxHashMap<u64, TaskIx>,
+    pub classes: Vec<Class>,
+    pub class_by_key: FxHashMap<ClassKey, ClassIx>,
+    /// Per queue: classes with waiting tasks that agents of the queue may take.
+    pub serving: Vec<BTreeSet<ClassIx>>,
+    /// Per queue: available agents serving it with room for some channel.
+    pub ready: Vec<BTreeSet<AgentIx>>,
+    pub agent_ready: Vec<bool>,
+    /// Per agent: waiting tasks reserved for it.
+    pub reserved: Vec<BTreeSet<ReservedKey>>,
+    /// Per queue: its agents, by index (round-robin order).
+    pub members: Vec<Vec<AgentIx>>,
+    /// Per task slot: the class of its current queue, channel and step.
+    pub task_class: Vec<ClassIx>,
+    /// Scratch marks for de-duplication, stamped with `mark_gen`.
+    pub class_mark: Vec<u32>,
+    pub agent_mark: Vec<u32>,
+    pub mark_gen: u32,
+}
+
+impl Engine {
+    pub(crate) fn intern_skill(&mut self, name: &str) -> u32 {
+        if let Some(&s) = self.ix.skill_by_name.get(name) {
+            return s;
+        }
+        let s = self.skills.len() as u32;
+        self.skills.push(name.to_owned());
+        self.ix.skill_by_name.insert(name.to_owned(), s);
+        s
+    }
+
+    pub(crate) fn intern_condition(&mut self, c: Option<&Condition>) -> u32 {
+        let Some(c) = c else { return 0 };
+        if let Some(&i) = self.ix.condition_ix.get(c) {
+            return i;
+        }
+        let i = self.conditions.len() as u32;
+        self.conditions.push(c.clone());
+        self.ix.condition_ix.insert(c.clone(), i);
+        i
+    }
+
+    /// The class for a key, built on first use.
+    pub(crate) fn class_for(&mut self, key: ClassKey) -> ClassIx {
+        if let Some(&c) = self.ix.class_by_key.get(&key) {
+            return c;
+        }
+        let mut req = if key.requires == 0 { None } else { Some(self.conditions[key.requires as usize].clone()) };
+        let mut serving = vec![key.queue];
+        let steps = self.queues[key.queue as usize].config.steps.clone();
+        for step in steps.iter().take(key.step as usize) {
+            if let StepAction::AddQueue { queue } = &step.action {
+                if let Some(&q) = self.ix.queue_by_name.get(queue) {
+                    if !serving.contains(&q) {
+                        serving.push(q);
+                    }
+                }
+            }
+            req = relax(req, &step.action);
+        }
+        let cond = match &req {
+            None => Cond::True,
+            Some(c) => {
+                let mut intern = |s: &str| self.intern_skill(s);
+                Cond::compile(c, &mut intern)
+            }
+        };
+        let text = req.map_or_else(|| "true".to_owned(), |c| c.to_string());
+        let ix = self.ix.classes.len() as ClassIx;
+        self.ix.classes.push(Class { key, cond, text, serving, backlog: BTreeSet::new() });
+        self.ix.class_by_key.insert(key, ix);
+        self.ix.class_mark.push(0);
+        ix
+    }
+
+    pub(crate) fn wait_key(&self, t: TaskIx) -> WaitKey {
+        let task = self.task(t);
+        let rate = self.queues[task.queue as usize].config.aging_per_second;
+        WaitKey {
+            rank: Time(rate.mul_add(task.arrived_at, -f64::from(task.priority))),
+            arrived: Time(task.arrived_at),
+            seq: task.seq,
+            task: t,
+        }
+    }
+
+    /// Recompute the task's class from its queue, channel and step.
+    pub(crate) fn refresh_class(&mut self, t: TaskIx) -> ClassIx {
+        let task = self.task(t);
+        let key = ClassKey { queue: task.queue, channel: task.channel, requires: task.requires, step: task.step };
+        let c = self.class_for(key);
+        let slot = t as usize;
+        if self.ix.task_class.len() <= slot {
+            self.ix.task_class.resize(slot + 1, NO_CLASS);
+        }
+        self.ix.task_class[slot] = c;
+        c
+    }
+
+    /// Put a waiting task where agents will find it: its class backlog, or
+    /// the reserved sets of the agents it is reserved for.
+    pub(crate) fn enlist(&mut self, t: TaskIx) {
+        let task = self.task(t);
+        debug_assert!(task.phase == Phase::Waiting);
+        if let Some(r) = &task.reservation {
+            let key = (Time(task.arrived_at), task.seq, t);
+            for &a in &r.agents.clone() {
+                self.ix.reserved[a as usize].insert(key);
+            }
+            return;
+        }
+        let key = self.wait_key(t);
+        let c = self.ix.task_class[t as usize];
+        let class = &mut self.ix.classes[c as usize];
+        let was_empty = class.backlog.is_empty();
+        class.backlog.insert(key);
+        if was_empty {
+            for &q in &class.serving {
+                self.ix.serving[q as usize].insert(c);
+            }
+        }
+    }
+
+    /// Take a waiting task out of the backlog or reserved sets.
+    pub(crate) fn delist(&mut self, t: TaskIx) {
+        let task = self.task(t);
+        if let Some(r) = &task.reservation {
+            let key = (Time(task.arrived_at), task.seq, t);
+            for a in r.agents.clone() {
+                if let Some(set) = self.ix.reserved.get_mut(a as usize) {
+                    set.remove(&key);
+                }
+            }
+            return;
+        }
+        let key = self.wait_key(t);
+        let c = self.ix.task_class[t as usize];
+        let class = &mut self.ix.classes[c as usize];
+        class.backlog.remove(&key);
+        if class.backlog.is_empty() {
+            for &q in &class.serving {
+                self.ix.serving[q as usize].remove(&c);
+            }
+        }
+    }
+
+    /// Whether the agent is available with room for at least one channel.
+    pub(crate) fn compute_ready(&self, a: AgentIx) -> bool {
+        let Some(agent) = self.agents[a as usize].as_ref() else { return false };
+        agent.status == crate::model::AgentStatus::Available
+            && (0..self.channels.len() as ChannelIx).any(|c| self.fits(agent, c).is_ok())
+    }
+
+    /// Bring the agent's entries in the ready sets up to date.
+    pub(crate) fn refresh_ready(&mut self, a: AgentIx) {
+        let now_ready = self.compute_ready(a);
+        let slot = a as usize;
+        if self.ix.agent_ready[slot] == now_ready {
+            return;
+        }
+        self.ix.agent_ready[slot] = now_ready;
+        let queues: Vec<QueueIx> = self.agent(a).queues.iter().map(|(q, _)| *q).collect();
+        for q in queues {
+            if now_ready {
+                self.ix.ready[q as usize].insert(a);
+            } else {
+                self.ix.ready[q as usize].remove(&a);
+            }
+        }
+    }
+
+    /// Start a fresh de-duplication round over the scratch marks.
+    pub(crate) fn next_mark(&mut self) -> u32 {
+        self.ix.mark_gen = self.ix.mark_gen.wrapping_add(1);
+        if self.ix.mark_gen == 0 {
+            self.ix.class_mark.fill(0);
+            self.ix.agent_mark.fill(0);
+            self.ix.mark_gen = 1;
+        }
+        self.ix.mark_gen
+    }
+
+    /// Rebuild every derived index from the primary records.
+    pub(crate) fn rebuild(&mut self) {
+        let mut ix = Indices::default();
+        for (i, s) in self.skills.iter().enumerate() {
+            ix.skill_by_name.insert(s.clone(), i as u32);
+        }
+        for (i, c) in self.conditions.iter().enumerate().skip(1) {
+            ix.condition_ix.insert(c.clone(), i as u32);
+        }
+        for (i, q) in self.queues.iter().enumerate() {
+            ix.queue_by_name.insert(q.config.name.clone(), i as QueueIx);
+        }
+        for (i, c) in self.channels.iter().enumerate() {
+            ix.channel_by_name.insert(c.config.name.clone(), i as ChannelIx);
+        }
+        let nq = self.queues.len();
+        ix.serving = vec![BTreeSet::new(); nq];
+        ix.ready = vec![BTreeSet::new(); nq];
+        ix.members = vec![Vec::new(); nq];
+        ix.agent_ready = vec![false; self.agents.len()];
+        ix.agent_mark = vec![0; self.agents.len()];
+        ix.reserved = vec![BTreeSet::new(); self.agents.len()];
+        ix.task_class = vec![NO_CLASS; self.tasks.len()];
+        for (a, agent) in self.agents.iter().enumerate() {
+            if let Some(agent) = agent {
+                ix.agent_by_id.insert(agent.id.clone(), a as AgentIx);
+                for (q, _) in &agent.queues {
+                    ix.members[*q as usize].push(a as AgentIx);
+                }
+            }
+        }
+        self.ix = ix;
+        for t in 0..self.tasks.len() as TaskIx {
+            let Some(task) = self.tasks[t as usize].as_ref() else { continue };
+            self.ix.task_by_id.insert(task.id.clone(), t);
+            if let Phase::Offered { offer, .. } = task.phase {
+                self.ix.offers.insert(offer, t);
+            }
+            let waiting = task.phase == Phase::Waiting;
+            self.refresh_class(t);
+            if waiting {
+                self.enlist(t);
+            }
+        }
+        for a in 0..self.agents.len() as AgentIx {
+            self.refresh_ready(a);
+        }
+    }
+}

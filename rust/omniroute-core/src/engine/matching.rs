@@ -1,0 +1,307 @@
+//! Matching in both directions: a task finds the best free agent; an agent
+//! with room finds the best waiting task across every queue it serves.
+
+use super::index::NO_CLASS;
+use super::state::{AgentIx, Phase, TaskIx, TimerKind, Time};
+use super::Engine;
+use crate::model::{Candidate, OfferReason, Output, ScorePart, Strategy};
+
+/// What made the engine look for a match.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Trigger {
+    TaskArrived,
+    AgentFreed,
+    Picked,
+}
+
+impl Trigger {
+    fn name(self) -> &'static str {
+        match self {
+            Trigger::TaskArrived => "task_arrived",
+            Trigger::AgentFreed => "agent_freed",
+            Trigger::Picked => "picked",
+        }
+    }
+}
+
+impl Engine {
+    /// Whether agent `a` may take waiting task `t` right now (everything but
+    /// the phase of the task).
+    pub(crate) fn can_take(&self, a: AgentIx, t: TaskIx) -> bool {
+        let agent = self.agent(a);
+        let task = self.task(t);
+        if agent.status != crate::model::AgentStatus::Available || task.excludes(a) || self.fits(agent, task.channel).is_err() {
+            return false;
+        }
+        let class = &self.ix.classes[self.ix.task_class[t as usize] as usize];
+        match &task.reservation {
+            Some(r) if r.agents.contains(&a) => r.named || class.cond.holds(&agent.levels),
+            Some(_) => false,
+            None => class.serving.iter().any(|&q| agent.priority_for(q).is_some()) && class.cond.holds(&agent.levels),
+        }
+    }
+
+    /// The agents who may take the task now, by index.
+    pub(crate) fn candidates(&self, t: TaskIx) -> Vec<AgentIx> {
+        let task = self.task(t);
+        let mut out: Vec<AgentIx> = match &task.reservation {
+            Some(r) => r.agents.iter().copied().filter(|&a| self.can_take(a, t)).collect(),
+            None => {
+                let class = &self.ix.classes[self.ix.task_class[t as usize] as usize];
+                let agent_ok = |a: AgentIx| {
+                    let agent = self.agent(a);
+                    !task.excludes(a) && self.fits(agent, task.channel).is_ok() && class.cond.holds(&agent.levels)
+                };
+                let mut v: Vec<AgentIx> = Vec::new();
+                for &q in &class.serving {
+                    v.extend(self.ix.ready[q as usize].iter().copied().filter(|&a| agent_ok(a)));
+                }
+                if class.serving.len() > 1 {
+                    v.sort_unstable();
+                    v.dedup();
+                }
+                v
+            }
+        };
+        out.shrink_to_fit();
+        out
+    }
+
+    /// Try to offer a waiting task to the best free agent.
+    pub(crate) fn match_task(&mut self, t: TaskIx) {
+        if self.tasks[t as usize].as_ref().is_none_or(|task| task.phase != Phase::Waiting) {
+            return;
+        }
+        let q = self.task(t).queue;
+        let class = self.ix.task_class[t as usize];
+        let candidates = self.candidates(t);
+        if candidates.is_empty() {
+            return;
+        }
+        let strategy = self.queues[q as usize].config.strategy.clone();
+        let reserved = self.task(t).reservation.is_some();
+        if strategy == Strategy::External && !reserved {
+            self.request_pick(t, &candidates);
+            return;
+        }
+        if let Some(a) = self.choose(&strategy, &candidates, t, class) {
+            let (score, parts) = self.score(&strategy, a, t, class);
+            self.offer(t, a, Trigger::TaskArrived, strategy.name(), score, parts);
+            if strategy == Strategy::RoundRobin {
+                self.queues[q as usize].rr_last = Some(a);
+            }
+        }
+    }
+
+    fn request_pick(&mut self, t: TaskIx, candidates: &[AgentIx]) {
+        let class = self.ix.task_class[t as usize];
+        let list = candidates
+            .iter()
+            .map(|&a| Candidate { agent: self.agent(a).id.clone(), features: self.features(a, t, class) })
+            .collect();
+        let task = self.task(t);
+        let ev = Output::PickRequested { at: self.now, task: task.id.clone(), queue: self.queue_name(task.queue), candidates: list };
+        self.out.push(ev);
+    }
+
+    /// The best waiting task for an agent: its reservations first, then by
+    /// the agent's priority for the queue, the effective priority, the oldest.
+    /// Tasks of external-pick queues are returned separately.
+    fn best_task_for(&mut self, a: AgentIx) -> (Option<(TaskIx, bool)>, Option<TaskIx>) {
+        let mark = self.next_mark();
+        let agent = self.agents[a as usize].as_ref().expect("live agent index");
+        for &(_, _, t) in &self.ix.reserved[a as usize] {
+            if self.can_take(a, t) {
+                return (Some((t, true)), None);
+            }
+        }
+        // (tier, effective priority, arrived, seq, task)
+        let mut best: Option<(i32, f64, Time, u64, TaskIx)> = None;
+        let mut best_external: Option<(i32, f64, Time, u64, TaskIx)> = None;
+        for &(q, tier) in &agent.queues {
+            if best.is_some_and(|b| tier < b.0) {
+                break;
+            }
+            for &c in &self.ix.serving[q as usize] {
+                // A class seen at a higher tier is not reconsidered at a lower one.
+                let seen = &mut self.ix.class_mark[c as usize];
+                if *seen == mark {
+                    continue;
+                }
+                *seen = mark;
+                let class = &self.ix.classes[c as usize];
+                if self.fits(agent, class.key.channel).is_err() || !class.cond.holds(&agent.levels) {
+                    continue;
+                }
+                let Some(head) = class.backlog.iter().find(|k| !self.task(k.task).excludes(a)) else { continue };
+                let queue = &self.queues[class.key.queue as usize].config;
+                let eff = f64::from(self.task(head.task).priority) + queue.aging_per_second * (self.now - head.arrived.0);
+                let cand = (tier, eff, head.arrived, head.seq, head.task);
+                let slot = if queue.strategy == Strategy::External { &mut best_external } else { &mut best };
+                if slot.is_none_or(|b| better(cand, b)) {
+                    *slot = Some(cand);
+                }
+            }
+        }
+        (best.map(|b| (b.4, false)), best_external.map(|b| b.4))
+    }
+
+    /// Offer work to an agent while it has room and there is work it may
+    /// take; if room remains and an external-pick task could use it, ask for
+    /// a pick.
+    pub(crate) fn match_agent(&mut self, a: AgentIx) {
+        while self.ix.agent_ready.get(a as usize).copied().unwrap_or(false) {
+            let (best, external) = self.best_task_for(a);
+            let Some((t, reserved)) = best else {
+                if let Some(t) = external {
+                    let candidates = self.candidates(t);
+                    self.request_pick(t, &candidates);
+                }
+                break;
+            };
+            let task = self.task(t);
+            let tier = self.agent(a).priority_for(task.queue).unwrap_or(0);
+            let queue = &self.queues[task.queue as usize].config;
+            let eff = f64::from(task.priority) + queue.aging_per_second * (self.now - task.arrived_at);
+            let parts = vec![
+                ScorePart { feature: "queue_priority".into(), value: f64::from(tier), weight: 0.0 },
+                ScorePart { feature: "effective_priority".into(), value: eff, weight: 1.0 },
+                ScorePart { feature: "wait_seconds".into(), value: self.now - task.arrived_at, weight: 0.0 },
+            ];
+            let strategy = if reserved { "reserved" } else { "agent_queue_order" };
+            self.offer(t, a, Trigger::AgentFreed, strategy, eff, parts);
+        }
+    }
+
+    /// Offer a task to an agent.
+    pub(crate) fn offer(&mut self, t: TaskIx, a: AgentIx, trigger: Trigger, strategy: &str, score: f64, parts: Vec<ScorePart>) {
+        self.delist(t);
+        let offer = self.next_offer;
+        self.next_offer += 1;
+        let (queue, channel, step) = {
+            let task = self.task(t);
+            (task.queue, task.channel, task.step)
+        };
+        let expires_at = self.now + self.queues[queue as usize].config.offer_timeout;
+        let reserved = self.task(t).reservation.as_ref().is_some_and(|r| r.agents.contains(&a));
+        self.task_mut(t).phase = Phase::Offered { offer, agent: a, expires_at };
+        self.hold(a, t);
+        self.ix.offers.insert(offer, t);
+        self.schedule(expires_at, TimerKind::OfferTimeout { task: t, offer });
+        self.counters.offers += 1;
+        let class = self.ix.task_class[t as usize];
+        let requirement = if class == NO_CLASS { String::new() } else { self.ix.classes[class as usize].text.clone() };
+        let ev = Output::OfferMade {
+            at: self.now,
+            offer,
+            task: self.task(t).id.clone(),
+            agent: self.agent(a).id.clone(),
+            queue: self.queue_name(queue),
+            channel: self.channel_name(channel),
+            expires_at,
+            reason: OfferReason {
+                trigger: trigger.name().to_owned(),
+                strategy: strategy.to_owned(),
+                score,
+                parts,
+                step,
+                requirement,
+                reserved,
+            },
+        };
+        self.out.push(ev);
+        self.emit_load(a);
+        self.refresh_ready(a);
+    }
+
+    /// Count a task against the agent's capacity.
+    pub(crate) fn hold(&mut self, a: AgentIx, t: TaskIx) {
+        let c = self.task(t).channel;
+        let (cost, interruptible) = {
+            let ch = &self.channels[c as usize].config;
+            (ch.cost, ch.interruptible)
+        };
+        let agent = self.agent_mut(a);
+        agent.tasks.push(t);
+        add_active(agent, c, cost, interruptible);
+    }
+
+    /// Take a task off the agent's capacity.
+    pub(crate) fn release(&mut self, a: AgentIx, t: TaskIx) {
+        let (c, inactive) = {
+            let task = self.task(t);
+            (task.channel, task.inactive)
+        };
+        let (cost, interruptible) = {
+            let ch = &self.channels[c as usize].config;
+            (ch.cost, ch.interruptible)
+        };
+        let agent = self.agent_mut(a);
+        agent.tasks.retain(|&x| x != t);
+        if !inactive {
+            remove_active(agent, c, cost, interruptible);
+        }
+    }
+
+    /// After an agent's capacity was freed: reactivate its own waiting
+    /// conversations first, then look for new work.
+    pub(crate) fn after_release(&mut self, a: AgentIx) {
+        self.try_reactivate(a);
+        self.emit_load(a);
+        self.refresh_ready(a);
+        self.match_agent(a);
+    }
+
+    /// Match every waiting task, highest effective priority and oldest first
+    /// (after a change that may make many tasks eligible).
+    pub(crate) fn rematch_all(&mut self) {
+        let mut waiting: Vec<(f64, Time, u64, TaskIx)> = Vec::new();
+        for (t, task) in self.tasks.iter().enumerate() {
+            if let Some(task) = task {
+                if task.phase == Phase::Waiting {
+                    let rate = self.queues[task.queue as usize].config.aging_per_second;
+                    let eff = f64::from(task.priority) + rate * (self.now - task.arrived_at);
+                    waiting.push((-eff, Time(task.arrived_at), task.seq, t as TaskIx));
+                }
+            }
+        }
+        waiting.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)).then(x.2.cmp(&y.2)));
+        for (_, _, _, t) in waiting {
+            if self.ix.ready.iter().all(std::collections::BTreeSet::is_empty) {
+                break;
+            }
+            self.match_task(t);
+        }
+    }
+}
+
+pub(crate) fn add_active(agent: &mut super::state::AgentRec, c: u32, cost: u32, interruptible: bool) {
+    if interruptible {
+        agent.load_interruptible += cost;
+    } else {
+        agent.load_firm += cost;
+    }
+    let slot = c as usize;
+    if agent.per_channel.len() <= slot {
+        agent.per_channel.resize(slot + 1, 0);
+    }
+    agent.per_channel[slot] += 1;
+}
+
+pub(crate) fn remove_active(agent: &mut super::state::AgentRec, c: u32, cost: u32, interruptible: bool) {
+    if interruptible {
+        agent.load_interruptible -= cost;
+    } else {
+        agent.load_firm -= cost;
+    }
+    agent.per_channel[c as usize] -= 1;
+}
+
+/// Higher tier, then higher effective priority, then older, then earlier.
+fn better(x: (i32, f64, Time, u64, TaskIx), y: (i32, f64, Time, u64, TaskIx)) -> bool {
+    x.0.cmp(&y.0)
+        .then(x.1.total_cmp(&y.1))
+        .then(y.2.cmp(&x.2))
+        .then(y.3.cmp(&x.3))
+        .is_gt()
+}

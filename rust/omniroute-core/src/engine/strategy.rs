@@ -1,0 +1,140 @@
+//! Routing strategies: how a task chooses among the agents free to take it.
+
+use super::index::ClassIx;
+use super::state::{AgentIx, TaskIx};
+use super::Engine;
+use crate::model::{ScorePart, Strategy};
+use rand::Rng;
+
+/// The named features a `score` strategy may weigh, and that external
+/// picks receive for each candidate.
+pub const FEATURES: [&str; 8] = [
+    "idle_seconds",
+    "channel_idle_seconds",
+    "occupancy",
+    "free_capacity",
+    "skill_level",
+    "handled",
+    "queue_priority",
+    "reserved",
+];
+
+impl Engine {
+    /// The value of one named feature for an agent and a task.
+    pub(crate) fn feature(&self, name: &str, a: AgentIx, t: TaskIx, class: ClassIx) -> f64 {
+        let agent = self.agent(a);
+        let task = self.task(t);
+        match name {
+            "idle_seconds" => self.now - agent.idle_since,
+            "channel_idle_seconds" => self.now - agent.channel_idle(task.channel),
+            "occupancy" => f64::from(agent.used()) / f64::from(agent.capacity.max(1)),
+            "free_capacity" => f64::from(agent.capacity.saturating_sub(agent.used())),
+            "skill_level" => self.ix.classes[class as usize].cond.proficiency(&agent.levels),
+            "handled" => agent.handled as f64,
+            "queue_priority" => {
+                let class = &self.ix.classes[class as usize];
+                class.serving.iter().filter_map(|&q| agent.priority_for(q)).max().map_or(0.0, f64::from)
+            }
+            "reserved" => f64::from(u8::from(task.reservation.as_ref().is_some_and(|r| r.agents.contains(&a)))),
+            _ => 0.0,
+        }
+    }
+
+    /// Every feature of an agent for a task, for external picks.
+    pub(crate) fn features(&self, a: AgentIx, t: TaskIx, class: ClassIx) -> Vec<(String, f64)> {
+        FEATURES.iter().map(|f| ((*f).to_owned(), self.feature(f, a, t, class))).collect()
+    }
+
+    /// The strategy's score for an agent (higher wins) and its parts.
+    pub(crate) fn score(&self, strategy: &Strategy, a: AgentIx, t: TaskIx, class: ClassIx) -> (f64, Vec<ScorePart>) {
+        let single = |feature: &str, weight: f64| {
+            let value = self.feature(feature, a, t, class);
+            (weight * value, vec![ScorePart { feature: feature.to_owned(), value, weight }])
+        };
+        match strategy {
+            Strategy::LongestIdle { per_channel: false } => single("idle_seconds", 1.0),
+            Strategy::LongestIdle { per_channel: true } => single("channel_idle_seconds", 1.0),
+            Strategy::LeastOccupied => single("occupancy", -1.0),
+            Strategy::MostSkilled => single("skill_level", 1.0),
+            Strategy::FewestHandled => single("handled", -1.0),
+            Strategy::WeightedRandom { feature } => single(feature, 1.0),
+            Strategy::RoundRobin => {
+                let q = self.task(t).queue;
+                let value = self.rotation_distance(q, a);
+                (-value, vec![ScorePart { feature: "rotation_distance".to_owned(), value, weight: -1.0 }])
+            }
+            Strategy::Score { weights } => {
+                let mut total = 0.0;
+                let mut parts = Vec::with_capacity(weights.len());
+                for (feature, &weight) in weights {
+                    let value = self.feature(feature, a, t, class);
+                    total += weight * value;
+                    parts.push(ScorePart { feature: feature.clone(), value, weight });
+                }
+                (total, parts)
+            }
+            Strategy::External => (0.0, Vec::new()),
+        }
+    }
+
+    /// The fast path of `score`: the number alone.
+    fn score_value(&self, strategy: &Strategy, a: AgentIx, t: TaskIx, class: ClassIx) -> f64 {
+        match strategy {
+            Strategy::LongestIdle { per_channel: false } => self.now - self.agent(a).idle_since,
+            Strategy::LongestIdle { per_channel: true } => self.now - self.agent(a).channel_idle(self.task(t).channel),
+            Strategy::RoundRobin => -self.rotation_distance(self.task(t).queue, a),
+            _ => self.score(strategy, a, t, class).0,
+        }
+    }
+
+    /// How many members of the queue come between the last agent chosen by
+    /// round robin and this one.
+    fn rotation_distance(&self, q: u32, a: AgentIx) -> f64 {
+        let members = &self.ix.members[q as usize];
+        let n = members.len().max(1);
+        let pos = members.binary_search(&a).unwrap_or_else(|p| p);
+        let last = self.queues[q as usize].rr_last.map_or(n - 1, |l| match members.binary_search(&l) {
+            Ok(p) => p,
+            Err(p) => (p + n - 1) % n,
+        });
+        ((pos + n - last - 1) % n) as f64
+    }
+
+    /// Choose among candidates: the highest score, then the longest idle,
+    /// then the lowest index; weighted random draws with the seeded generator.
+    pub(crate) fn choose(&mut self, strategy: &Strategy, candidates: &[AgentIx], t: TaskIx, class: ClassIx) -> Option<AgentIx> {
+        if candidates.is_empty() {
+            return None;
+        }
+        if let Strategy::WeightedRandom { .. } = strategy {
+            let weights: Vec<f64> =
+                candidates.iter().map(|&a| self.score_value(strategy, a, t, class).max(0.0)).collect();
+            let total: f64 = weights.iter().sum();
+            if total <= 0.0 || !total.is_finite() {
+                let i = self.rng.gen_range(0..candidates.len());
+                return Some(candidates[i]);
+            }
+            let mut x = self.rng.gen_range(0.0..total);
+            for (i, w) in weights.iter().enumerate() {
+                if x < *w {
+                    return Some(candidates[i]);
+                }
+                x -= w;
+            }
+            return candidates.last().copied();
+        }
+        let mut best: Option<(f64, f64, AgentIx)> = None;
+        for &a in candidates {
+            let s = self.score_value(strategy, a, t, class);
+            let idle = self.agent(a).idle_since;
+            let better = match best {
+                None => true,
+                Some((bs, bi, ba)) => s > bs || (s == bs && (idle < bi || (idle == bi && a < ba))),
+            };
+            if better {
+                best = Some((s, idle, a));
+            }
+        }
+        best.map(|(_, _, a)| a)
+    }
+}

@@ -1,0 +1,244 @@
+//! What the engine decides: the output events of a batch, and explanations.
+
+use serde::{Deserialize, Serialize};
+
+/// One named part of a score.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScorePart {
+    pub feature: String,
+    pub value: f64,
+    pub weight: f64,
+}
+
+/// Why an offer was made.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OfferReason {
+    /// `task_arrived` (a task chose among free agents), `agent_freed` (an
+    /// agent chose among waiting tasks) or `picked` (external pick).
+    pub trigger: String,
+    pub strategy: String,
+    pub score: f64,
+    pub parts: Vec<ScorePart>,
+    /// How many relaxation steps of the queue were in force.
+    pub step: u32,
+    /// The requirement in force, as an expression.
+    pub requirement: String,
+    /// Whether the task was reserved for this agent (sticky or named transfer).
+    pub reserved: bool,
+}
+
+/// An agent who could take a task, with its features (external pick).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Candidate {
+    pub agent: String,
+    pub features: Vec<(String, f64)>,
+}
+
+/// An agent's state as the engine reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum AgentStatus {
+    Offline,
+    Available,
+    Away { reason: String },
+    NotResponding,
+    WrapUp,
+}
+
+/// One output event. Every one carries `at`, the time it happened.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Output {
+    TaskQueued {
+        at: f64,
+        task: String,
+        queue: String,
+        channel: String,
+        priority: i32,
+        arrived_at: f64,
+    },
+    OfferMade {
+        at: f64,
+        offer: u64,
+        task: String,
+        agent: String,
+        queue: String,
+        channel: String,
+        expires_at: f64,
+        reason: OfferReason,
+    },
+    OfferRescinded {
+        at: f64,
+        offer: u64,
+        task: String,
+        agent: String,
+        why: String,
+    },
+    OfferRejected {
+        at: f64,
+        offer: u64,
+        task: String,
+        agent: String,
+    },
+    OfferTimedOut {
+        at: f64,
+        offer: u64,
+        task: String,
+        agent: String,
+    },
+    TaskAssigned {
+        at: f64,
+        task: String,
+        agent: String,
+        queue: String,
+        channel: String,
+        wait: f64,
+    },
+    TaskCancelled {
+        at: f64,
+        task: String,
+        queue: String,
+        channel: String,
+        wait: f64,
+    },
+    TaskCompleted {
+        at: f64,
+        task: String,
+        agent: String,
+        queue: String,
+        channel: String,
+    },
+    TaskTransferred {
+        at: f64,
+        task: String,
+        from_queue: String,
+        channel: String,
+        from_agent: Option<String>,
+        to_queue: Option<String>,
+        to_agent: Option<String>,
+    },
+    StepReached {
+        at: f64,
+        task: String,
+        queue: String,
+        step: u32,
+        requirement: String,
+    },
+    ReservationExpired {
+        at: f64,
+        task: String,
+    },
+    TaskInactive {
+        at: f64,
+        task: String,
+        agent: String,
+    },
+    TaskReactivated {
+        at: f64,
+        task: String,
+        agent: String,
+    },
+    PickRequested {
+        at: f64,
+        task: String,
+        queue: String,
+        candidates: Vec<Candidate>,
+    },
+    AgentStateChanged {
+        at: f64,
+        agent: String,
+        status: AgentStatus,
+    },
+    AgentLoad {
+        at: f64,
+        agent: String,
+        used: u32,
+        capacity: u32,
+        tasks: u32,
+    },
+}
+
+impl Output {
+    /// The time the event happened.
+    #[must_use]
+    pub fn at(&self) -> f64 {
+        match self {
+            Output::TaskQueued { at, .. }
+            | Output::OfferMade { at, .. }
+            | Output::OfferRescinded { at, .. }
+            | Output::OfferRejected { at, .. }
+            | Output::OfferTimedOut { at, .. }
+            | Output::TaskAssigned { at, .. }
+            | Output::TaskCancelled { at, .. }
+            | Output::TaskCompleted { at, .. }
+            | Output::TaskTransferred { at, .. }
+            | Output::StepReached { at, .. }
+            | Output::ReservationExpired { at, .. }
+            | Output::TaskInactive { at, .. }
+            | Output::TaskReactivated { at, .. }
+            | Output::PickRequested { at, .. }
+            | Output::AgentStateChanged { at, .. }
+            | Output::AgentLoad { at, .. } => *at,
+        }
+    }
+}
+
+/// An input event the engine refused, and why. Nothing of it was applied.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InputError {
+    /// Position of the event in the batch.
+    pub index: u32,
+    /// `unknown_id`, `duplicate_id`, `invalid_transition`, `invalid_config`
+    /// or `invalid_input`.
+    pub kind: String,
+    pub message: String,
+}
+
+/// What one batch produced.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BatchResult {
+    pub now: f64,
+    pub events: Vec<Output>,
+    pub errors: Vec<InputError>,
+}
+
+/// Why an agent was or was not offered a task.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "verdict", rename_all = "snake_case")]
+pub enum Verdict {
+    /// Eligible now; the strategy's score for this agent.
+    Eligible { score: f64 },
+    /// The task is currently offered to this agent.
+    Offered,
+    NotServingQueue,
+    MissingSkill { skill: String, required: u8, has: u8 },
+    /// A negated or alternative condition does not hold.
+    ConditionNotMet { condition: String },
+    NoCapacity { needed: u32, free: u32 },
+    ChannelLimit { channel: String, max: u32 },
+    NotAvailable { status: AgentStatus },
+    DeclinedBefore,
+    Excluded,
+    ReservedForOthers { until: f64 },
+}
+
+/// One agent's verdict on a task.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AgentVerdict {
+    pub agent: String,
+    #[serde(flatten)]
+    pub verdict: Verdict,
+}
+
+/// Why a task is where it is, agent by agent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Explanation {
+    pub task: String,
+    pub queue: String,
+    /// `waiting`, `offered` or `assigned`.
+    pub phase: String,
+    pub step: u32,
+    pub requirement: String,
+    pub effective_priority: f64,
+    pub agents: Vec<AgentVerdict>,
+}
