@@ -225,7 +225,8 @@ class QueueConfig(_Config):
 class AgentConfig(_Config):
     id: Name
     capacity: Units = 60
-    skills: dict[str, SkillLevel] = {}
+    # Level 0 is refused by the engine, which names the skill in its message.
+    skills: dict[str, Level] = {}
     queues: dict[str, Priority] = {}
     available: bool = True
 
@@ -234,7 +235,7 @@ class EngineConfig(_Config):
     channels: list[ChannelConfig]
     queues: list[QueueConfig]
     agents: list[AgentConfig] = []
-    seed: Annotated[int, Meta(ge=0, le=2**64 - 1)] = 0
+    seed: Annotated[int, Meta(ge=0, le=2**63 - 1)] = 0
     max_missed_offers: Annotated[int, Meta(ge=0, le=2**32 - 1)] = 3
 
 

@@ -14,6 +14,8 @@ use crate::engine::strategy::FEATURES;
 /// Limits that keep a requirement cheap to evaluate and safe to recurse over.
 const MAX_CONDITION_DEPTH: usize = 16;
 const MAX_CONDITION_NODES: usize = 256;
+/// Agents' room is kept as one bit per channel.
+const MAX_CHANNELS: usize = 64;
 
 impl Engine {
     pub(crate) fn apply(&mut self, input: &Input) -> Result<()> {
@@ -55,10 +57,14 @@ impl Engine {
         if let Some(c) = &nt.requires {
             check_condition("task.requires", c)?;
         }
-        let preferred = self.agent_list("task.preferred_agents", &nt.preferred_agents)?;
+        let mut preferred = self.agent_list("task.preferred_agents", &nt.preferred_agents)?;
         let mut excluded = self.agent_list("task.excluded_agents", &nt.excluded_agents)?;
         excluded.sort_unstable();
         excluded.dedup();
+        // An agent named twice is one preference; an excluded one is none.
+        preferred.sort_unstable();
+        preferred.dedup();
+        preferred.retain(|a| excluded.binary_search(a).is_err());
         let until = match (preferred.is_empty(), nt.preferred_until) {
             (true, _) => None,
             (false, None) => {
@@ -76,7 +82,9 @@ impl Engine {
         }
         // Checked: apply.
         let requires = self.intern_condition(nt.requires.as_ref());
-        let reservation = until.filter(|u| *u > self.now).map(|u| Reservation { agents: preferred, until: u, named: false });
+        let reservation = until
+            .filter(|u| *u > self.now && !preferred.is_empty())
+            .map(|u| Reservation { agents: preferred, until: u, named: false });
         let seq = self.next_seq;
         self.next_seq += 1;
         let rec = TaskRec {
@@ -170,6 +178,8 @@ impl Engine {
         let (t, a) = self.pending_offer(offer)?;
         let ev = Output::OfferRejected { at: self.now, offer, task: self.task(t).id.clone(), agent: self.agent(a).id.clone() };
         self.out.push(ev);
+        // An answer, even a no, ends a run of missed offers.
+        self.agent_mut(a).missed = 0;
         self.withdraw_offer(t, a, true);
         Ok(())
     }
@@ -188,6 +198,14 @@ impl Engine {
                 task.excluded.insert(p, a);
             }
             task.declined.push(a);
+            // Once every agent it was reserved for has declined it, the
+            // reservation can only keep the customer waiting: end it.
+            let excluded = &task.excluded;
+            if task.reservation.as_ref().is_some_and(|r| r.agents.iter().all(|x| excluded.binary_search(x).is_ok())) {
+                task.reservation = None;
+                let ev = Output::ReservationExpired { at: self.now, task: self.task(t).id.clone() };
+                self.out.push(ev);
+            }
         }
         self.catch_up_steps(t);
         self.enlist(t);
@@ -469,11 +487,14 @@ impl Engine {
         task.last_activity = now;
         task.activity_gen += 1;
         if task.inactive {
+            // Reactivation sets the next inactivity timer, now or when
+            // there is room.
             task.reactivation_pending = true;
             self.try_reactivate(a);
             self.refresh_ready(a);
+        } else {
+            self.schedule_inactivity(t);
         }
-        self.schedule_inactivity(t);
         Ok(())
     }
 
@@ -487,15 +508,21 @@ impl Engine {
             if self.fits(self.agent(a), c).is_err() {
                 continue;
             }
+            let now = self.now;
             let task = self.task_mut(t);
             task.inactive = false;
             task.reactivation_pending = false;
+            // Silence counts from the moment the agent has the conversation
+            // back; it may have waited for room longer than `inactive_after`.
+            task.last_activity = now;
+            task.activity_gen += 1;
             let id = task.id.clone();
             let ch = &self.channels[c as usize].config;
             let (cost, interruptible) = (ch.cost, ch.interruptible);
             add_active(self.agent_mut(a), c, cost, interruptible);
             let ev = Output::TaskReactivated { at: self.now, task: id, agent: self.agent(a).id.clone() };
             self.out.push(ev);
+            self.schedule_inactivity(t);
             self.emit_load(a);
         }
     }
@@ -589,6 +616,16 @@ impl Engine {
                     )));
                 }
             }
+            if let Some(max) = cfg.max_per_agent {
+                if let Some(agent) = self.agents.iter().flatten().find(|x| x.channel_count(c) > max) {
+                    return Err(Error::InvalidTransition(format!(
+                        "agent {:?} holds {} tasks of channel {:?}: lower its maximum to {max} when nobody holds more",
+                        agent.id,
+                        agent.channel_count(c),
+                        cfg.name
+                    )));
+                }
+            }
             self.channels[c as usize].config = cfg.clone();
             for a in 0..self.agents.len() as AgentIx {
                 if self.agents[a as usize].is_some() {
@@ -597,15 +634,29 @@ impl Engine {
             }
             self.rematch_all();
         } else {
+            if self.channels.len() >= MAX_CHANNELS {
+                return Err(Error::config("name", format!("at most {MAX_CHANNELS} channels can be configured")));
+            }
             let c = self.channels.len() as ChannelIx;
             self.channels.push(ChannelRec { config: cfg.clone() });
             self.ix.channel_by_name.insert(cfg.name.clone(), c);
+            for q in 0..self.queues.len() {
+                self.ix.heads[q].push(std::collections::BTreeSet::new());
+                self.ix.overflow[q].push(std::collections::BTreeSet::new());
+                self.ix.ready[q].push(std::collections::BTreeSet::new());
+            }
+            for a in 0..self.agents.len() as AgentIx {
+                if self.agents[a as usize].is_some() {
+                    self.refresh_ready(a);
+                    self.match_agent(a);
+                }
+            }
         }
         Ok(())
     }
 
     pub(crate) fn check_queue_name_free(&self, name: &str, i: usize) -> Result<()> {
-        check_name(&format!("queues[{i}].name"), name)?;
+        check_name("name", name).map_err(|e| super::prefix(e, &format!("queues[{i}]")))?;
         if self.ix.queue_by_name.contains_key(name) {
             return Err(Error::config(format!("queues[{i}].name"), format!("duplicate queue name {name:?}")));
         }
@@ -618,8 +669,10 @@ impl Engine {
         let q = self.queues.len() as u32;
         self.queues.push(QueueRec { config: QueueConfig::named(&cfg.name), rr_last: None });
         self.ix.queue_by_name.insert(cfg.name.clone(), q);
-        self.ix.serving.push(std::collections::BTreeSet::new());
-        self.ix.ready.push(std::collections::BTreeSet::new());
+        let nc = self.channels.len();
+        self.ix.heads.push(vec![std::collections::BTreeSet::new(); nc]);
+        self.ix.overflow.push(vec![std::collections::BTreeSet::new(); nc]);
+        self.ix.ready.push(vec![std::collections::BTreeSet::new(); nc]);
         self.ix.members.push(Vec::new());
     }
 
@@ -725,9 +778,12 @@ impl Engine {
         let existing = self.ix.agent_by_id.get(&cfg.id).copied();
         if let Some(a) = existing {
             let agent = self.agent(a);
-            let load = agent.load_firm + agent.load_interruptible;
-            if cfg.capacity < load {
-                return Err(Error::config("capacity", format!("agent {:?} holds {load} units of work; capacity cannot go below that", cfg.id)));
+            // Firm work must fit; interruptible work must fit unless firm
+            // work interrupts it (an agent on a call with e-mails open).
+            let (firm, interruptible) = (agent.load_firm, agent.load_interruptible);
+            let need = if firm > 0 { firm } else { interruptible };
+            if cfg.capacity < need {
+                return Err(Error::config("capacity", format!("agent {:?} holds {need} units of work; capacity cannot go below that", cfg.id)));
             }
         }
         // Checked: apply.
@@ -741,12 +797,11 @@ impl Engine {
         }
         let a = if let Some(a) = existing {
             // Leave the ready sets and member lists of the old queues first.
+            self.leave_ready_sets(a);
             let old: Vec<u32> = self.agent(a).queues.iter().map(|(q, _)| *q).collect();
             for q in old {
-                self.ix.ready[q as usize].remove(&a);
                 self.ix.members[q as usize].retain(|&x| x != a);
             }
-            self.ix.agent_ready[a as usize] = false;
             let agent = self.agent_mut(a);
             agent.capacity = cfg.capacity;
             agent.levels = levels;
@@ -771,7 +826,7 @@ impl Engine {
                 handled: 0,
             }));
             self.ix.agent_by_id.insert(cfg.id.clone(), a);
-            self.ix.agent_ready.push(false);
+            self.ix.agent_ready.push(0);
             self.ix.agent_mark.push(0);
             self.ix.reserved.push(std::collections::BTreeSet::new());
             self.emit_status(a);
@@ -809,12 +864,11 @@ impl Engine {
             }
             self.enlist(t);
         }
+        self.leave_ready_sets(a);
         let qs: Vec<u32> = self.agent(a).queues.iter().map(|(q, _)| *q).collect();
         for q in qs {
-            self.ix.ready[q as usize].remove(&a);
             self.ix.members[q as usize].retain(|&x| x != a);
         }
-        self.ix.agent_ready[a as usize] = false;
         self.ix.agent_by_id.remove(id);
         let ev = Output::AgentStateChanged { at: self.now, agent: id.to_owned(), status: AgentStatus::Offline };
         self.out.push(ev);

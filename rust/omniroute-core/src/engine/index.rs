@@ -57,11 +57,20 @@ pub(crate) struct Indices {
     pub offers: FxHashMap<u64, TaskIx>,
     pub classes: Vec<Class>,
     pub class_by_key: FxHashMap<ClassKey, ClassIx>,
-    /// Per queue: classes with waiting tasks that agents of the queue may take.
-    pub serving: Vec<BTreeSet<ClassIx>>,
-    /// Per queue: available agents serving it with room for some channel.
-    pub ready: Vec<BTreeSet<AgentIx>>,
-    pub agent_ready: Vec<bool>,
+    /// Per queue and channel: the queue's own classes with waiting tasks,
+    /// ordered by their first task. The queue's aging rate is shared, so this
+    /// is the order of effective priority: an agent stops at the first class
+    /// whose head is worse than what it already found.
+    pub heads: Vec<Vec<BTreeSet<(WaitKey, ClassIx)>>>,
+    /// Per queue and channel: other queues' classes with waiting tasks that
+    /// have overflowed to this queue's agents.
+    pub overflow: Vec<Vec<BTreeSet<ClassIx>>>,
+    /// Per queue and channel: available agents serving the queue with room
+    /// for a task of the channel.
+    pub ready: Vec<Vec<BTreeSet<AgentIx>>>,
+    /// Per agent: the channels it has room for now, one bit each (0: none,
+    /// or not available).
+    pub agent_ready: Vec<u64>,
     /// Per agent: waiting tasks reserved for it.
     pub reserved: Vec<BTreeSet<ReservedKey>>,
     /// Per queue: its agents, by index (round-robin order).
@@ -168,12 +177,19 @@ impl Engine {
         let key = self.wait_key(t);
         let c = self.ix.task_class[t as usize];
         let class = &mut self.ix.classes[c as usize];
-        let was_empty = class.backlog.is_empty();
+        let old_head = class.backlog.first().copied();
         class.backlog.insert(key);
-        if was_empty {
-            for &q in &class.serving {
-                self.ix.serving[q as usize].insert(c);
+        if old_head.is_none_or(|h| key < h) {
+            let (own, channel) = (class.key.queue as usize, class.key.channel as usize);
+            let heads = &mut self.ix.heads[own][channel];
+            if let Some(h) = old_head {
+                heads.remove(&(h, c));
+            } else {
+                for &q in &class.serving[1..] {
+                    self.ix.overflow[q as usize][channel].insert(c);
+                }
             }
+            heads.insert((key, c));
         }
     }
 
@@ -192,37 +208,69 @@ impl Engine {
         let key = self.wait_key(t);
         let c = self.ix.task_class[t as usize];
         let class = &mut self.ix.classes[c as usize];
+        let was_head = class.backlog.first() == Some(&key);
         class.backlog.remove(&key);
-        if class.backlog.is_empty() {
-            for &q in &class.serving {
-                self.ix.serving[q as usize].remove(&c);
+        if was_head {
+            let (own, channel) = (class.key.queue as usize, class.key.channel as usize);
+            let heads = &mut self.ix.heads[own][channel];
+            heads.remove(&(key, c));
+            if let Some(&h) = class.backlog.first() {
+                heads.insert((h, c));
+            } else {
+                for &q in &class.serving[1..] {
+                    self.ix.overflow[q as usize][channel].remove(&c);
+                }
             }
         }
     }
 
-    /// Whether the agent is available with room for at least one channel.
-    pub(crate) fn compute_ready(&self, a: AgentIx) -> bool {
-        let Some(agent) = self.agents[a as usize].as_ref() else { return false };
-        agent.status == crate::model::AgentStatus::Available
-            && (0..self.channels.len() as ChannelIx).any(|c| self.fits(agent, c).is_ok())
+    /// The channels an agent has room for now, one bit each; none unless
+    /// the agent is available.
+    pub(crate) fn compute_room(&self, a: AgentIx) -> u64 {
+        let Some(agent) = self.agents[a as usize].as_ref() else { return 0 };
+        if agent.status != crate::model::AgentStatus::Available {
+            return 0;
+        }
+        (0..self.channels.len() as ChannelIx).filter(|&c| self.fits(agent, c).is_ok()).fold(0, |m, c| m | (1 << c))
     }
 
     /// Bring the agent's entries in the ready sets up to date.
     pub(crate) fn refresh_ready(&mut self, a: AgentIx) {
-        let now_ready = self.compute_ready(a);
+        let room = self.compute_room(a);
         let slot = a as usize;
-        if self.ix.agent_ready[slot] == now_ready {
+        let changed = self.ix.agent_ready[slot] ^ room;
+        if changed == 0 {
             return;
         }
-        self.ix.agent_ready[slot] = now_ready;
-        let queues: Vec<QueueIx> = self.agent(a).queues.iter().map(|(q, _)| *q).collect();
-        for q in queues {
-            if now_ready {
-                self.ix.ready[q as usize].insert(a);
-            } else {
-                self.ix.ready[q as usize].remove(&a);
+        self.ix.agent_ready[slot] = room;
+        let agent = self.agents[a as usize].as_ref().expect("live agent index");
+        for &(q, _) in &agent.queues {
+            for c in 0..self.channels.len() {
+                if changed & (1 << c) != 0 {
+                    if room & (1 << c) != 0 {
+                        self.ix.ready[q as usize][c].insert(a);
+                    } else {
+                        self.ix.ready[q as usize][c].remove(&a);
+                    }
+                }
             }
         }
+    }
+
+    /// Take an agent out of every ready set (before its queues change).
+    pub(crate) fn leave_ready_sets(&mut self, a: AgentIx) {
+        let agent = self.agents[a as usize].as_ref().expect("live agent index");
+        for &(q, _) in &agent.queues {
+            for set in &mut self.ix.ready[q as usize] {
+                set.remove(&a);
+            }
+        }
+        self.ix.agent_ready[a as usize] = 0;
+    }
+
+    /// Whether any agent has room for anything.
+    pub(crate) fn anyone_ready(&self) -> bool {
+        self.ix.agent_ready.iter().any(|&m| m != 0)
     }
 
     /// Start a fresh de-duplication round over the scratch marks.
@@ -252,10 +300,12 @@ impl Engine {
             ix.channel_by_name.insert(c.config.name.clone(), i as ChannelIx);
         }
         let nq = self.queues.len();
-        ix.serving = vec![BTreeSet::new(); nq];
-        ix.ready = vec![BTreeSet::new(); nq];
+        let nc = self.channels.len();
+        ix.heads = vec![vec![BTreeSet::new(); nc]; nq];
+        ix.overflow = vec![vec![BTreeSet::new(); nc]; nq];
+        ix.ready = vec![vec![BTreeSet::new(); nc]; nq];
         ix.members = vec![Vec::new(); nq];
-        ix.agent_ready = vec![false; self.agents.len()];
+        ix.agent_ready = vec![0; self.agents.len()];
         ix.agent_mark = vec![0; self.agents.len()];
         ix.reserved = vec![BTreeSet::new(); self.agents.len()];
         ix.task_class = vec![NO_CLASS; self.tasks.len()];

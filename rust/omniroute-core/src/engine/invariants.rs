@@ -144,10 +144,12 @@ impl Engine {
                     ensure!(n <= max, "agent {:?} holds {n} tasks of channel {c}, over its maximum {max}", agent.id);
                 }
             }
-            let ready = self.compute_ready(a);
-            ensure!(self.ix.agent_ready[a as usize] == ready, "agent {:?} readiness is stale", agent.id);
+            let room = self.compute_room(a);
+            ensure!(self.ix.agent_ready[a as usize] == room, "agent {:?} readiness is stale", agent.id);
             for (q, _) in &agent.queues {
-                ensure!(self.ix.ready[*q as usize].contains(&a) == ready, "agent {:?} ready set is stale", agent.id);
+                for (c, set) in self.ix.ready[*q as usize].iter().enumerate() {
+                    ensure!(set.contains(&a) == (room & (1 << c) != 0), "agent {:?} ready set is stale", agent.id);
+                }
                 ensure!(self.ix.members[*q as usize].binary_search(&a).is_ok(), "agent {:?} missing from members", agent.id);
             }
         }
@@ -169,13 +171,22 @@ impl Engine {
                     "backlog of class {c} holds a stale entry"
                 );
             }
-            for (q, serving) in self.ix.serving.iter().enumerate() {
-                let expected = !class.backlog.is_empty() && class.serving.contains(&(q as u32));
-                ensure!(serving.contains(&(c as u32)) == expected, "queue {q} serving index is stale for class {c}");
+            let (own, ch) = (class.key.queue as usize, class.key.channel as usize);
+            if let Some(&head) = class.backlog.first() {
+                ensure!(self.ix.heads[own][ch].contains(&(head, c as u32)), "class {c} is not listed by its head");
+            }
+            for (q, by_channel) in self.ix.overflow.iter().enumerate() {
+                for (x, set) in by_channel.iter().enumerate() {
+                    let expected = !class.backlog.is_empty() && class.serving[1..].contains(&(q as u32)) && x == ch;
+                    ensure!(set.contains(&(c as u32)) == expected, "queue {q} overflow index is stale for class {c}");
+                }
             }
         }
-        for (q, ready) in self.ix.ready.iter().enumerate() {
-            for &a in ready {
+        let listed: usize = self.ix.heads.iter().flatten().map(BTreeSet::len).sum();
+        let busy = self.ix.classes.iter().filter(|c| !c.backlog.is_empty()).count();
+        ensure!(listed == busy, "{listed} class heads listed for {busy} classes with waiting tasks");
+        for (q, by_channel) in self.ix.ready.iter().enumerate() {
+            for &a in by_channel.iter().flatten() {
                 ensure!(
                     self.agents[a as usize].as_ref().is_some_and(|x| x.priority_for(q as u32).is_some()),
                     "queue {q} ready set holds a non-member"

@@ -1,7 +1,7 @@
 //! Matching in both directions: a task finds the best free agent; an agent
 //! with room finds the best waiting task across every queue it serves.
 
-use super::index::NO_CLASS;
+use super::index::{WaitKey, NO_CLASS};
 use super::state::{AgentIx, Phase, TaskIx, TimerKind, Time};
 use super::Engine;
 use crate::model::{Candidate, OfferReason, Output, ScorePart, Strategy};
@@ -54,7 +54,7 @@ impl Engine {
                 };
                 let mut v: Vec<AgentIx> = Vec::new();
                 for &q in &class.serving {
-                    v.extend(self.ix.ready[q as usize].iter().copied().filter(|&a| agent_ok(a)));
+                    v.extend(self.ix.ready[q as usize][task.channel as usize].iter().copied().filter(|&a| agent_ok(a)));
                 }
                 if class.serving.len() > 1 {
                     v.sort_unstable();
@@ -115,42 +115,87 @@ impl Engine {
                 return (Some((t, true)), None);
             }
         }
-        // (tier, effective priority, arrived, seq, task)
-        let mut best: Option<(i32, f64, Time, u64, TaskIx)> = None;
-        let mut best_external: Option<(i32, f64, Time, u64, TaskIx)> = None;
+        let mut best: Option<Pick> = None;
+        let mut best_external: Option<Pick> = None;
+        let room = self.ix.agent_ready[a as usize];
         for &(q, tier) in &agent.queues {
             if best.is_some_and(|b| tier < b.0) {
                 break;
             }
-            for &c in &self.ix.serving[q as usize] {
-                // A class seen at a higher tier is not reconsidered at a lower one.
-                let seen = &mut self.ix.class_mark[c as usize];
-                if *seen == mark {
-                    continue;
+            let external = self.queues[q as usize].config.strategy == Strategy::External;
+            for ch in (0..self.channels.len()).filter(|&ch| room & (1 << ch) != 0) {
+                // The queue's own classes, best head first: stop at the first
+                // head that cannot beat what this list already gave.
+                let mut local: Option<WaitKey> = None;
+                for &(head, c) in &self.ix.heads[q as usize][ch] {
+                    if local.is_some_and(|l| head >= l) {
+                        break;
+                    }
+                    // A class seen at a higher tier is not reconsidered at a lower one.
+                    let seen = &mut self.ix.class_mark[c as usize];
+                    if *seen == mark {
+                        continue;
+                    }
+                    *seen = mark;
+                    let class = &self.ix.classes[c as usize];
+                    if !class.cond.holds(&agent.levels) {
+                        continue;
+                    }
+                    let first = if self.task(head.task).excludes(a) {
+                        class.backlog.iter().find(|k| !self.task(k.task).excludes(a)).copied()
+                    } else {
+                        Some(head)
+                    };
+                    if let Some(k) = first {
+                        if local.is_none_or(|l| k < l) {
+                            local = Some(k);
+                        }
+                    }
                 }
-                *seen = mark;
-                let class = &self.ix.classes[c as usize];
-                if self.fits(agent, class.key.channel).is_err() || !class.cond.holds(&agent.levels) {
-                    continue;
+                if let Some(k) = local {
+                    let slot = if external { &mut best_external } else { &mut best };
+                    self.consider(slot, tier, q, k);
                 }
-                let Some(head) = class.backlog.iter().find(|k| !self.task(k.task).excludes(a)) else { continue };
-                let queue = &self.queues[class.key.queue as usize].config;
-                let eff = f64::from(self.task(head.task).priority) + queue.aging_per_second * (self.now - head.arrived.0);
-                let cand = (tier, eff, head.arrived, head.seq, head.task);
-                let slot = if queue.strategy == Strategy::External { &mut best_external } else { &mut best };
-                if slot.is_none_or(|b| better(cand, b)) {
-                    *slot = Some(cand);
+                // Other queues' classes that overflowed to this queue.
+                for &c in &self.ix.overflow[q as usize][ch] {
+                    let seen = &mut self.ix.class_mark[c as usize];
+                    if *seen == mark {
+                        continue;
+                    }
+                    *seen = mark;
+                    let class = &self.ix.classes[c as usize];
+                    if !class.cond.holds(&agent.levels) {
+                        continue;
+                    }
+                    let Some(&k) = class.backlog.iter().find(|k| !self.task(k.task).excludes(a)) else { continue };
+                    let own = class.key.queue;
+                    let slot = if self.queues[own as usize].config.strategy == Strategy::External {
+                        &mut best_external
+                    } else {
+                        &mut best
+                    };
+                    self.consider(slot, tier, own, k);
                 }
             }
         }
         (best.map(|b| (b.4, false)), best_external.map(|b| b.4))
     }
 
+    /// Keep `k` (a task of queue `q`, reached at `tier`) if it beats `slot`.
+    fn consider(&self, slot: &mut Option<Pick>, tier: i32, q: u32, k: WaitKey) {
+        let rate = self.queues[q as usize].config.aging_per_second;
+        let eff = f64::from(self.task(k.task).priority) + rate * (self.now - k.arrived.0);
+        let cand = (tier, eff, k.arrived, k.seq, k.task);
+        if slot.is_none_or(|b| better(cand, b)) {
+            *slot = Some(cand);
+        }
+    }
+
     /// Offer work to an agent while it has room and there is work it may
     /// take; if room remains and an external-pick task could use it, ask for
     /// a pick.
     pub(crate) fn match_agent(&mut self, a: AgentIx) {
-        while self.ix.agent_ready.get(a as usize).copied().unwrap_or(false) {
+        while self.ix.agent_ready.get(a as usize).copied().unwrap_or(0) != 0 {
             let (best, external) = self.best_task_for(a);
             let Some((t, reserved)) = best else {
                 if let Some(t) = external {
@@ -267,7 +312,7 @@ impl Engine {
         }
         waiting.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)).then(x.2.cmp(&y.2)));
         for (_, _, _, t) in waiting {
-            if self.ix.ready.iter().all(std::collections::BTreeSet::is_empty) {
+            if !self.anyone_ready() {
                 break;
             }
             self.match_task(t);
@@ -297,8 +342,11 @@ pub(crate) fn remove_active(agent: &mut super::state::AgentRec, c: u32, cost: u3
     agent.per_channel[c as usize] -= 1;
 }
 
+/// A candidate task for an agent: (tier, effective priority, arrived, seq, task).
+type Pick = (i32, f64, Time, u64, TaskIx);
+
 /// Higher tier, then higher effective priority, then older, then earlier.
-fn better(x: (i32, f64, Time, u64, TaskIx), y: (i32, f64, Time, u64, TaskIx)) -> bool {
+fn better(x: Pick, y: Pick) -> bool {
     x.0.cmp(&y.0)
         .then(x.1.total_cmp(&y.1))
         .then(y.2.cmp(&x.2))

@@ -10,6 +10,7 @@ mod index;
 mod invariants;
 mod matching;
 mod requirement;
+mod scan;
 mod snapshot;
 mod state;
 mod strategy;
@@ -283,9 +284,13 @@ pub(crate) fn check_time(field: &str, t: f64) -> Result<()> {
 }
 
 /// Put a path in front of a configuration error's field.
-fn prefix(e: Error, path: &str) -> Error {
+/// Everything wrong in a configuration is a configuration error, including
+/// the checks it shares with input events (names).
+pub(crate) fn prefix(e: Error, path: &str) -> Error {
     match e {
-        Error::InvalidConfig { field, problem } => Error::InvalidConfig { field: format!("{path}.{field}"), problem },
+        Error::InvalidConfig { field, problem } | Error::InvalidInput { field, problem } => {
+            Error::InvalidConfig { field: format!("{path}.{field}"), problem }
+        }
         other => other,
     }
 }

@@ -25,8 +25,8 @@ impl Engine {
         let agent = self.agent(a);
         let task = self.task(t);
         match name {
-            "idle_seconds" => self.now - agent.idle_since,
-            "channel_idle_seconds" => self.now - agent.channel_idle(task.channel),
+            "idle_seconds" => self.idle_seconds(a),
+            "channel_idle_seconds" => self.channel_idle_seconds(a, task.channel),
             "occupancy" => f64::from(agent.used()) / f64::from(agent.capacity.max(1)),
             "free_capacity" => f64::from(agent.capacity.saturating_sub(agent.used())),
             "skill_level" => self.ix.classes[class as usize].cond.proficiency(&agent.levels),
@@ -37,6 +37,28 @@ impl Engine {
             }
             "reserved" => f64::from(u8::from(task.reservation.as_ref().is_some_and(|r| r.agents.contains(&a)))),
             _ => 0.0,
+        }
+    }
+
+    /// Seconds since the agent's last task ended; 0 while it holds work (an
+    /// agent in a chat is not idle, so chats spread over idle agents).
+    fn idle_seconds(&self, a: AgentIx) -> f64 {
+        let agent = self.agent(a);
+        if agent.tasks.is_empty() {
+            self.now - agent.idle_since
+        } else {
+            0.0
+        }
+    }
+
+    /// Seconds since the agent's last task of channel `c` ended; 0 while it
+    /// holds a task of that channel.
+    fn channel_idle_seconds(&self, a: AgentIx, c: u32) -> f64 {
+        let agent = self.agent(a);
+        if agent.tasks.iter().any(|&t| self.task(t).channel == c) {
+            0.0
+        } else {
+            self.now - agent.channel_idle(c)
         }
     }
 
@@ -80,8 +102,8 @@ impl Engine {
     /// The fast path of `score`: the number alone.
     fn score_value(&self, strategy: &Strategy, a: AgentIx, t: TaskIx, class: ClassIx) -> f64 {
         match strategy {
-            Strategy::LongestIdle { per_channel: false } => self.now - self.agent(a).idle_since,
-            Strategy::LongestIdle { per_channel: true } => self.now - self.agent(a).channel_idle(self.task(t).channel),
+            Strategy::LongestIdle { per_channel: false } => self.idle_seconds(a),
+            Strategy::LongestIdle { per_channel: true } => self.channel_idle_seconds(a, self.task(t).channel),
             Strategy::RoundRobin => -self.rotation_distance(self.task(t).queue, a),
             _ => self.score(strategy, a, t, class).0,
         }

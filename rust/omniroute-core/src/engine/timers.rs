@@ -69,7 +69,9 @@ impl Engine {
                 let Some(Phase::Assigned { agent }) = self.live(task, seq).cloned() else { return };
                 let t = self.task(task);
                 let silent_for = self.channels[t.channel as usize].config.inactive_after;
-                if t.activity_gen == gen && !t.inactive && silent_for.is_some_and(|s| self.now - t.last_activity >= s) {
+                // Compared as the timer was computed (`last_activity + s`):
+                // `now - last_activity` may round below `s` on large times.
+                if t.activity_gen == gen && !t.inactive && silent_for.is_some_and(|s| t.last_activity + s <= self.now) {
                     self.make_inactive(task, agent);
                 }
             }
@@ -102,8 +104,11 @@ impl Engine {
     /// How many relaxation steps are due for a task at the engine's time.
     pub(crate) fn due_step(&self, t: TaskIx) -> u32 {
         let task = self.task(t);
-        let waited = self.now - task.queued_at;
-        self.queues[task.queue as usize].config.steps.iter().take_while(|s| s.after_seconds <= waited).count() as u32
+        // The same sum as the step's timer (`queued_at + after`): comparing
+        // `now - queued_at` instead may round below `after` on large times,
+        // and the timer would then be set again for the same instant forever.
+        let steps = &self.queues[task.queue as usize].config.steps;
+        steps.iter().take_while(|s| task.queued_at + s.after_seconds <= self.now).count() as u32
     }
 
     /// Bring a task that is out of the backlog to the step due now, report
