@@ -423,6 +423,11 @@ impl Engine {
             };
             self.out.push(ev);
         }
+        // The agent who let go of the task has room again: routing the task
+        // (or listing candidates for a pick) must see it.
+        for a in from_agent.into_iter().chain(rescinded_from) {
+            self.refresh_ready(a);
+        }
         self.match_task(t);
         for a in from_agent.into_iter().chain(rescinded_from) {
             self.after_release(a);
@@ -778,10 +783,9 @@ impl Engine {
         let existing = self.ix.agent_by_id.get(&cfg.id).copied();
         if let Some(a) = existing {
             let agent = self.agent(a);
-            // Firm work must fit; interruptible work must fit unless firm
-            // work interrupts it (an agent on a call with e-mails open).
-            let (firm, interruptible) = (agent.load_firm, agent.load_interruptible);
-            let need = if firm > 0 { firm } else { interruptible };
+            // Firm and interruptible work must each fit; not their sum,
+            // which firm work may interrupt (a call with e-mails open).
+            let need = agent.load_firm.max(agent.load_interruptible);
             if cfg.capacity < need {
                 return Err(Error::config("capacity", format!("agent {:?} holds {need} units of work; capacity cannot go below that", cfg.id)));
             }

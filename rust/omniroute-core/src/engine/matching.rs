@@ -44,24 +44,23 @@ impl Engine {
     /// The agents who may take the task now, by index.
     pub(crate) fn candidates(&self, t: TaskIx) -> Vec<AgentIx> {
         let task = self.task(t);
-        let mut out: Vec<AgentIx> = match &task.reservation {
-            Some(r) => r.agents.iter().copied().filter(|&a| self.can_take(a, t)).collect(),
-            None => {
-                let class = &self.ix.classes[self.ix.task_class[t as usize] as usize];
-                let agent_ok = |a: AgentIx| {
-                    let agent = self.agent(a);
-                    !task.excludes(a) && self.fits(agent, task.channel).is_ok() && class.cond.holds(&agent.levels)
-                };
-                let mut v: Vec<AgentIx> = Vec::new();
-                for &q in &class.serving {
-                    v.extend(self.ix.ready[q as usize][task.channel as usize].iter().copied().filter(|&a| agent_ok(a)));
-                }
-                if class.serving.len() > 1 {
-                    v.sort_unstable();
-                    v.dedup();
-                }
-                v
+        let mut out: Vec<AgentIx> = if let Some(r) = &task.reservation {
+            r.agents.iter().copied().filter(|&a| self.can_take(a, t)).collect()
+        } else {
+            let class = &self.ix.classes[self.ix.task_class[t as usize] as usize];
+            let agent_ok = |a: AgentIx| {
+                let agent = self.agent(a);
+                !task.excludes(a) && self.fits(agent, task.channel).is_ok() && class.cond.holds(&agent.levels)
+            };
+            let mut v: Vec<AgentIx> = Vec::new();
+            for &q in &class.serving {
+                v.extend(self.ix.ready[q as usize][task.channel as usize].iter().copied().filter(|&a| agent_ok(a)));
             }
+            if class.serving.len() > 1 {
+                v.sort_unstable();
+                v.dedup();
+            }
+            v
         };
         out.shrink_to_fit();
         out

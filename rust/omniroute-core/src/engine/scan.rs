@@ -6,6 +6,9 @@ use super::Engine;
 use crate::error::Result;
 use crate::model::Strategy;
 
+/// (reserved, tier, effective priority, -arrived, -seq): the larger wins.
+type ScanKey = (bool, i32, f64, f64, u64);
+
 impl Engine {
     /// The waiting task an agent with room would be offered next, found by
     /// scanning every task: reserved tasks first (oldest first), then the
@@ -14,8 +17,7 @@ impl Engine {
     pub fn best_task_by_scan(&self, agent: &str) -> Result<Option<String>> {
         let a = self.agent_ix(agent)?;
         let rec = self.agent(a);
-        // (reserved, tier, effective priority, -arrived, -seq)
-        let mut best: Option<((bool, i32, f64, f64, u64), TaskIx)> = None;
+        let mut best: Option<(ScanKey, TaskIx)> = None;
         for (t, task) in self.tasks.iter().enumerate() {
             let Some(task) = task else { continue };
             let t = t as TaskIx;

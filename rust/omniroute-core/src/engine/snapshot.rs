@@ -33,7 +33,7 @@ struct State {
 }
 
 impl Engine {
-    /// The whole state as bytes (MessagePack). Restoring them gives an
+    /// The whole state as bytes (`MessagePack`). Restoring them gives an
     /// engine that behaves exactly like this one.
     pub fn snapshot(&self) -> Result<Vec<u8>> {
         let mut timers: Vec<Timer> = self.timers.iter().map(|r| r.0).collect();

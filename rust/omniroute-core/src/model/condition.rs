@@ -18,6 +18,7 @@ pub enum Condition {
 
 impl Condition {
     /// Every skill name the condition mentions, in order of appearance.
+    #[must_use]
     pub fn skills(&self) -> Vec<&str> {
         let mut out = Vec::new();
         self.collect_skills(&mut out);
