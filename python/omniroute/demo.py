@@ -1,0 +1,203 @@
+"""The demo: a synthetic stretch of multi-channel traffic through the engine, and what it decided."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import omniroute as o
+
+CHANNELS = [
+    o.ChannelConfig(name="voice", cost=60),
+    o.ChannelConfig(name="chat", cost=20, max_per_agent=3),
+    o.ChannelConfig(name="email", cost=12, interruptible=True),
+    o.ChannelConfig(name="sms", cost=20, inactive_after=120.0),
+]
+
+#: per queue: arrivals per hour by channel, mean handle seconds by channel.
+TRAFFIC = {
+    "support": ({"voice": 150, "chat": 90, "email": 60, "sms": 30}, {"voice": 240, "chat": 420, "email": 300, "sms": 360}),
+    "billing": ({"voice": 40, "chat": 30, "email": 40}, {"voice": 300, "chat": 360, "email": 240}),
+    "sales": ({"voice": 50, "chat": 40}, {"voice": 360, "chat": 300}),
+}
+LANGUAGES = ["en", "es"]
+
+
+def demo_config(agents: int, rng: random.Random) -> o.EngineConfig:
+    queues = [
+        o.QueueConfig(
+            name="support",
+            aging_per_second=0.05,
+            steps=[
+                o.Step(after_seconds=30.0, action=o.LowerLevel(skill="support", min_level=1)),
+                o.Step(after_seconds=90.0, action=o.AddQueue(queue="billing")),
+            ],
+        ),
+        o.QueueConfig(
+            name="billing",
+            strategy=o.Score(weights={"skill_level": 10.0, "idle_seconds": 0.1, "occupancy": -20.0}),
+            steps=[o.Step(after_seconds=60.0, action=o.DropCondition(skill="es"))],
+        ),
+        o.QueueConfig(name="sales", strategy=o.MostSkilled(), wrap_up=20.0),
+    ]
+    people = []
+    for i in range(agents):
+        skills = {"en": rng.randint(2, 5), "support": rng.randint(1, 5)}
+        if rng.random() < 0.35:
+            skills["es"] = rng.randint(2, 5)
+        serves = {"support": 1}
+        if i % 3 == 0:
+            skills["billing"] = rng.randint(1, 5)
+            serves["billing"] = 2
+        if i % 4 == 1:
+            skills["sales"] = rng.randint(1, 5)
+            serves["sales"] = 2
+        people.append(o.AgentConfig(id=f"agent{i:02d}", skills=skills, queues=serves, available=False))
+    return o.EngineConfig(seed=rng.randrange(2**32), channels=CHANNELS, queues=queues, agents=people)
+
+
+@dataclass(order=True)
+class _Due:
+    at: float
+    seq: int
+    action: Callable[[], list[o.Input]] = field(compare=False)
+
+
+@dataclass
+class DemoReport:
+    offers: list[o.OfferMade]
+    explanation: o.Explanation | None
+    counters: o.Counters
+    arrivals: int
+    answered: int
+    abandoned: int
+    waits: list[float]
+    wall_seconds: float
+
+
+def run(hours: float = 2.0, agents: int = 30, seed: int = 1) -> DemoReport:
+    """Simulate ``hours`` of traffic: customers arrive, some give up, agents
+    take offers after a few seconds of ringing, sometimes decline or miss one,
+    work the task for a random handle time, and log in and out over the day."""
+    rng = random.Random(seed)
+    engine = o.Engine(demo_config(agents, rng), now=0.0)
+    seq = itertools.count()
+    due: list[_Due] = []
+    offers: list[o.OfferMade] = []
+    waits: list[float] = []
+    counts = {"arrivals": 0, "answered": 0, "abandoned": 0}
+    explanation: o.Explanation | None = None
+    handled: set[str] = set()  # tasks answered: their customers no longer give up
+    end = hours * 3600.0
+
+    def at(when: float, action: Callable[[], list[o.Input]]) -> None:
+        heapq.heappush(due, _Due(when, next(seq), action))
+
+    def arrival(queue: str, channel: str) -> Callable[[], list[o.Input]]:
+        def fire() -> list[o.Input]:
+            counts["arrivals"] += 1
+            tid = f"{channel}-{counts['arrivals']}"
+            lang = "es" if rng.random() < 0.2 else "en"
+            needs = f"{lang}>=2 & {queue}>=3" if queue != "sales" else f"{lang}>=2"
+            patience = rng.expovariate(1 / 180.0) if channel in ("voice", "chat") else 86400.0
+            at(now + patience, lambda: [] if tid in handled else [o.Cancel(task=tid)])
+            task = o.NewTask(id=tid, channel=channel, queue=queue, requires=o.parse_condition(needs),
+                             priority=2 if rng.random() < 0.05 else 0)
+            return [o.AddTask(task=task)]
+
+        return fire
+
+    for queue, (rates, _) in TRAFFIC.items():
+        for channel, per_hour in rates.items():
+            t = rng.expovariate(per_hour / 3600.0)
+            while t < end:
+                at(t, arrival(queue, channel))
+                t += rng.expovariate(per_hour / 3600.0)
+    # The day's shift: most agents log in at the start, a few later; some take a break.
+    for i in range(agents):
+        name = f"agent{i:02d}"
+        start = 0.0 if i < agents * 0.8 else rng.uniform(600, 2400)
+        at(start, lambda name=name: [o.SetAgentState(agent=name, state=o.AgentState(state="available"))])
+        if end > 3600 and rng.random() < 0.3:
+            pause = rng.uniform(1800, end - 1800)
+            at(pause, lambda name=name: [o.SetAgentState(agent=name, state=o.AgentState(state="away", reason="break"))])
+            at(pause + 900, lambda name=name: [o.SetAgentState(agent=name, state=o.AgentState(state="available"))])
+
+    started = time.perf_counter()
+    now = 0.0
+    while due and due[0].at <= end:
+        now = due[0].at
+        batch: list[o.Input] = []
+        while due and due[0].at == now:
+            batch.extend(heapq.heappop(due).action())
+        result = engine.process(batch, now=now)
+        for event in result.events:
+            if isinstance(event, o.OfferMade):
+                offers.append(event)
+                answer = rng.random()
+                ring = rng.uniform(2.0, 8.0)
+                if answer < 0.92:
+                    at(now + ring, lambda offer=event.offer: [o.Accept(offer=offer)])
+                elif answer < 0.97:
+                    at(now + ring, lambda offer=event.offer: [o.Reject(offer=offer)])
+                # else: the agent lets it ring until the offer times out
+            elif isinstance(event, o.TaskAssigned):
+                counts["answered"] += 1
+                handled.add(event.task)
+                waits.append(event.wait)
+                handle = rng.expovariate(1 / TRAFFIC[event.queue][1][event.channel])
+                at(now + handle, lambda task=event.task: [o.Complete(task=task)])
+            elif isinstance(event, o.TaskCancelled):
+                counts["abandoned"] += 1
+        if explanation is None and now > end / 2:
+            waiting = [e for e in result.events if isinstance(e, o.TaskQueued)]
+            if waiting and not result.offers:
+                explanation = engine.explain(waiting[0].task)
+    engine.check_invariants()
+    return DemoReport(
+        offers=offers,
+        explanation=explanation,
+        counters=engine.counters(),
+        arrivals=counts["arrivals"],
+        answered=counts["answered"],
+        abandoned=counts["abandoned"],
+        waits=waits,
+        wall_seconds=time.perf_counter() - started,
+    )
+
+
+def describe(report: DemoReport, hours: float, shown: int = 8) -> str:
+    lines = [f"omniroute demo: {hours:g} simulated hours of voice, chat, e-mail and SMS", ""]
+    lines.append(f"A sample of the {len(report.offers)} offers the engine made, with its reasons:")
+    step = max(1, len(report.offers) // shown)
+    for offer in report.offers[::step][:shown]:
+        r = offer.reason
+        parts = ", ".join(f"{p.feature}={p.value:g}" for p in r.parts)
+        lines.append(
+            f"  {offer.at:7.0f}s  {offer.task:<12} -> {offer.agent}  [{offer.queue}/{offer.channel}] "
+            f"{r.trigger} by {r.strategy} (score {r.score:.3g}; {parts}); step {r.step}: {r.requirement}"
+        )
+    if report.explanation is not None:
+        e = report.explanation
+        lines += ["", f"Why task {e.task} ({e.queue}, requirement {e.requirement}) was still waiting:"]
+        verdicts: dict[str, list[str]] = {}
+        for v in e.agents:
+            verdicts.setdefault(type(v).__name__, []).append(v.agent)
+        for kind, names in sorted(verdicts.items()):
+            lines.append(f"  {kind:<18} {len(names):3d} agents  ({', '.join(names[:4])}{', …' if len(names) > 4 else ''})")
+    c = report.counters
+    answered = report.answered
+    asa = sum(report.waits) / answered if answered else 0.0
+    within = sum(1 for w in report.waits if w <= 20.0)
+    lines += [
+        "",
+        f"Arrivals {report.arrivals}, answered {answered}, abandoned {report.abandoned}; "
+        f"ASA {asa:.1f} s; answered within 20 s: {within / max(answered, 1):.1%}",
+        f"Engine: {c.inputs} input events, {c.refused} refused, {c.offers} offers; "
+        f"{report.wall_seconds:.2f} s of wall time",
+    ]
+    return "\n".join(lines)
