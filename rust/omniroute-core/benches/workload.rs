@@ -95,6 +95,17 @@ impl Workload {
         }
     }
 
+    /// An engine with `backlog` tasks waiting and every agent logged out, so
+    /// nothing is offered and each agent's next task can be asked for again
+    /// and again on the same state.
+    pub fn waiting_engine(&mut self, backlog: usize) -> Engine {
+        let mut engine = Engine::new(&self.config, 0.0).expect("valid workload configuration");
+        let tasks: Vec<Input> = (0..backlog).map(|_| Input::AddTask { task: self.task() }).collect();
+        engine.process(1.0, &tasks).expect("tasks arrive");
+        engine.process(30.0, &[]).expect("time passes");
+        engine
+    }
+
     /// An engine with `backlog` tasks waiting and every agent available and
     /// working at capacity (all its offers accepted). Returns the engine,
     /// the time, and the tasks in progress.

@@ -21,7 +21,7 @@ create_exception!(_rust, InvalidInputError, OmnirouteError, "An input value that
 create_exception!(_rust, SnapshotError, OmnirouteError, "Bytes that are not a usable snapshot.");
 create_exception!(_rust, InvariantError, OmnirouteError, "The engine's state is inconsistent.");
 
-fn to_py(e: Error) -> PyErr {
+fn to_py(e: &Error) -> PyErr {
     let msg = e.to_string();
     match e {
         Error::UnknownId { .. } => UnknownIdError::new_err(msg),
@@ -73,7 +73,7 @@ impl Engine {
     #[new]
     fn new(config: &[u8], now: f64) -> PyResult<Self> {
         let config: EngineConfig = rmp_serde::from_slice(config).map_err(|e| InvalidConfigError::new_err(format!("config: {e}")))?;
-        let engine = CoreEngine::new(&config, now).map_err(to_py)?;
+        let engine = CoreEngine::new(&config, now).map_err(|e| to_py(&e))?;
         Ok(Engine { inner: Mutex::new(engine) })
     }
 
@@ -88,32 +88,32 @@ impl Engine {
         } else {
             engine.process(now, &inputs)
         }
-        .map_err(to_py)?;
+        .map_err(|e| to_py(&e))?;
         Ok(PyBytes::new(py, &encode(&result)?))
     }
 
     /// Fire the timers due by `now`; returns the MessagePack batch result.
     fn tick<'py>(&self, py: Python<'py>, now: f64) -> PyResult<Bound<'py, PyBytes>> {
-        let result = self.lock(py)?.process(now, &[]).map_err(to_py)?;
+        let result = self.lock(py)?.process(now, &[]).map_err(|e| to_py(&e))?;
         Ok(PyBytes::new(py, &encode(&result)?))
     }
 
     /// Why the task is where it is, agent by agent (MessagePack).
     fn explain<'py>(&self, py: Python<'py>, task: &str) -> PyResult<Bound<'py, PyBytes>> {
-        let explanation = self.lock(py)?.explain(task).map_err(to_py)?;
+        let explanation = self.lock(py)?.explain(task).map_err(|e| to_py(&e))?;
         Ok(PyBytes::new(py, &encode(&explanation)?))
     }
 
     /// The whole engine state as bytes.
     fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        let bytes = self.lock(py)?.snapshot().map_err(to_py)?;
+        let bytes = self.lock(py)?.snapshot().map_err(|e| to_py(&e))?;
         Ok(PyBytes::new(py, &bytes))
     }
 
     /// An engine restored from `snapshot()` bytes.
     #[staticmethod]
     fn restore(py: Python<'_>, snapshot: &[u8]) -> PyResult<Self> {
-        let engine = py.detach(|| CoreEngine::restore(snapshot)).map_err(to_py)?;
+        let engine = py.detach(|| CoreEngine::restore(snapshot)).map_err(|e| to_py(&e))?;
         Ok(Engine { inner: Mutex::new(engine) })
     }
 
@@ -121,7 +121,7 @@ impl Engine {
     fn check_invariants(&self, py: Python<'_>) -> PyResult<()> {
         let guard = self.lock(py)?;
         let engine: &CoreEngine = &guard;
-        py.detach(|| engine.check_invariants()).map_err(to_py)
+        py.detach(|| engine.check_invariants()).map_err(|e| to_py(&e))
     }
 
     /// The engine's time: the `now` of the last call.

@@ -506,6 +506,9 @@ impl Engine {
     /// Give capacity back to the agent's conversations that became active
     /// again, oldest first, as far as the capacity allows.
     pub(crate) fn try_reactivate(&mut self, a: AgentIx) {
+        if !self.agent(a).tasks.iter().any(|&t| self.task(t).reactivation_pending) {
+            return;
+        }
         let pending: Vec<TaskIx> =
             self.agent(a).tasks.iter().copied().filter(|&t| self.task(t).reactivation_pending).collect();
         for t in pending {

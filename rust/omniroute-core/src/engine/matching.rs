@@ -28,9 +28,15 @@ impl Engine {
     /// Whether agent `a` may take waiting task `t` right now (everything but
     /// the phase of the task).
     pub(crate) fn can_take(&self, a: AgentIx, t: TaskIx) -> bool {
+        self.agent(a).status == crate::model::AgentStatus::Available && self.could_take(a, t)
+    }
+
+    /// Whether agent `a` could take task `t` if it were available: skills,
+    /// queues, reservations, exclusions and capacity.
+    pub(crate) fn could_take(&self, a: AgentIx, t: TaskIx) -> bool {
         let agent = self.agent(a);
         let task = self.task(t);
-        if agent.status != crate::model::AgentStatus::Available || task.excludes(a) || self.fits(agent, task.channel).is_err() {
+        if task.excludes(a) || self.fits(agent, task.channel).is_err() {
             return false;
         }
         let class = &self.ix.classes[self.ix.task_class[t as usize] as usize];
@@ -44,7 +50,7 @@ impl Engine {
     /// The agents who may take the task now, by index.
     pub(crate) fn candidates(&self, t: TaskIx) -> Vec<AgentIx> {
         let task = self.task(t);
-        let mut out: Vec<AgentIx> = if let Some(r) = &task.reservation {
+        let out: Vec<AgentIx> = if let Some(r) = &task.reservation {
             r.agents.iter().copied().filter(|&a| self.can_take(a, t)).collect()
         } else {
             let class = &self.ix.classes[self.ix.task_class[t as usize] as usize];
@@ -62,7 +68,6 @@ impl Engine {
             }
             v
         };
-        out.shrink_to_fit();
         out
     }
 
@@ -106,17 +111,17 @@ impl Engine {
     /// The best waiting task for an agent: its reservations first, then by
     /// the agent's priority for the queue, the effective priority, the oldest.
     /// Tasks of external-pick queues are returned separately.
-    fn best_task_for(&mut self, a: AgentIx) -> (Option<(TaskIx, bool)>, Option<TaskIx>) {
+    /// `room` is the set of channels the agent has room for (one bit each).
+    fn best_task_for(&mut self, a: AgentIx, room: u64) -> (Option<(TaskIx, bool)>, Option<TaskIx>) {
         let mark = self.next_mark();
         let agent = self.agents[a as usize].as_ref().expect("live agent index");
         for &(_, _, t) in &self.ix.reserved[a as usize] {
-            if self.can_take(a, t) {
+            if self.could_take(a, t) {
                 return (Some((t, true)), None);
             }
         }
         let mut best: Option<Pick> = None;
         let mut best_external: Option<Pick> = None;
-        let room = self.ix.agent_ready[a as usize];
         for &(q, tier) in &agent.queues {
             if best.is_some_and(|b| tier < b.0) {
                 break;
@@ -190,12 +195,23 @@ impl Engine {
         }
     }
 
+    /// The task the agent would be offered next if it were available now,
+    /// by the same indexed search the engine routes with (external-pick
+    /// queues aside). A supervisor's "what would Ann get next?"; tests hold
+    /// it to [`Engine::best_task_by_scan`].
+    pub fn next_task_for(&mut self, agent: &str) -> crate::error::Result<Option<String>> {
+        let a = self.agent_ix(agent)?;
+        let rec = self.agent(a);
+        let room = (0..self.channels.len() as u32).filter(|&c| self.fits(rec, c).is_ok()).fold(0u64, |m, c| m | (1 << c));
+        Ok(self.best_task_for(a, room).0.map(|(t, _)| self.task(t).id.clone()))
+    }
+
     /// Offer work to an agent while it has room and there is work it may
     /// take; if room remains and an external-pick task could use it, ask for
     /// a pick.
     pub(crate) fn match_agent(&mut self, a: AgentIx) {
         while self.ix.agent_ready.get(a as usize).copied().unwrap_or(0) != 0 {
-            let (best, external) = self.best_task_for(a);
+            let (best, external) = self.best_task_for(a, self.ix.agent_ready[a as usize]);
             let Some((t, reserved)) = best else {
                 if let Some(t) = external {
                     let candidates = self.candidates(t);

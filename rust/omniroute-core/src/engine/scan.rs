@@ -10,8 +10,8 @@ use crate::model::Strategy;
 type ScanKey = (bool, i32, f64, f64, u64);
 
 impl Engine {
-    /// The waiting task an agent with room would be offered next, found by
-    /// scanning every task: reserved tasks first (oldest first), then the
+    /// The waiting task the agent would be offered next if it were
+    /// available now, found by scanning every task: reserved tasks first (oldest first), then the
     /// agent's priority for the queue, the effective priority, the oldest,
     /// the first to arrive. External-pick queues are left to the caller.
     pub fn best_task_by_scan(&self, agent: &str) -> Result<Option<String>> {
@@ -21,7 +21,7 @@ impl Engine {
         for (t, task) in self.tasks.iter().enumerate() {
             let Some(task) = task else { continue };
             let t = t as TaskIx;
-            if task.phase != Phase::Waiting || !self.can_take(a, t) {
+            if task.phase != Phase::Waiting || !self.could_take(a, t) {
                 continue;
             }
             let reserved = task.reservation.is_some();
