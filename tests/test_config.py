@@ -77,12 +77,30 @@ agents:
             r"queues\[0\]\.steps\[1\]\.after_seconds: expected a number ≥ 0",
         ),
         (("cost = 20", 'cost = "cheap"'), r"channels\[1\]\.cost: expected a whole number, got str"),
-        (('queue = "general"', 'queue = "nowhere"'), r"queues\[0\]\.steps\[1\]\.action\.queue: unknown queue"),
-        (("after_seconds = 30", "after_seconds = 90"), r"queues\[0\]\.steps\[1\]\.after_seconds: steps must be in order"),
-        (("aging_per_second", "ageing_per_second"), r"queues\[0\]: object contains unknown field ageing_per_second"),
-        (('kind = "most_skilled"', 'kind = "psychic"'), r"queues\[0\]\.strategy\.kind: invalid value 'psychic'"),
-        (("billing = 4, en = 5", "billing = 0, en = 5"), r"agents\[0\]\.skills\.billing: expected a level from 1 to 255"),
-        (('queues = { billing = 2, general = 0 }', 'queues = { bill = 2 }'), r"agents\[0\]\.queues\.bill: unknown queue"),
+        (
+            ('queue = "general"', 'queue = "nowhere"'),
+            r"queues\[0\]\.steps\[1\]\.action\.queue: unknown queue",
+        ),
+        (
+            ("after_seconds = 30", "after_seconds = 90"),
+            r"queues\[0\]\.steps\[1\]\.after_seconds: steps must be in order",
+        ),
+        (
+            ("aging_per_second", "ageing_per_second"),
+            r"queues\[0\]: object contains unknown field ageing_per_second",
+        ),
+        (
+            ('kind = "most_skilled"', 'kind = "psychic"'),
+            r"queues\[0\]\.strategy\.kind: invalid value 'psychic'",
+        ),
+        (
+            ("billing = 4, en = 5", "billing = 0, en = 5"),
+            r"agents\[0\]\.skills\.billing: expected a level from 1 to 255",
+        ),
+        (
+            ("queues = { billing = 2, general = 0 }", "queues = { bill = 2 }"),
+            r"agents\[0\]\.queues\.bill: unknown queue",
+        ),
     ],
 )
 def test_a_bad_file_names_the_field(tmp_path: Path, patch: tuple[str, str], message: str) -> None:
@@ -99,5 +117,5 @@ def test_duplicates_and_unreadable_files(tmp_path: Path) -> None:
         o.load_config(write(tmp_path, "dup.toml", dup))
     with pytest.raises(o.InvalidConfigError, match="not valid TOML"):
         o.load_config(write(tmp_path, "broken.toml", "[[queues]\n"))
-    with pytest.raises(o.InvalidConfigError, match="expected a .toml, .yaml or .yml file"):
+    with pytest.raises(o.InvalidConfigError, match=r"expected a \.toml, \.yaml or \.yml file"):
         o.load_config(write(tmp_path, "centre.ini", "x"))

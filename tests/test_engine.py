@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from conftest import task
 
 import omniroute as o
+from conftest import task
 
 
 def test_a_chat_is_offered_accepted_and_completed(engine: o.Engine) -> None:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import hypothesis.strategies as st
-from conftest import agent, channels
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 import omniroute as o
+from conftest import agent, channels
 
 QUEUES = ["support", "sales", "vip"]
 AGENTS = ["ann", "bob", "cat", "dan"]
@@ -18,9 +18,13 @@ conditions = st.one_of(
     st.builds(o.Skill, skill=st.sampled_from(SKILLS), min_level=st.integers(0, 5)),
     st.builds(
         o.AnyOf,
-        of=st.lists(st.builds(o.Skill, skill=st.sampled_from(SKILLS), min_level=st.integers(1, 5)), max_size=3),
+        of=st.lists(
+            st.builds(o.Skill, skill=st.sampled_from(SKILLS), min_level=st.integers(1, 5)), max_size=3
+        ),
     ),
-    st.builds(o.Not, condition=st.builds(o.Skill, skill=st.sampled_from(SKILLS), min_level=st.integers(1, 5))),
+    st.builds(
+        o.Not, condition=st.builds(o.Skill, skill=st.sampled_from(SKILLS), min_level=st.integers(1, 5))
+    ),
 )
 
 
@@ -81,14 +85,24 @@ class EngineMachine(RuleBasedStateMachine):
                 self.offers.append(e.offer)
         return result
 
-    @rule(queue=st.sampled_from([*QUEUES, "nowhere"]), channel=st.sampled_from(["voice", "chat", "email", "sms"]),
-          priority=st.integers(-3, 3), requires=conditions, sticky=st.sampled_from([None, *AGENTS]))
-    def add_task(self, queue: str, channel: str, priority: int, requires: o.Condition | None,
-                 sticky: str | None) -> None:
+    @rule(
+        queue=st.sampled_from([*QUEUES, "nowhere"]),
+        channel=st.sampled_from(["voice", "chat", "email", "sms"]),
+        priority=st.integers(-3, 3),
+        requires=conditions,
+        sticky=st.sampled_from([None, *AGENTS]),
+    )
+    def add_task(
+        self, queue: str, channel: str, priority: int, requires: o.Condition | None, sticky: str | None
+    ) -> None:
         self.counter += 1
         tid = f"t{self.counter}"
         new = o.NewTask(
-            id=tid, queue=queue, channel=channel, priority=priority, requires=requires,
+            id=tid,
+            queue=queue,
+            channel=channel,
+            priority=priority,
+            requires=requires,
             preferred_agents=[sticky] if sticky else [],
             preferred_until=self.now + 20.0 if sticky else None,
         )
@@ -107,7 +121,10 @@ class EngineMachine(RuleBasedStateMachine):
         self.run([o.Accept(offer=offer) if accept else o.Reject(offer=offer)])
 
     @precondition(lambda self: self.live or self.finished)
-    @rule(data=st.data(), what=st.sampled_from(["cancel", "complete", "activity", "to_queue", "to_agent", "prio"]))
+    @rule(
+        data=st.data(),
+        what=st.sampled_from(["cancel", "complete", "activity", "to_queue", "to_agent", "prio"]),
+    )
     def act_on_task(self, data: st.DataObject, what: str) -> None:
         tid = data.draw(st.sampled_from(sorted(self.live | self.finished)))
         event: o.Input

@@ -22,7 +22,9 @@ def parse_condition(text: str) -> Condition:
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if m is None or m.end() == pos:
-            raise InvalidInputError(f"condition: unexpected {text[pos:pos + 10]!r} at position {pos} in {text!r}")
+            raise InvalidInputError(
+                f"condition: unexpected {text[pos : pos + 10]!r} at position {pos} in {text!r}"
+            )
         tokens.append(m.group(m.lastgroup or "op"))
         pos = m.end()
     parser = _Parser(tokens, text)
@@ -76,7 +78,9 @@ class _Parser:
             self.take()
             num = self.take()
             if not num.isdigit() or not 0 <= int(num) <= 255:
-                raise InvalidInputError(f"condition: expected a level from 0 to 255 after {tok}>=, got {num!r}")
+                raise InvalidInputError(
+                    f"condition: expected a level from 0 to 255 after {tok}>=, got {num!r}"
+                )
             level = int(num)
         return Skill(skill=tok, min_level=level)
 

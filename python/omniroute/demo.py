@@ -20,7 +20,10 @@ CHANNELS = [
 
 #: per queue: arrivals per hour by channel, mean handle seconds by channel.
 TRAFFIC = {
-    "support": ({"voice": 150, "chat": 90, "email": 60, "sms": 30}, {"voice": 240, "chat": 420, "email": 300, "sms": 360}),
+    "support": (
+        {"voice": 150, "chat": 90, "email": 60, "sms": 30},
+        {"voice": 240, "chat": 420, "email": 300, "sms": 360},
+    ),
     "billing": ({"voice": 40, "chat": 30, "email": 40}, {"voice": 300, "chat": 360, "email": 240}),
     "sales": ({"voice": 50, "chat": 40}, {"voice": 360, "chat": 300}),
 }
@@ -94,8 +97,9 @@ def run(hours: float = 2.0, agents: int = 30, seed: int = 1) -> DemoReport:
     handled: set[str] = set()  # tasks answered: their customers no longer give up
     end = hours * 3600.0
 
-    def at(when: float, action: Callable[[], list[o.Input]]) -> None:
-        heapq.heappush(due, _Due(when, next(seq), action))
+    def at(when: float, action: Callable[[], list[o.Input]] | list[o.Input]) -> None:
+        fire = action if callable(action) else (lambda: action)
+        heapq.heappush(due, _Due(when, next(seq), fire))
 
     def arrival(queue: str, channel: str) -> Callable[[], list[o.Input]]:
         def fire() -> list[o.Input]:
@@ -105,8 +109,13 @@ def run(hours: float = 2.0, agents: int = 30, seed: int = 1) -> DemoReport:
             needs = f"{lang}>=2 & {queue}>=3" if queue != "sales" else f"{lang}>=2"
             patience = rng.expovariate(1 / 180.0) if channel in ("voice", "chat") else 86400.0
             at(now + patience, lambda: [] if tid in handled else [o.Cancel(task=tid)])
-            task = o.NewTask(id=tid, channel=channel, queue=queue, requires=o.parse_condition(needs),
-                             priority=2 if rng.random() < 0.05 else 0)
+            task = o.NewTask(
+                id=tid,
+                channel=channel,
+                queue=queue,
+                requires=o.parse_condition(needs),
+                priority=2 if rng.random() < 0.05 else 0,
+            )
             return [o.AddTask(task=task)]
 
         return fire
@@ -121,11 +130,12 @@ def run(hours: float = 2.0, agents: int = 30, seed: int = 1) -> DemoReport:
     for i in range(agents):
         name = f"agent{i:02d}"
         start = 0.0 if i < agents * 0.8 else rng.uniform(600, 2400)
-        at(start, lambda name=name: [o.SetAgentState(agent=name, state=o.AgentState(state="available"))])
+        at(start, [o.SetAgentState(agent=name, state=o.AgentState(state="available"))])
         if end > 3600 and rng.random() < 0.3:
             pause = rng.uniform(1800, end - 1800)
-            at(pause, lambda name=name: [o.SetAgentState(agent=name, state=o.AgentState(state="away", reason="break"))])
-            at(pause + 900, lambda name=name: [o.SetAgentState(agent=name, state=o.AgentState(state="available"))])
+            away = o.AgentState(state="away", reason="break")
+            at(pause, [o.SetAgentState(agent=name, state=away)])
+            at(pause + 900, [o.SetAgentState(agent=name, state=o.AgentState(state="available"))])
 
     started = time.perf_counter()
     now = 0.0
@@ -141,16 +151,16 @@ def run(hours: float = 2.0, agents: int = 30, seed: int = 1) -> DemoReport:
                 answer = rng.random()
                 ring = rng.uniform(2.0, 8.0)
                 if answer < 0.92:
-                    at(now + ring, lambda offer=event.offer: [o.Accept(offer=offer)])
+                    at(now + ring, [o.Accept(offer=event.offer)])
                 elif answer < 0.97:
-                    at(now + ring, lambda offer=event.offer: [o.Reject(offer=offer)])
+                    at(now + ring, [o.Reject(offer=event.offer)])
                 # else: the agent lets it ring until the offer times out
             elif isinstance(event, o.TaskAssigned):
                 counts["answered"] += 1
                 handled.add(event.task)
                 waits.append(event.wait)
                 handle = rng.expovariate(1 / TRAFFIC[event.queue][1][event.channel])
-                at(now + handle, lambda task=event.task: [o.Complete(task=task)])
+                at(now + handle, [o.Complete(task=event.task)])
             elif isinstance(event, o.TaskCancelled):
                 counts["abandoned"] += 1
         if explanation is None and now > end / 2:
@@ -188,7 +198,8 @@ def describe(report: DemoReport, hours: float, shown: int = 8) -> str:
         for v in e.agents:
             verdicts.setdefault(type(v).__name__, []).append(v.agent)
         for kind, names in sorted(verdicts.items()):
-            lines.append(f"  {kind:<18} {len(names):3d} agents  ({', '.join(names[:4])}{', …' if len(names) > 4 else ''})")
+            more = ", …" if len(names) > 4 else ""
+            lines.append(f"  {kind:<18} {len(names):3d} agents  ({', '.join(names[:4])}{more})")
     c = report.counters
     answered = report.answered
     asa = sum(report.waits) / answered if answered else 0.0

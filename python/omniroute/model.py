@@ -105,26 +105,26 @@ class _Config(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
 # ----- conditions -----
 
 
-class Skill(_Config, tag="skill", tag_field="op"):
+class Skill(_Config, tag="skill", tag_field="op", frozen=True):
     """Holds when the agent has `skill` at `min_level` or above."""
 
     skill: Name
     min_level: Level = 1
 
 
-class AllOf(_Config, tag="all", tag_field="op"):
+class AllOf(_Config, tag="all", tag_field="op", frozen=True):
     """Holds when every condition holds (an empty list always holds)."""
 
     of: list[Condition]
 
 
-class AnyOf(_Config, tag="any", tag_field="op"):
+class AnyOf(_Config, tag="any", tag_field="op", frozen=True):
     """Holds when at least one condition holds (an empty list never holds)."""
 
     of: list[Condition]
 
 
-class Not(_Config, tag="not", tag_field="op"):
+class Not(_Config, tag="not", tag_field="op", frozen=True):
     """Holds when the condition does not."""
 
     condition: Condition
@@ -136,35 +136,35 @@ Condition = Skill | AllOf | AnyOf | Not
 # ----- strategies -----
 
 
-class LongestIdle(_Config, tag="longest_idle", tag_field="kind"):
+class LongestIdle(_Config, tag="longest_idle", tag_field="kind", frozen=True):
     per_channel: bool = False
 
 
-class LeastOccupied(_Config, tag="least_occupied", tag_field="kind"):
+class LeastOccupied(_Config, tag="least_occupied", tag_field="kind", frozen=True):
     pass
 
 
-class MostSkilled(_Config, tag="most_skilled", tag_field="kind"):
+class MostSkilled(_Config, tag="most_skilled", tag_field="kind", frozen=True):
     pass
 
 
-class RoundRobin(_Config, tag="round_robin", tag_field="kind"):
+class RoundRobin(_Config, tag="round_robin", tag_field="kind", frozen=True):
     pass
 
 
-class FewestHandled(_Config, tag="fewest_handled", tag_field="kind"):
+class FewestHandled(_Config, tag="fewest_handled", tag_field="kind", frozen=True):
     pass
 
 
-class WeightedRandom(_Config, tag="weighted_random", tag_field="kind"):
+class WeightedRandom(_Config, tag="weighted_random", tag_field="kind", frozen=True):
     feature: str = "skill_level"
 
 
-class Score(_Config, tag="score", tag_field="kind"):
+class Score(_Config, tag="score", tag_field="kind", frozen=True):
     weights: dict[str, float]
 
 
-class External(_Config, tag="external", tag_field="kind"):
+class External(_Config, tag="external", tag_field="kind", frozen=True):
     pass
 
 
@@ -176,27 +176,27 @@ Strategy = (
 # ----- relaxation steps -----
 
 
-class DropCondition(_Config, tag="drop_condition", tag_field="kind"):
+class DropCondition(_Config, tag="drop_condition", tag_field="kind", frozen=True):
     skill: Name
 
 
-class LowerLevel(_Config, tag="lower_level", tag_field="kind"):
+class LowerLevel(_Config, tag="lower_level", tag_field="kind", frozen=True):
     skill: Name
     min_level: SkillLevel
 
 
-class AddQueue(_Config, tag="add_queue", tag_field="kind"):
+class AddQueue(_Config, tag="add_queue", tag_field="kind", frozen=True):
     queue: Name
 
 
-class AddCondition(_Config, tag="add_condition", tag_field="kind"):
+class AddCondition(_Config, tag="add_condition", tag_field="kind", frozen=True):
     condition: Condition
 
 
 StepAction = DropCondition | LowerLevel | AddQueue | AddCondition
 
 
-class Step(_Config):
+class Step(_Config, frozen=True):
     after_seconds: Seconds
     action: StepAction
 
@@ -204,7 +204,7 @@ class Step(_Config):
 # ----- configuration -----
 
 
-class ChannelConfig(_Config):
+class ChannelConfig(_Config, frozen=True):
     name: Name
     cost: Units
     max_per_agent: Units | None = None
@@ -212,7 +212,7 @@ class ChannelConfig(_Config):
     inactive_after: PositiveSeconds | None = None
 
 
-class QueueConfig(_Config):
+class QueueConfig(_Config, frozen=True):
     name: Name
     strategy: Strategy = LongestIdle()
     service_level_seconds: PositiveSeconds = 20.0
@@ -222,7 +222,7 @@ class QueueConfig(_Config):
     steps: list[Step] = []
 
 
-class AgentConfig(_Config):
+class AgentConfig(_Config, frozen=True):
     id: Name
     capacity: Units = 60
     # Level 0 is refused by the engine, which names the skill in its message.
@@ -231,7 +231,7 @@ class AgentConfig(_Config):
     available: bool = True
 
 
-class EngineConfig(_Config):
+class EngineConfig(_Config, frozen=True):
     channels: list[ChannelConfig]
     queues: list[QueueConfig]
     agents: list[AgentConfig] = []
@@ -242,7 +242,7 @@ class EngineConfig(_Config):
 # ----- inputs -----
 
 
-class NewTask(_Config):
+class NewTask(_Config, frozen=True):
     id: Name
     channel: Name
     queue: Name
@@ -267,31 +267,31 @@ class _Input(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag_
     pass
 
 
-class AddTask(_Input, tag="add_task"):
+class AddTask(_Input, tag="add_task", frozen=True):
     task: NewTask
 
 
-class Accept(_Input, tag="accept"):
+class Accept(_Input, tag="accept", frozen=True):
     offer: int
 
 
-class Reject(_Input, tag="reject"):
+class Reject(_Input, tag="reject", frozen=True):
     offer: int
 
 
-class Cancel(_Input, tag="cancel"):
+class Cancel(_Input, tag="cancel", frozen=True):
     task: str
 
 
-class Complete(_Input, tag="complete"):
+class Complete(_Input, tag="complete", frozen=True):
     task: str
 
 
-class EndWrapUp(_Input, tag="end_wrap_up"):
+class EndWrapUp(_Input, tag="end_wrap_up", frozen=True):
     agent: str
 
 
-class Transfer(_Input, tag="transfer"):
+class Transfer(_Input, tag="transfer", frozen=True):
     """Send a task to another queue or to a named agent (exactly one)."""
 
     task: str
@@ -299,38 +299,38 @@ class Transfer(_Input, tag="transfer"):
     to_agent: str | None = None
 
 
-class SetAgentState(_Input, tag="set_agent_state"):
+class SetAgentState(_Input, tag="set_agent_state", frozen=True):
     agent: str
     state: AgentState
 
 
-class CustomerActivity(_Input, tag="customer_activity"):
+class CustomerActivity(_Input, tag="customer_activity", frozen=True):
     task: str
 
 
-class Pick(_Input, tag="pick"):
+class Pick(_Input, tag="pick", frozen=True):
     task: str
     agent: str
 
 
-class SetPriority(_Input, tag="set_priority"):
+class SetPriority(_Input, tag="set_priority", frozen=True):
     task: str
     priority: Priority
 
 
-class UpsertAgent(_Input, tag="upsert_agent"):
+class UpsertAgent(_Input, tag="upsert_agent", frozen=True):
     agent: AgentConfig
 
 
-class RemoveAgent(_Input, tag="remove_agent"):
+class RemoveAgent(_Input, tag="remove_agent", frozen=True):
     agent: str
 
 
-class UpsertQueue(_Input, tag="upsert_queue"):
+class UpsertQueue(_Input, tag="upsert_queue", frozen=True):
     queue: QueueConfig
 
 
-class UpsertChannel(_Input, tag="upsert_channel"):
+class UpsertChannel(_Input, tag="upsert_channel", frozen=True):
     channel: ChannelConfig
 
 
@@ -384,7 +384,7 @@ class _Output(Struct, frozen=True, kw_only=True, tag_field="type"):
     at: float
 
 
-class TaskQueued(_Output, tag="task_queued"):
+class TaskQueued(_Output, tag="task_queued", frozen=True):
     task: str
     queue: str
     channel: str
@@ -392,7 +392,7 @@ class TaskQueued(_Output, tag="task_queued"):
     arrived_at: float
 
 
-class OfferMade(_Output, tag="offer_made"):
+class OfferMade(_Output, tag="offer_made", frozen=True):
     offer: int
     task: str
     agent: str
@@ -402,26 +402,26 @@ class OfferMade(_Output, tag="offer_made"):
     reason: OfferReason
 
 
-class OfferRescinded(_Output, tag="offer_rescinded"):
+class OfferRescinded(_Output, tag="offer_rescinded", frozen=True):
     offer: int
     task: str
     agent: str
     why: str
 
 
-class OfferRejected(_Output, tag="offer_rejected"):
+class OfferRejected(_Output, tag="offer_rejected", frozen=True):
     offer: int
     task: str
     agent: str
 
 
-class OfferTimedOut(_Output, tag="offer_timed_out"):
+class OfferTimedOut(_Output, tag="offer_timed_out", frozen=True):
     offer: int
     task: str
     agent: str
 
 
-class TaskAssigned(_Output, tag="task_assigned"):
+class TaskAssigned(_Output, tag="task_assigned", frozen=True):
     task: str
     agent: str
     queue: str
@@ -429,21 +429,21 @@ class TaskAssigned(_Output, tag="task_assigned"):
     wait: float
 
 
-class TaskCancelled(_Output, tag="task_cancelled"):
+class TaskCancelled(_Output, tag="task_cancelled", frozen=True):
     task: str
     queue: str
     channel: str
     wait: float
 
 
-class TaskCompleted(_Output, tag="task_completed"):
+class TaskCompleted(_Output, tag="task_completed", frozen=True):
     task: str
     agent: str
     queue: str
     channel: str
 
 
-class TaskTransferred(_Output, tag="task_transferred"):
+class TaskTransferred(_Output, tag="task_transferred", frozen=True):
     task: str
     from_queue: str
     channel: str
@@ -452,39 +452,39 @@ class TaskTransferred(_Output, tag="task_transferred"):
     to_agent: str | None
 
 
-class StepReached(_Output, tag="step_reached"):
+class StepReached(_Output, tag="step_reached", frozen=True):
     task: str
     queue: str
     step: int
     requirement: str
 
 
-class ReservationExpired(_Output, tag="reservation_expired"):
+class ReservationExpired(_Output, tag="reservation_expired", frozen=True):
     task: str
 
 
-class TaskInactive(_Output, tag="task_inactive"):
-    task: str
-    agent: str
-
-
-class TaskReactivated(_Output, tag="task_reactivated"):
+class TaskInactive(_Output, tag="task_inactive", frozen=True):
     task: str
     agent: str
 
 
-class PickRequested(_Output, tag="pick_requested"):
+class TaskReactivated(_Output, tag="task_reactivated", frozen=True):
+    task: str
+    agent: str
+
+
+class PickRequested(_Output, tag="pick_requested", frozen=True):
     task: str
     queue: str
     candidates: list[Candidate]
 
 
-class AgentStateChanged(_Output, tag="agent_state_changed"):
+class AgentStateChanged(_Output, tag="agent_state_changed", frozen=True):
     agent: str
     status: AgentState
 
 
-class AgentLoad(_Output, tag="agent_load"):
+class AgentLoad(_Output, tag="agent_load", frozen=True):
     agent: str
     used: int
     capacity: int
@@ -515,9 +515,7 @@ class InputError(Struct, frozen=True, kw_only=True):
     """An input event the engine refused; nothing of it was applied."""
 
     index: int
-    kind: Literal[
-        "unknown_id", "duplicate_id", "invalid_transition", "invalid_config", "invalid_input"
-    ]
+    kind: Literal["unknown_id", "duplicate_id", "invalid_transition", "invalid_config", "invalid_input"]
     message: str
 
 
@@ -540,51 +538,51 @@ class _Verdict(Struct, frozen=True, kw_only=True, tag_field="verdict"):
     agent: str
 
 
-class Eligible(_Verdict, tag="eligible"):
+class Eligible(_Verdict, tag="eligible", frozen=True):
     score: float
 
 
-class Offered(_Verdict, tag="offered"):
+class Offered(_Verdict, tag="offered", frozen=True):
     pass
 
 
-class NotServingQueue(_Verdict, tag="not_serving_queue"):
+class NotServingQueue(_Verdict, tag="not_serving_queue", frozen=True):
     pass
 
 
-class MissingSkill(_Verdict, tag="missing_skill"):
+class MissingSkill(_Verdict, tag="missing_skill", frozen=True):
     skill: str
     required: int
     has: int
 
 
-class ConditionNotMet(_Verdict, tag="condition_not_met"):
+class ConditionNotMet(_Verdict, tag="condition_not_met", frozen=True):
     condition: str
 
 
-class NoCapacity(_Verdict, tag="no_capacity"):
+class NoCapacity(_Verdict, tag="no_capacity", frozen=True):
     needed: int
     free: int
 
 
-class ChannelLimit(_Verdict, tag="channel_limit"):
+class ChannelLimit(_Verdict, tag="channel_limit", frozen=True):
     channel: str
     max: int
 
 
-class NotAvailable(_Verdict, tag="not_available"):
+class NotAvailable(_Verdict, tag="not_available", frozen=True):
     status: AgentState
 
 
-class DeclinedBefore(_Verdict, tag="declined_before"):
+class DeclinedBefore(_Verdict, tag="declined_before", frozen=True):
     pass
 
 
-class Excluded(_Verdict, tag="excluded"):
+class Excluded(_Verdict, tag="excluded", frozen=True):
     pass
 
 
-class ReservedForOthers(_Verdict, tag="reserved_for_others"):
+class ReservedForOthers(_Verdict, tag="reserved_for_others", frozen=True):
     until: float
 
 
