@@ -131,9 +131,7 @@ def step_lists(draw: st.DrawFn, queue: str, queues: list[str]) -> list[Step]:
 def engine_configs(draw: st.DrawFn) -> EngineConfig:
     channels = [draw(channel_configs(i)) for i in range(draw(st.integers(1, 3)))]
     names = [f"q{i}" for i in range(draw(st.integers(2, 4)))]
-    # Per-channel idle time only with one channel: see
-    # test_per_channel_idle_time_does_not_depend_on_the_order_channels_are_declared_in.
-    strategies = st.sampled_from(STRATEGIES + [LongestIdle(per_channel=True)] * (len(channels) == 1))
+    strategies = st.sampled_from([*STRATEGIES, LongestIdle(per_channel=True)])
     queues = [
         QueueConfig(
             name=name,
@@ -565,11 +563,6 @@ def test_an_agent_preferred_twice_is_one_preference_and_an_excluded_one_none() -
     assert engine.tick(9.0) == model.tick(9.0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: completing a task of channel k records 'idle since now' for every channel "
-    "below k the agent never served, so per-channel idle time depends on channel declaration order",
-)
 def test_per_channel_idle_time_does_not_depend_on_the_order_channels_are_declared_in() -> None:
     voice, chat = ChannelConfig(name="voice", cost=60), ChannelConfig(name="chat", cost=60)
 

@@ -297,8 +297,8 @@ impl Engine {
         agent.idle_since = now;
         let slot = channel as usize;
         if agent.channel_idle_since.len() <= slot {
-            let idle = agent.idle_since;
-            agent.channel_idle_since.resize(slot + 1, idle);
+            // NaN: never served that channel (idle time falls back to the agent's).
+            agent.channel_idle_since.resize(slot + 1, f64::NAN);
         }
         agent.channel_idle_since[slot] = now;
         if let Some(wrap) = self.queues[queue as usize].config.wrap_up {

@@ -69,7 +69,7 @@ impl AgentRec {
     }
 
     pub fn channel_idle(&self, c: ChannelIx) -> f64 {
-        self.channel_idle_since.get(c as usize).copied().unwrap_or(self.idle_since)
+        self.channel_idle_since.get(c as usize).copied().filter(|t| !t.is_nan()).unwrap_or(self.idle_since)
     }
 
     pub fn priority_for(&self, q: QueueIx) -> Option<i32> {
