@@ -72,7 +72,7 @@ def test_time_cannot_go_backwards(engine: o.Engine) -> None:
 
 
 def test_a_malformed_event_names_its_position(engine: o.Engine) -> None:
-    bad = o.SetAgentState(agent="ann", state=o.AgentState(state="wrap_up"))
+    bad = o.SetAgentState(agent="ann", state=o.AgentState(state="wrap_up"))  # type: ignore[arg-type]
     with pytest.raises(o.InvalidInputError, match=r"events\[1\] \(SetAgentState\)"):
         engine.process([task("c1"), bad], now=1.0)
     assert engine.task_count == 0  # nothing of the batch was applied

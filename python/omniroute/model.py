@@ -16,6 +16,7 @@ __all__ = [
     "AgentLoad",
     "AgentState",
     "AgentStateChanged",
+    "AgentStatus",
     "AgentVerdict",
     "AllOf",
     "AnyOf",
@@ -256,10 +257,10 @@ class NewTask(_Config, frozen=True):
 
 
 class AgentState(Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """An agent's state: offline, available, away (with a reason),
-    not_responding or wrap_up. Only the first three can be requested."""
+    """A state an agent can be put in: offline, available, or away with a
+    reason code (the engine itself sets not_responding and wrap_up)."""
 
-    state: Literal["offline", "available", "away", "not_responding", "wrap_up"]
+    state: Literal["offline", "available", "away"]
     reason: str | None = None
 
 
@@ -353,16 +354,19 @@ Input = (
 )
 
 
-# ----- outputs (decoded leniently: unknown fields are ignored) -----
+# ----- outputs -----
+# The core sends results as MessagePack arrays (fields by position, the tag
+# first), so these structs are `array_like`: their field order is the Rust
+# types' order. Decoding skips no field names: results are half the size.
 
 
-class ScorePart(Struct, frozen=True, kw_only=True):
+class ScorePart(Struct, frozen=True, kw_only=True, array_like=True):
     feature: str
     value: float
     weight: float
 
 
-class OfferReason(Struct, frozen=True, kw_only=True):
+class OfferReason(Struct, frozen=True, kw_only=True, array_like=True):
     """Why an offer was made: what triggered it, the strategy, the score
     and its parts, the relaxation step and requirement in force."""
 
@@ -375,12 +379,20 @@ class OfferReason(Struct, frozen=True, kw_only=True):
     reserved: bool
 
 
-class Candidate(Struct, frozen=True, kw_only=True):
+class Candidate(Struct, frozen=True, kw_only=True, array_like=True):
     agent: str
     features: list[tuple[str, float]]
 
 
-class _Output(Struct, frozen=True, kw_only=True, tag_field="type"):
+class AgentStatus(Struct, frozen=True, kw_only=True, array_like=True):
+    """An agent's state as the engine reports it: offline, available, away
+    (with its reason), not_responding or wrap_up."""
+
+    state: Literal["offline", "available", "away", "not_responding", "wrap_up"]
+    reason: str | None = None
+
+
+class _Output(Struct, frozen=True, tag_field="type", array_like=True):
     at: float
 
 
@@ -481,7 +493,7 @@ class PickRequested(_Output, tag="pick_requested", frozen=True):
 
 class AgentStateChanged(_Output, tag="agent_state_changed", frozen=True):
     agent: str
-    status: AgentState
+    status: AgentStatus
 
 
 class AgentLoad(_Output, tag="agent_load", frozen=True):
@@ -511,7 +523,7 @@ Output = (
 )
 
 
-class InputError(Struct, frozen=True, kw_only=True):
+class InputError(Struct, frozen=True, kw_only=True, array_like=True):
     """An input event the engine refused; nothing of it was applied."""
 
     index: int
@@ -519,7 +531,7 @@ class InputError(Struct, frozen=True, kw_only=True):
     message: str
 
 
-class BatchResult(Struct, frozen=True, kw_only=True):
+class BatchResult(Struct, frozen=True, kw_only=True, array_like=True):
     """What one batch produced, in order, and the inputs refused."""
 
     now: float
@@ -571,7 +583,7 @@ class ChannelLimit(_Verdict, tag="channel_limit", frozen=True):
 
 
 class NotAvailable(_Verdict, tag="not_available", frozen=True):
-    status: AgentState
+    status: AgentStatus
 
 
 class DeclinedBefore(_Verdict, tag="declined_before", frozen=True):
@@ -602,7 +614,7 @@ Verdict = (
 AgentVerdict = Verdict
 
 
-class Explanation(Struct, frozen=True, kw_only=True):
+class Explanation(Struct, frozen=True, kw_only=True, array_like=True):
     """Why a task is where it is, agent by agent."""
 
     task: str

@@ -60,6 +60,7 @@ from omniroute.model import (
     AgentLoad,
     AgentState,
     AgentStateChanged,
+    AgentStatus,
     AllOf,
     AnyOf,
     BatchResult,
@@ -106,10 +107,10 @@ from omniroute.model import (
 
 __all__ = ["ReferenceEngine"]
 
-_AVAILABLE = AgentState(state="available")
-_OFFLINE = AgentState(state="offline")
-_NOT_RESPONDING = AgentState(state="not_responding")
-_WRAP_UP = AgentState(state="wrap_up")
+_AVAILABLE = AgentStatus(state="available")
+_OFFLINE = AgentStatus(state="offline")
+_NOT_RESPONDING = AgentStatus(state="not_responding")
+_WRAP_UP = AgentStatus(state="wrap_up")
 
 _SUPPORTED_STRATEGIES = (LongestIdle, LeastOccupied, MostSkilled, RoundRobin, FewestHandled)
 _SUPPORTED_INPUTS = (
@@ -162,7 +163,7 @@ class _Agent:
     # Queues served with the agent's priority for each: highest priority first,
     # then the queue configured first.
     queues: list[tuple[int, int]]
-    status: AgentState
+    status: AgentStatus
     idle_since: float
     # When the agent last finished a task of each channel.
     channel_idle_since: dict[int, float] = field(default_factory=dict)
@@ -989,8 +990,9 @@ class ReferenceEngine:
         self._emit_status(agent)
         self._match_agent(agent)
 
-    def _set_agent_state(self, id_: str, state: AgentState) -> None:
+    def _set_agent_state(self, id_: str, requested: AgentState) -> None:
         agent = self._agent(id_)
+        state = AgentStatus(state=requested.state, reason=requested.reason)
         if state.state == "away":
             _check_name("state.reason", state.reason or "")
         if agent.status == state:

@@ -114,7 +114,7 @@ impl Workload {
         let tasks: Vec<Input> = (0..backlog).map(|_| Input::AddTask { task: self.task() }).collect();
         engine.process(1.0, &tasks).expect("tasks arrive");
         let agents: Vec<Input> = (0..self.config.agents.len())
-            .map(|a| Input::SetAgentState { agent: format!("a{a}"), state: omniroute_core::model::RequestedState::Available })
+            .map(|a| Input::SetAgentState { agent: format!("a{a}"), state: omniroute_core::model::RequestedState::Available {} })
             .collect();
         let result = engine.process(2.0, &agents).expect("agents log in");
         let accepts: Vec<Input> = offers(&result.events).into_iter().map(|(offer, _)| Input::Accept { offer }).collect();

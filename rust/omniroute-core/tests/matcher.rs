@@ -106,7 +106,7 @@ proptest! {
                     }
                     _ => Input::SetAgentState {
                         agent: format!("a{}", rng.gen_range(0..agents)),
-                        state: if rng.gen_bool(0.6) { RequestedState::Available } else { RequestedState::Offline },
+                        state: if rng.gen_bool(0.6) { RequestedState::Available {} } else { RequestedState::Offline {} },
                     },
                 });
             }

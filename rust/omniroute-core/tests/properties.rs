@@ -795,8 +795,8 @@ impl Model {
             Op::SetState { agent, state } => {
                 let id = AGENTS[*agent as usize % AGENTS.len()];
                 let state = match state {
-                    0 => RequestedState::Offline,
-                    1 => RequestedState::Available,
+                    0 => RequestedState::Offline {},
+                    1 => RequestedState::Available {},
                     _ => RequestedState::Away {
                         reason: "lunch".into(),
                     },

@@ -34,8 +34,10 @@ fn to_py(e: &Error) -> PyErr {
     }
 }
 
+/// Results travel as MessagePack arrays (fields by position): the Python
+/// structs are `array_like` and list their fields in the same order.
 fn encode<T: serde::Serialize>(value: &T) -> PyResult<Vec<u8>> {
-    rmp_serde::to_vec_named(value).map_err(|e| OmnirouteError::new_err(format!("encoding the result failed: {e}")))
+    rmp_serde::to_vec(value).map_err(|e| OmnirouteError::new_err(format!("encoding the result failed: {e}")))
 }
 
 fn decode<'a, T: serde::Deserialize<'a>>(what: &str, bytes: &'a [u8]) -> PyResult<T> {

@@ -438,8 +438,8 @@ impl Engine {
     fn set_agent_state(&mut self, id: &str, state: &RequestedState) -> Result<()> {
         let a = self.agent_ix(id)?;
         let status = match state {
-            RequestedState::Offline => AgentStatus::Offline,
-            RequestedState::Available => AgentStatus::Available,
+            RequestedState::Offline {} => AgentStatus::Offline,
+            RequestedState::Available {} => AgentStatus::Available,
             RequestedState::Away { reason } => {
                 check_name("state.reason", reason)?;
                 AgentStatus::Away { reason: reason.clone() }

@@ -47,8 +47,10 @@ pub struct NewTask {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case", deny_unknown_fields)]
 pub enum RequestedState {
-    Offline,
-    Available,
+    // Empty struct variants, not unit variants: the state then decodes from
+    // a MessagePack array (`["offline"]`) as well as from a map.
+    Offline {},
+    Available {},
     Away { reason: String },
 }
 

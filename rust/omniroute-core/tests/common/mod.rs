@@ -200,11 +200,11 @@ pub fn away(agent: &str) -> Input {
 }
 
 pub fn available(agent: &str) -> Input {
-    set_state(agent, RequestedState::Available)
+    set_state(agent, RequestedState::Available {})
 }
 
 pub fn offline(agent: &str) -> Input {
-    set_state(agent, RequestedState::Offline)
+    set_state(agent, RequestedState::Offline {})
 }
 
 pub fn activity(task: &str) -> Input {
