@@ -358,15 +358,17 @@ Input = (
 # The core sends results as MessagePack arrays (fields by position, the tag
 # first), so these structs are `array_like`: their field order is the Rust
 # types' order. Decoding skips no field names: results are half the size.
+# They hold no reference cycles, so they stay out of the garbage collector
+# (`gc=False`): a batch decodes thousands of them.
 
 
-class ScorePart(Struct, frozen=True, kw_only=True, array_like=True):
+class ScorePart(Struct, frozen=True, kw_only=True, array_like=True, gc=False):
     feature: str
     value: float
     weight: float
 
 
-class OfferReason(Struct, frozen=True, kw_only=True, array_like=True):
+class OfferReason(Struct, frozen=True, kw_only=True, array_like=True, gc=False):
     """Why an offer was made: what triggered it, the strategy, the score
     and its parts, the relaxation step and requirement in force."""
 
@@ -379,12 +381,12 @@ class OfferReason(Struct, frozen=True, kw_only=True, array_like=True):
     reserved: bool
 
 
-class Candidate(Struct, frozen=True, kw_only=True, array_like=True):
+class Candidate(Struct, frozen=True, kw_only=True, array_like=True, gc=False):
     agent: str
     features: list[tuple[str, float]]
 
 
-class AgentStatus(Struct, frozen=True, kw_only=True, array_like=True):
+class AgentStatus(Struct, frozen=True, kw_only=True, array_like=True, gc=False):
     """An agent's state as the engine reports it: offline, available, away
     (with its reason), not_responding or wrap_up."""
 
@@ -392,7 +394,7 @@ class AgentStatus(Struct, frozen=True, kw_only=True, array_like=True):
     reason: str | None = None
 
 
-class _Output(Struct, frozen=True, tag_field="type", array_like=True):
+class _Output(Struct, frozen=True, tag_field="type", array_like=True, gc=False):
     at: float
 
 
@@ -523,7 +525,7 @@ Output = (
 )
 
 
-class InputError(Struct, frozen=True, kw_only=True, array_like=True):
+class InputError(Struct, frozen=True, kw_only=True, array_like=True, gc=False):
     """An input event the engine refused; nothing of it was applied."""
 
     index: int
@@ -531,7 +533,7 @@ class InputError(Struct, frozen=True, kw_only=True, array_like=True):
     message: str
 
 
-class BatchResult(Struct, frozen=True, kw_only=True, array_like=True):
+class BatchResult(Struct, frozen=True, kw_only=True, array_like=True, gc=False):
     """What one batch produced, in order, and the inputs refused."""
 
     now: float
