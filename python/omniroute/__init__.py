@@ -15,6 +15,7 @@ from omniroute.errors import (
     SnapshotError,
     UnknownIdError,
 )
+from omniroute.metrics import Metrics, MetricsConfig, MetricsSnapshot
 from omniroute.model import *  # noqa: F403 -- the model's __all__ is the public vocabulary
 from omniroute.model import __all__ as _model_all
 
@@ -31,6 +32,9 @@ __all__ = [
     "InvalidInputError",
     "InvalidTransitionError",
     "InvariantError",
+    "Metrics",
+    "MetricsConfig",
+    "MetricsSnapshot",
     "OmnirouteError",
     "SnapshotError",
     "UnknownIdError",

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import omniroute as o
+from omniroute import metrics as m
 
 CHANNELS = [
     o.ChannelConfig(name="voice", cost=60),
@@ -70,8 +71,31 @@ class _Due:
     action: Callable[[], list[o.Input]] = field(compare=False)
 
 
+def _segment(event: o.TaskAssigned, at: float, seconds: float, resolved: bool) -> list[m.MetricEvent]:
+    """What the runtime reports when a task ends: its talk time and its disposition."""
+    return [
+        m.Talk(
+            at=at,
+            task=event.task,
+            queue=event.queue,
+            channel=event.channel,
+            agent=event.agent,
+            seconds=seconds,
+        ),
+        m.Disposition(
+            at=at,
+            task=event.task,
+            queue=event.queue,
+            channel=event.channel,
+            agent=event.agent,
+            resolved=resolved,
+        ),
+    ]
+
+
 @dataclass
 class DemoReport:
+    metrics: m.MetricsSnapshot
     offers: list[o.OfferMade]
     explanation: o.Explanation | None
     counters: o.Counters
@@ -87,7 +111,10 @@ def run(hours: float = 2.0, agents: int = 30, seed: int = 1) -> DemoReport:
     take offers after a few seconds of ringing, sometimes decline or miss one,
     work the task for a random handle time, and log in and out over the day."""
     rng = random.Random(seed)
-    engine = o.Engine(demo_config(agents, rng), now=0.0)
+    config = demo_config(agents, rng)
+    engine = o.Engine(config, now=0.0)
+    metrics = o.Metrics(o.MetricsConfig.for_engine(config))
+    engine.roster(metrics=metrics)
     seq = itertools.count()
     due: list[_Due] = []
     offers: list[o.OfferMade] = []
@@ -95,6 +122,7 @@ def run(hours: float = 2.0, agents: int = 30, seed: int = 1) -> DemoReport:
     counts = {"arrivals": 0, "answered": 0, "abandoned": 0}
     explanation: o.Explanation | None = None
     handled: set[str] = set()  # tasks answered: their customers no longer give up
+    talks: dict[str, tuple[o.TaskAssigned, float, bool]] = {}  # handle time, resolved
     end = hours * 3600.0
 
     def at(when: float, action: Callable[[], list[o.Input]] | list[o.Input]) -> None:
@@ -144,7 +172,7 @@ def run(hours: float = 2.0, agents: int = 30, seed: int = 1) -> DemoReport:
         batch: list[o.Input] = []
         while due and due[0].at == now:
             batch.extend(heapq.heappop(due).action())
-        result = engine.process(batch, now=now)
+        result = engine.process(batch, now=now, metrics=metrics)
         for event in result.events:
             if isinstance(event, o.OfferMade):
                 offers.append(event)
@@ -161,6 +189,10 @@ def run(hours: float = 2.0, agents: int = 30, seed: int = 1) -> DemoReport:
                 waits.append(event.wait)
                 handle = rng.expovariate(1 / TRAFFIC[event.queue][1][event.channel])
                 at(now + handle, [o.Complete(task=event.task)])
+                talks[event.task] = (event, handle, rng.random() < 0.8)
+            elif isinstance(event, o.TaskCompleted):
+                assigned, handle, resolved = talks.pop(event.task)
+                metrics.record(_segment(assigned, now, handle, resolved))
             elif isinstance(event, o.TaskCancelled):
                 counts["abandoned"] += 1
         if explanation is None and now > end / 2:
@@ -168,7 +200,9 @@ def run(hours: float = 2.0, agents: int = 30, seed: int = 1) -> DemoReport:
             if waiting and not result.offers:
                 explanation = engine.explain(waiting[0].task)
     engine.check_invariants()
+    snapshot = metrics.snapshot(now)
     return DemoReport(
+        metrics=snapshot,
         offers=offers,
         explanation=explanation,
         counters=engine.counters(),
@@ -201,13 +235,40 @@ def describe(report: DemoReport, hours: float, shown: int = 8) -> str:
             more = ", …" if len(names) > 4 else ""
             lines.append(f"  {kind:<18} {len(names):3d} agents  ({', '.join(names[:4])}{more})")
     c = report.counters
-    answered = report.answered
-    asa = sum(report.waits) / answered if answered else 0.0
-    within = sum(1 for w in report.waits if w <= 20.0)
+    lines += ["", "Metrics since start (SL: answered within the threshold, abandons counting against):"]
+    columns = ("offered", "answered", "abandoned", "SL", "ASA", "p90 wait", "AHT", "resolved")
+    widths = (7, 8, 9, 6, 7, 8, 7, 8)
+    lines.append(f"  {'':<10} " + " ".join(f"{c:>{w}}" for c, w in zip(columns, widths, strict=True)))
+
+    def pct(x: float | None) -> str:
+        return "-" if x is None else f"{x:.1%}"
+
+    def sec(x: float | None) -> str:
+        return "-" if x is None else f"{x:.1f}s"
+
+    metrics = report.metrics
+    rows = [("overall", metrics.overall), *sorted(metrics.queues.items()), *sorted(metrics.channels.items())]
+    for name, dim in rows:
+        s = dim.since_start
+        cells = (
+            str(s.offered),
+            str(s.answered),
+            str(s.abandoned),
+            pct(s.service_level_abandons_negative),
+            sec(s.asa),
+            sec(s.wait_p90),
+            sec(s.aht),
+            pct(s.resolution_rate),
+        )
+        lines.append(f"  {name:<10} " + " ".join(f"{c:>{w}}" for c, w in zip(cells, widths, strict=True)))
+    overall = report.metrics.overall.since_start
+    staffing = report.metrics.overall.staffing
+    lines.append(
+        f"  occupancy {pct(overall.occupancy)}, utilisation {pct(overall.utilisation)}"
+        + (f"; agents now: {staffing.available} available, {staffing.away} away" if staffing else "")
+    )
     lines += [
         "",
-        f"Arrivals {report.arrivals}, answered {answered}, abandoned {report.abandoned}; "
-        f"ASA {asa:.1f} s; answered within 20 s: {within / max(answered, 1):.1%}",
         f"Engine: {c.inputs} input events, {c.refused} refused, {c.offers} offers; "
         f"{report.wall_seconds:.2f} s of wall time",
     ]

@@ -8,6 +8,7 @@ import msgspec
 
 from omniroute import _rust
 from omniroute.errors import InvalidInputError, error_for_kind
+from omniroute.metrics import Metrics
 from omniroute.model import (
     BatchResult,
     EngineConfig,
@@ -20,6 +21,8 @@ from omniroute.model import (
 )
 
 __all__ = ["Counters", "Engine"]
+
+_outputs_decoder = msgspec.msgpack.Decoder(list[Output])
 
 
 class Counters(msgspec.Struct, frozen=True, kw_only=True):
@@ -52,15 +55,16 @@ class Engine:
         engine._core = _rust.Engine.restore(snapshot)
         return engine
 
-    def process(self, events: Sequence[Input], now: float) -> BatchResult:
+    def process(self, events: Sequence[Input], now: float, *, metrics: Metrics | None = None) -> BatchResult:
         """Apply a batch of input events at ``now``, after the timers due by then.
 
         Each event is applied whole or refused whole; refused events are listed
         in ``result.errors`` with their index, and the others still apply.
+        With ``metrics``, the result's events are recorded there in the same call.
         """
         batch = encoder.encode(events)
         try:
-            raw = self._core.process(now, batch)
+            raw = self._core.process(now, batch, None if metrics is None else metrics.core)
         except InvalidInputError:
             _raise_for_bad_event(events)
             raise
@@ -74,10 +78,15 @@ class Engine:
             raise error_for_kind(error.kind, error.message)
         return result.events
 
-    def tick(self, now: float) -> BatchResult:
+    def tick(self, now: float, *, metrics: Metrics | None = None) -> BatchResult:
         """Fire the timers due by ``now``: relaxation, offer timeouts,
         reservations, wrap-up and inactivity."""
-        return batch_decoder.decode(self._core.tick(now))
+        return self.process([], now, metrics=metrics)
+
+    def roster(self, *, metrics: Metrics | None = None) -> list[Output]:
+        """Every agent's state and load now, as events; with ``metrics``, recorded
+        there too (a reporting engine starts from these)."""
+        return _outputs_decoder.decode(self._core.roster(None if metrics is None else metrics.core))
 
     def explain(self, task: str) -> Explanation:
         """Why the task is where it is, agent by agent."""

@@ -126,7 +126,9 @@ fn routing(c: &mut Criterion) {
 
     for agents in [1_000, 10_000, 100_000] {
         let mut d = Decide::new(agents, agents * 10);
-        group.bench_function(format!("scaling_decide/{agents}_agents/{}_waiting", agents * 10), |b| b.iter(|| d.decide()));
+        group.bench_function(format!("scaling_decide/{agents}_agents/{}_waiting", agents * 10), |b| {
+            b.iter(|| d.decide());
+        });
         drop(d);
         let mut s = Steady::new(agents, agents * 10);
         group.bench_function(format!("scaling_cycle/{agents}_agents/{}_waiting", agents * 10), |b| b.iter(|| s.step()));

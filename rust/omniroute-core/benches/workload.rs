@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 
 pub const SKILLS: usize = 200;
 pub const LANGUAGES: [&str; 3] = ["en", "es", "fr"];
-pub const CHANNELS: [(&str, u32, bool); 4] = [("voice", 60, false), ("chat", 20, false), ("email", 12, true), ("sms", 20, false)];
+pub const CHANNELS: [(&str, u32, bool); 4] =
+    [("voice", 60, false), ("chat", 20, false), ("email", 12, true), ("sms", 20, false)];
 
 pub struct Workload {
     pub config: EngineConfig,
@@ -67,7 +68,8 @@ impl Workload {
                 c
             })
             .collect();
-        let config = EngineConfig { seed: 1, max_missed_offers: 3, channels, queues: queue_configs, agents: agent_configs };
+        let config =
+            EngineConfig { seed: 1, max_missed_offers: 3, channels, queues: queue_configs, agents: agent_configs };
         Workload { config, queues, rng, next_task: 0 }
     }
 
@@ -114,10 +116,14 @@ impl Workload {
         let tasks: Vec<Input> = (0..backlog).map(|_| Input::AddTask { task: self.task() }).collect();
         engine.process(1.0, &tasks).expect("tasks arrive");
         let agents: Vec<Input> = (0..self.config.agents.len())
-            .map(|a| Input::SetAgentState { agent: format!("a{a}"), state: omniroute_core::model::RequestedState::Available {} })
+            .map(|a| Input::SetAgentState {
+                agent: format!("a{a}"),
+                state: omniroute_core::model::RequestedState::Available {},
+            })
             .collect();
         let result = engine.process(2.0, &agents).expect("agents log in");
-        let accepts: Vec<Input> = offers(&result.events).into_iter().map(|(offer, _)| Input::Accept { offer }).collect();
+        let accepts: Vec<Input> =
+            offers(&result.events).into_iter().map(|(offer, _)| Input::Accept { offer }).collect();
         let result = engine.process(3.0, &accepts).expect("offers accepted");
         let assigned = result
             .events

@@ -3,7 +3,8 @@
 
 pub mod engine;
 pub mod error;
-// pub mod metrics;
+pub mod feed;
+pub mod metrics;
 pub mod model;
 
 pub use engine::{Counters, Engine, FEATURES};

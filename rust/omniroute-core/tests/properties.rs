@@ -10,8 +10,8 @@ mod common;
 
 use common::{all, channels, not, skill};
 use omniroute_core::model::{
-    AgentConfig, AgentStatus, ChannelConfig, Condition, EngineConfig, Input, InputError, NewTask,
-    Output, QueueConfig, RequestedState, Step, StepAction, Strategy as Routing, Verdict,
+    AgentConfig, AgentStatus, ChannelConfig, Condition, EngineConfig, Input, InputError, NewTask, Output, QueueConfig,
+    RequestedState, Step, StepAction, Strategy as Routing, Verdict,
 };
 use omniroute_core::{Engine, FEATURES};
 use proptest::prelude::*;
@@ -42,23 +42,16 @@ fn condition() -> impl Strategy<Value = Condition> {
 }
 
 fn routing() -> impl Strategy<Value = Routing> {
-    let weights = prop::collection::btree_map(
-        (0..FEATURES.len()).prop_map(|f| FEATURES[f].to_owned()),
-        -2i32..=2,
-        1..3,
-    );
+    let weights =
+        prop::collection::btree_map((0..FEATURES.len()).prop_map(|f| FEATURES[f].to_owned()), -2i32..=2, 1..3);
     prop_oneof![
         any::<bool>().prop_map(|per_channel| Routing::LongestIdle { per_channel }),
         Just(Routing::LeastOccupied),
         Just(Routing::MostSkilled),
         Just(Routing::RoundRobin),
         Just(Routing::FewestHandled),
-        (0..FEATURES.len()).prop_map(|f| Routing::WeightedRandom {
-            feature: FEATURES[f].to_owned()
-        }),
-        weights.prop_map(|w| Routing::Score {
-            weights: w.into_iter().map(|(k, v)| (k, f64::from(v))).collect()
-        }),
+        (0..FEATURES.len()).prop_map(|f| Routing::WeightedRandom { feature: FEATURES[f].to_owned() }),
+        weights.prop_map(|w| Routing::Score { weights: w.into_iter().map(|(k, v)| (k, f64::from(v))).collect() }),
         Just(Routing::External),
     ]
 }
@@ -66,27 +59,16 @@ fn routing() -> impl Strategy<Value = Routing> {
 /// Relaxation steps of queue `own`; overflow goes to q0..qx, never itself.
 fn steps(own: usize) -> impl Strategy<Value = Vec<Step>> {
     let action = prop_oneof![
-        (0..SKILLS.len(), 1u8..3).prop_map(|(s, l)| StepAction::LowerLevel {
-            skill: SKILLS[s].into(),
-            min_level: l
-        }),
-        (0..SKILLS.len()).prop_map(|s| StepAction::DropCondition {
-            skill: SKILLS[s].into()
-        }),
-        (0..4usize).prop_map(move |q| StepAction::AddQueue {
-            queue: QUEUES[if q == own { (q + 1) % 4 } else { q }].into()
-        }),
+        (0..SKILLS.len(), 1u8..3).prop_map(|(s, l)| StepAction::LowerLevel { skill: SKILLS[s].into(), min_level: l }),
+        (0..SKILLS.len()).prop_map(|s| StepAction::DropCondition { skill: SKILLS[s].into() }),
+        (0..4usize)
+            .prop_map(move |q| StepAction::AddQueue { queue: QUEUES[if q == own { (q + 1) % 4 } else { q }].into() }),
         condition().prop_map(|condition| StepAction::AddCondition { condition }),
     ];
     let after = prop::sample::select(vec![0.0f64, 5.0, 10.1, 30.0, 60.0]);
     prop::collection::vec((after, action), 0..3).prop_map(|mut v| {
         v.sort_by(|x, y| x.0.total_cmp(&y.0));
-        v.into_iter()
-            .map(|(after_seconds, action)| Step {
-                after_seconds,
-                action,
-            })
-            .collect()
+        v.into_iter().map(|(after_seconds, action)| Step { after_seconds, action }).collect()
     })
 }
 
@@ -98,32 +80,22 @@ fn queue_config(own: usize) -> impl Strategy<Value = QueueConfig> {
         prop::sample::select(vec![None, Some(0.0), Some(5.0)]),
         steps(own),
     )
-        .prop_map(
-            move |(strategy, aging_per_second, offer_timeout, wrap_up, steps)| QueueConfig {
-                strategy,
-                aging_per_second,
-                offer_timeout,
-                wrap_up,
-                steps,
-                ..QueueConfig::named(QUEUES[own])
-            },
-        )
+        .prop_map(move |(strategy, aging_per_second, offer_timeout, wrap_up, steps)| QueueConfig {
+            strategy,
+            aging_per_second,
+            offer_timeout,
+            wrap_up,
+            steps,
+            ..QueueConfig::named(QUEUES[own])
+        })
 }
 
 /// Agent `id`, serving queues among the first `queues` names.
 fn agent_config(id: usize, queues: usize) -> impl Strategy<Value = AgentConfig> {
     (
         prop::sample::select(vec![10u32, 60, 60, 60, 120, 120]),
-        prop::collection::btree_map(
-            (0..SKILLS.len()).prop_map(|s| SKILLS[s].to_owned()),
-            1u8..5,
-            0..3,
-        ),
-        prop::collection::btree_map(
-            (0..queues).prop_map(|q| QUEUES[q].to_owned()),
-            0i32..3,
-            1..4,
-        ),
+        prop::collection::btree_map((0..SKILLS.len()).prop_map(|s| SKILLS[s].to_owned()), 1u8..5, 0..3),
+        prop::collection::btree_map((0..queues).prop_map(|q| QUEUES[q].to_owned()), 0i32..3, 1..4),
         prop::bool::weighted(0.85),
     )
         .prop_map(move |(capacity, skills, queues, available)| AgentConfig {
@@ -145,16 +117,10 @@ struct Setup {
 }
 
 fn setup() -> impl Strategy<Value = Setup> {
-    let queues = (
-        queue_config(0),
-        queue_config(1),
-        queue_config(2),
-        queue_config(3),
-    )
-        .prop_map(|(a, b, c, mut x)| {
-            x.strategy = Routing::External;
-            vec![a, b, c, x]
-        });
+    let queues = (queue_config(0), queue_config(1), queue_config(2), queue_config(3)).prop_map(|(a, b, c, mut x)| {
+        x.strategy = Routing::External;
+        vec![a, b, c, x]
+    });
     let agents = (
         agent_config(0, 4),
         agent_config(1, 4),
@@ -163,26 +129,10 @@ fn setup() -> impl Strategy<Value = Setup> {
         prop::option::of(agent_config(4, 4)),
         prop::option::of(agent_config(5, 4)),
     )
-        .prop_map(|(a, b, c, d, e, f)| {
-            [Some(a), Some(b), Some(c), Some(d), e, f]
-                .into_iter()
-                .flatten()
-                .collect()
-        });
-    (
-        prop::sample::select(vec![0.0, 1_700_000_000.25]),
-        any::<u64>(),
-        0u32..4,
-        queues,
-        agents,
+        .prop_map(|(a, b, c, d, e, f)| [Some(a), Some(b), Some(c), Some(d), e, f].into_iter().flatten().collect());
+    (prop::sample::select(vec![0.0, 1_700_000_000.25]), any::<u64>(), 0u32..4, queues, agents).prop_map(
+        |(start, seed, max_missed_offers, queues, agents)| Setup { start, seed, max_missed_offers, queues, agents },
     )
-        .prop_map(|(start, seed, max_missed_offers, queues, agents)| Setup {
-            start,
-            seed,
-            max_missed_offers,
-            queues,
-            agents,
-        })
 }
 
 /// One input event, with the ids it refers to left to be chosen against
@@ -261,18 +211,16 @@ fn op() -> impl Strategy<Value = Op> {
         prop::option::weighted(0.05, 0u8..7),
         0u8..16,
     )
-        .prop_map(
-            |(id, channel, queue, priority, requires, preferred, excluded, back)| Op::Add {
-                id,
-                channel,
-                queue,
-                priority,
-                requires,
-                preferred,
-                excluded,
-                back,
-            },
-        );
+        .prop_map(|(id, channel, queue, priority, requires, preferred, excluded, back)| Op::Add {
+            id,
+            channel,
+            queue,
+            priority,
+            requires,
+            preferred,
+            excluded,
+            back,
+        });
     prop_oneof![
         10 => add,
         8 => (any::<u8>(), wild()).prop_map(|(pick, wild)| Op::Accept { pick, wild }),
@@ -317,14 +265,8 @@ fn batch() -> impl Strategy<Value = Batch> {
 #[derive(Clone, Debug, PartialEq)]
 enum Phase {
     Waiting,
-    Offered {
-        offer: u64,
-        agent: String,
-        expires_at: f64,
-    },
-    Assigned {
-        agent: String,
-    },
+    Offered { offer: u64, agent: String, expires_at: f64 },
+    Assigned { agent: String },
 }
 
 #[derive(Clone, Debug)]
@@ -364,9 +306,7 @@ impl Task {
 
     /// The reservation in force at `at`, if any.
     fn reserved_at(&self, at: f64) -> Option<&Reservation> {
-        self.reservation
-            .as_ref()
-            .filter(|r| r.named || at < r.until)
+        self.reservation.as_ref().filter(|r| r.named || at < r.until)
     }
 }
 
@@ -434,13 +374,9 @@ fn drop_skill(c: &Condition, skill: &str) -> Condition {
 /// Every condition on `skill` asks for `level` at most.
 fn lower(c: &Condition, skill: &str, level: u8) -> Condition {
     match c {
-        Condition::Skill {
-            skill: s,
-            min_level,
-        } if s == skill => Condition::Skill {
-            skill: s.clone(),
-            min_level: (*min_level).min(level),
-        },
+        Condition::Skill { skill: s, min_level } if s == skill => {
+            Condition::Skill { skill: s.clone(), min_level: (*min_level).min(level) }
+        }
         Condition::Skill { .. } => c.clone(),
         Condition::Not { condition } => not(lower(condition, skill, level)),
         Condition::All { of } => all(of.iter().map(|x| lower(x, skill, level)).collect()),
@@ -482,29 +418,12 @@ fn status_of(available: bool) -> AgentStatus {
 impl Model {
     fn new(cfg: &EngineConfig, start: f64) -> Model {
         Model {
-            channels: cfg
-                .channels
-                .iter()
-                .map(|c| (c.name.clone(), c.clone()))
-                .collect(),
-            queues: cfg
-                .queues
-                .iter()
-                .map(|q| (q.name.clone(), q.clone()))
-                .collect(),
+            channels: cfg.channels.iter().map(|c| (c.name.clone(), c.clone())).collect(),
+            queues: cfg.queues.iter().map(|q| (q.name.clone(), q.clone())).collect(),
             agents: cfg
                 .agents
                 .iter()
-                .map(|a| {
-                    (
-                        a.id.clone(),
-                        Agent {
-                            cfg: a.clone(),
-                            status: status_of(a.available),
-                            missed: 0,
-                        },
-                    )
-                })
+                .map(|a| (a.id.clone(), Agent { cfg: a.clone(), status: status_of(a.available), missed: 0 }))
                 .collect(),
             tasks: BTreeMap::new(),
             max_missed: cfg.max_missed_offers,
@@ -519,15 +438,11 @@ impl Model {
     }
 
     fn task(&self, id: &str) -> &Task {
-        self.tasks
-            .get(id)
-            .unwrap_or_else(|| panic!("event about task {id:?}, which the model does not hold"))
+        self.tasks.get(id).unwrap_or_else(|| panic!("event about task {id:?}, which the model does not hold"))
     }
 
     fn task_mut(&mut self, id: &str) -> &mut Task {
-        self.tasks
-            .get_mut(id)
-            .unwrap_or_else(|| panic!("event about task {id:?}, which the model does not hold"))
+        self.tasks.get_mut(id).unwrap_or_else(|| panic!("event about task {id:?}, which the model does not hold"))
     }
 
     fn queue(&self, name: &str) -> &QueueConfig {
@@ -542,22 +457,15 @@ impl Model {
     /// due exactly at `at` may or may not have fired before an event at `at`.
     fn steps_due(&self, task: &Task, at: f64) -> (usize, usize) {
         let steps = &self.queue(&task.queue).steps;
-        let lo = steps
-            .iter()
-            .filter(|s| task.queued_at + s.after_seconds < at)
-            .count();
-        let hi = steps
-            .iter()
-            .filter(|s| task.queued_at + s.after_seconds <= at)
-            .count();
+        let lo = steps.iter().filter(|s| task.queued_at + s.after_seconds < at).count();
+        let hi = steps.iter().filter(|s| task.queued_at + s.after_seconds <= at).count();
         (lo, hi)
     }
 
     /// Capacity held by an agent: (firm, interruptible, active per channel,
     /// assigned tasks).
     fn load(&self, agent: &str) -> (u32, u32, BTreeMap<&str, u32>, u32) {
-        let (mut firm, mut interruptible, mut per_channel, mut assigned) =
-            (0, 0, BTreeMap::new(), 0);
+        let (mut firm, mut interruptible, mut per_channel, mut assigned) = (0, 0, BTreeMap::new(), 0);
         for task in self.tasks.values().filter(|t| t.holder() == Some(agent)) {
             if matches!(task.phase, Phase::Assigned { .. }) {
                 assigned += 1;
@@ -584,16 +492,9 @@ impl Model {
         if ch.max_per_agent.is_some_and(|max| held >= max) {
             return Err(format!("holds {held} tasks of {channel}, the maximum"));
         }
-        let base = if ch.interruptible {
-            firm + interruptible
-        } else {
-            firm
-        };
+        let base = if ch.interruptible { firm + interruptible } else { firm };
         if base + ch.cost > agent.cfg.capacity {
-            return Err(format!(
-                "{base} + {} units over capacity {}",
-                ch.cost, agent.cfg.capacity
-            ));
+            return Err(format!("{base} + {} units over capacity {}", ch.cost, agent.cfg.capacity));
         }
         Ok(())
     }
@@ -632,21 +533,13 @@ impl Model {
 
     /// Every agent eligible for a task at `at`.
     fn eligible_set(&self, task: &Task, at: f64, step: usize) -> BTreeSet<String> {
-        self.agents
-            .keys()
-            .filter(|a| self.eligible(a, task, at, step).is_ok())
-            .cloned()
-            .collect()
+        self.agents.keys().filter(|a| self.eligible(a, task, at, step).is_ok()).cloned().collect()
     }
 
     /// The agent's priority for the best queue that may serve the task.
     fn tier(&self, agent: &Agent, task: &Task, step: usize) -> i32 {
         let (_, serving) = relaxed(task, self.queue(&task.queue), step);
-        serving
-            .iter()
-            .filter_map(|q| agent.cfg.queues.get(q).copied())
-            .max()
-            .unwrap_or(0)
+        serving.iter().filter_map(|q| agent.cfg.queues.get(q).copied()).max().unwrap_or(0)
     }
 
     fn effective_priority(&self, task: &Task, at: f64) -> f64 {
@@ -667,11 +560,7 @@ impl Model {
     }
 
     fn ids_where(&self, keep: impl Fn(&Task) -> bool) -> Vec<String> {
-        self.tasks
-            .values()
-            .filter(|t| keep(t))
-            .map(|t| t.id.clone())
-            .collect()
+        self.tasks.values().filter(|t| keep(t)).map(|t| t.id.clone()).collect()
     }
 
     // ----- choosing the next input -----
@@ -697,16 +586,12 @@ impl Model {
             Op::Accept { pick, wild: false } | Op::Reject { pick, wild: false } => {
                 self.pending_offers().is_empty().then_some(*pick)
             }
-            Op::Cancel { pick, wild: false } => self
-                .tasks
-                .values()
-                .all(|t| matches!(t.phase, Phase::Assigned { .. }))
-                .then_some(*pick),
-            Op::Complete { pick, wild: false } | Op::Activity { pick, wild: false } => self
-                .tasks
-                .values()
-                .all(|t| !matches!(t.phase, Phase::Assigned { .. }))
-                .then_some(*pick),
+            Op::Cancel { pick, wild: false } => {
+                self.tasks.values().all(|t| matches!(t.phase, Phase::Assigned { .. })).then_some(*pick)
+            }
+            Op::Complete { pick, wild: false } | Op::Activity { pick, wild: false } => {
+                self.tasks.values().all(|t| !matches!(t.phase, Phase::Assigned { .. })).then_some(*pick)
+            }
             _ => None,
         };
         if let Some(pick) = idle {
@@ -738,50 +623,29 @@ impl Model {
                 } else {
                     Expect::Refused(vec!["unknown_id"])
                 };
-                let input = if matches!(op, Op::Accept { .. }) {
-                    Input::Accept { offer }
-                } else {
-                    Input::Reject { offer }
-                };
+                let input =
+                    if matches!(op, Op::Accept { .. }) { Input::Accept { offer } } else { Input::Reject { offer } };
                 (input, expect)
             }
             Op::Cancel { pick, wild } => {
-                let id = choose(
-                    *pick,
-                    *wild,
-                    self.ids_where(|t| !matches!(t.phase, Phase::Assigned { .. })),
-                );
+                let id = choose(*pick, *wild, self.ids_where(|t| !matches!(t.phase, Phase::Assigned { .. })));
                 let expect = by_phase(&id, |p| !matches!(p, Phase::Assigned { .. }));
                 (Input::Cancel { task: id }, expect)
             }
             Op::Complete { pick, wild } => {
-                let id = choose(
-                    *pick,
-                    *wild,
-                    self.ids_where(|t| matches!(t.phase, Phase::Assigned { .. })),
-                );
+                let id = choose(*pick, *wild, self.ids_where(|t| matches!(t.phase, Phase::Assigned { .. })));
                 let expect = by_phase(&id, |p| matches!(p, Phase::Assigned { .. }));
                 (Input::Complete { task: id }, expect)
             }
             Op::Activity { pick, wild } => {
-                let id = choose(
-                    *pick,
-                    *wild,
-                    self.ids_where(|t| matches!(t.phase, Phase::Assigned { .. })),
-                );
+                let id = choose(*pick, *wild, self.ids_where(|t| matches!(t.phase, Phase::Assigned { .. })));
                 let expect = by_phase(&id, |p| matches!(p, Phase::Assigned { .. }));
                 (Input::CustomerActivity { task: id }, expect)
             }
             Op::SetPriority { pick, priority } => {
                 let id = choose(*pick, false, self.ids_where(|_| true));
                 let expect = by_phase(&id, |_| true);
-                (
-                    Input::SetPriority {
-                        task: id,
-                        priority: *priority,
-                    },
-                    expect,
-                )
+                (Input::SetPriority { task: id, priority: *priority }, expect)
             }
             Op::EndWrapUp { agent } => {
                 let id = AGENTS[*agent as usize % AGENTS.len()];
@@ -797,33 +661,15 @@ impl Model {
                 let state = match state {
                     0 => RequestedState::Offline {},
                     1 => RequestedState::Available {},
-                    _ => RequestedState::Away {
-                        reason: "lunch".into(),
-                    },
+                    _ => RequestedState::Away { reason: "lunch".into() },
                 };
-                let expect = if self.agents.contains_key(id) {
-                    Expect::Accepted
-                } else {
-                    Expect::Refused(vec!["unknown_id"])
-                };
-                (
-                    Input::SetAgentState {
-                        agent: id.into(),
-                        state,
-                    },
-                    expect,
-                )
+                let expect =
+                    if self.agents.contains_key(id) { Expect::Accepted } else { Expect::Refused(vec!["unknown_id"]) };
+                (Input::SetAgentState { agent: id.into(), state }, expect)
             }
-            Op::Transfer {
-                pick,
-                to_agent,
-                target,
-            } => self.resolve_transfer(*pick, *to_agent, *target),
+            Op::Transfer { pick, to_agent, target } => self.resolve_transfer(*pick, *to_agent, *target),
             Op::Pick { pick, agent } => self.resolve_pick(*pick, *agent, now),
-            Op::UpsertAgent(cfg) => (
-                Input::UpsertAgent { agent: cfg.clone() },
-                self.expect_upsert_agent(cfg),
-            ),
+            Op::UpsertAgent(cfg) => (Input::UpsertAgent { agent: cfg.clone() }, self.expect_upsert_agent(cfg)),
             Op::RemoveAgent { agent } => {
                 let id = AGENTS[*agent as usize % AGENTS.len()];
                 let expect = if !self.agents.contains_key(id) {
@@ -841,11 +687,7 @@ impl Model {
                     StepAction::AddQueue { queue } => known(queue) && queue != &cfg.name,
                     _ => true,
                 });
-                let expect = if ok {
-                    Expect::Accepted
-                } else {
-                    Expect::Refused(vec!["invalid_config"])
-                };
+                let expect = if ok { Expect::Accepted } else { Expect::Refused(vec!["invalid_config"]) };
                 (Input::UpsertQueue { queue: cfg.clone() }, expect)
             }
             Op::UpsertChannel { variant } => self.resolve_channel(*variant),
@@ -853,19 +695,7 @@ impl Model {
     }
 
     fn resolve_add(&self, op: &Op, now: f64) -> (Input, Expect) {
-        let Op::Add {
-            id,
-            channel,
-            queue,
-            priority,
-            requires,
-            preferred,
-            excluded,
-            back,
-        } = op
-        else {
-            unreachable!()
-        };
+        let Op::Add { id, channel, queue, priority, requires, preferred, excluded, back } = op else { unreachable!() };
         let channel = match channel {
             0..=27 => CHANNELS[*channel as usize % 4],
             28 => CHANNELS[4],
@@ -882,15 +712,9 @@ impl Model {
             queue: queue.into(),
             priority: *priority,
             requires: requires.clone(),
-            preferred_agents: preferred
-                .iter()
-                .map(|(a, _)| AGENTS[*a as usize % AGENTS.len()].to_owned())
-                .collect(),
+            preferred_agents: preferred.iter().map(|(a, _)| AGENTS[*a as usize % AGENTS.len()].to_owned()).collect(),
             preferred_until: preferred.map(|(_, u)| now + [-5.0, 20.0, 100.0][u as usize % 3]),
-            excluded_agents: excluded
-                .iter()
-                .map(|a| AGENTS[*a as usize % AGENTS.len()].to_owned())
-                .collect(),
+            excluded_agents: excluded.iter().map(|a| AGENTS[*a as usize % AGENTS.len()].to_owned()).collect(),
             attributes: BTreeMap::new(),
             enqueued_at: match back {
                 14 => Some(now - 50.0),
@@ -906,71 +730,40 @@ impl Model {
             kinds.push("unknown_id");
         }
         let unknown_agent = |ids: &[String]| ids.iter().any(|a| !self.agents.contains_key(a));
-        if unknown_agent(&task.preferred_agents)
-            || unknown_agent(&task.excluded_agents)
-            || *back == 15
-        {
+        if unknown_agent(&task.preferred_agents) || unknown_agent(&task.excluded_agents) || *back == 15 {
             kinds.push("invalid_input");
         }
-        let expect = if kinds.is_empty() {
-            Expect::Accepted
-        } else {
-            Expect::Refused(kinds)
-        };
+        let expect = if kinds.is_empty() { Expect::Accepted } else { Expect::Refused(kinds) };
         (Input::AddTask { task }, expect)
     }
 
     fn resolve_transfer(&self, pick: u8, to_agent: bool, target: u8) -> (Input, Expect) {
         let live = self.ids_where(|_| true);
-        let id = if live.is_empty() {
-            format!("t{}", pick % TASK_IDS)
-        } else {
-            live[pick as usize % live.len()].clone()
-        };
+        let id =
+            if live.is_empty() { format!("t{}", pick % TASK_IDS) } else { live[pick as usize % live.len()].clone() };
         let (to_queue, agent) = if to_agent {
-            (
-                None,
-                Some(AGENTS[target as usize % AGENTS.len()].to_owned()),
-            )
+            (None, Some(AGENTS[target as usize % AGENTS.len()].to_owned()))
         } else {
-            (
-                Some(QUEUES[target as usize % QUEUES.len()].to_owned()),
-                None,
-            )
+            (Some(QUEUES[target as usize % QUEUES.len()].to_owned()), None)
         };
         let expect = match self.tasks.get(&id) {
             None => Expect::Refused(vec!["unknown_id"]),
             Some(task) => match (&to_queue, &agent) {
                 (Some(q), _) if !self.queues.contains_key(q) => Expect::Refused(vec!["unknown_id"]),
                 (_, Some(a)) if !self.agents.contains_key(a) => Expect::Refused(vec!["unknown_id"]),
-                (_, Some(a)) if task.holder() == Some(a.as_str()) => {
-                    Expect::Refused(vec!["invalid_transition"])
-                }
+                (_, Some(a)) if task.holder() == Some(a.as_str()) => Expect::Refused(vec!["invalid_transition"]),
                 _ => Expect::Accepted,
             },
         };
-        (
-            Input::Transfer {
-                task: id,
-                to_queue,
-                to_agent: agent,
-            },
-            expect,
-        )
+        (Input::Transfer { task: id, to_queue, to_agent: agent }, expect)
     }
 
     fn resolve_pick(&self, pick: u8, agent: u8, now: f64) -> (Input, Expect) {
-        let mut ids = self.ids_where(|t| {
-            t.phase == Phase::Waiting && self.external(t) && t.reserved_at(now).is_none()
-        });
+        let mut ids = self.ids_where(|t| t.phase == Phase::Waiting && self.external(t) && t.reserved_at(now).is_none());
         if ids.is_empty() {
             ids = self.ids_where(|t| t.phase == Phase::Waiting);
         }
-        let id = if ids.is_empty() {
-            format!("t{}", pick % TASK_IDS)
-        } else {
-            ids[pick as usize % ids.len()].clone()
-        };
+        let id = if ids.is_empty() { format!("t{}", pick % TASK_IDS) } else { ids[pick as usize % ids.len()].clone() };
         let agent = AGENTS[agent as usize % AGENTS.len()];
         let expect = match self.tasks.get(&id) {
             None => Expect::Refused(vec!["unknown_id"]),
@@ -985,13 +778,7 @@ impl Model {
                 }
             }
         };
-        (
-            Input::Pick {
-                task: id,
-                agent: agent.into(),
-            },
-            expect,
-        )
+        (Input::Pick { task: id, agent: agent.into() }, expect)
     }
 
     fn expect_upsert_agent(&self, cfg: &AgentConfig) -> Expect {
@@ -1009,23 +796,11 @@ impl Model {
 
     fn resolve_channel(&self, variant: u8) -> (Input, Expect) {
         let channel = match variant {
-            0 => ChannelConfig {
-                max_per_agent: Some(2),
-                ..common::chat()
-            },
-            1 => ChannelConfig {
-                max_per_agent: Some(4),
-                ..common::chat()
-            },
+            0 => ChannelConfig { max_per_agent: Some(2), ..common::chat() },
+            1 => ChannelConfig { max_per_agent: Some(4), ..common::chat() },
             2 => common::chat(),
-            3 => ChannelConfig {
-                inactive_after: Some(30.5),
-                ..common::sms()
-            },
-            4 => ChannelConfig {
-                inactive_after: None,
-                ..common::sms()
-            },
+            3 => ChannelConfig { inactive_after: Some(30.5), ..common::sms() },
+            4 => ChannelConfig { inactive_after: None, ..common::sms() },
             5 => common::sms(),
             6 => ChannelConfig {
                 name: "note".into(),
@@ -1034,33 +809,17 @@ impl Model {
                 interruptible: false,
                 inactive_after: None,
             },
-            7 => ChannelConfig {
-                cost: 50,
-                ..common::voice()
-            },
+            7 => ChannelConfig { cost: 50, ..common::voice() },
             _ => common::voice(),
         };
         let expect = match self.channels.get(&channel.name) {
             None => Expect::Accepted,
             Some(old) => {
-                let held = self
-                    .tasks
-                    .values()
-                    .any(|t| t.channel == channel.name && t.phase != Phase::Waiting);
+                let held = self.tasks.values().any(|t| t.channel == channel.name && t.phase != Phase::Waiting);
                 let over = channel.max_per_agent.is_some_and(|max| {
-                    self.agents.keys().any(|a| {
-                        self.load(a)
-                            .2
-                            .get(channel.name.as_str())
-                            .copied()
-                            .unwrap_or(0)
-                            > max
-                    })
+                    self.agents.keys().any(|a| self.load(a).2.get(channel.name.as_str()).copied().unwrap_or(0) > max)
                 });
-                if (held
-                    && (old.cost != channel.cost || old.interruptible != channel.interruptible))
-                    || over
-                {
+                if (held && (old.cost != channel.cost || old.interruptible != channel.interruptible)) || over {
                     Expect::Refused(vec!["invalid_transition"])
                 } else {
                     Expect::Accepted
@@ -1078,19 +837,10 @@ impl Model {
             Input::CustomerActivity { task } => self.task_mut(task).last_activity = now,
             Input::SetPriority { task, priority } => self.task_mut(task).priority = *priority,
             Input::UpsertAgent { agent } => {
-                let status = self
-                    .agents
-                    .get(&agent.id)
-                    .map_or_else(|| status_of(agent.available), |a| a.status.clone());
+                let status =
+                    self.agents.get(&agent.id).map_or_else(|| status_of(agent.available), |a| a.status.clone());
                 let missed = self.agents.get(&agent.id).map_or(0, |a| a.missed);
-                self.agents.insert(
-                    agent.id.clone(),
-                    Agent {
-                        cfg: agent.clone(),
-                        status,
-                        missed,
-                    },
-                );
+                self.agents.insert(agent.id.clone(), Agent { cfg: agent.clone(), status, missed });
             }
             Input::RemoveAgent { agent } => {
                 self.agents.remove(agent);
@@ -1137,39 +887,17 @@ impl Model {
     #[allow(clippy::too_many_lines)] // one arm per kind of event reads best in one place
     fn event(&mut self, e: &Output, at: f64) {
         match e {
-            Output::TaskQueued {
-                task,
-                queue,
-                channel,
-                priority,
-                arrived_at,
-                ..
-            } => {
+            Output::TaskQueued { task, queue, channel, priority, arrived_at, .. } => {
                 self.queued(task, queue, channel, *priority, *arrived_at, at);
             }
-            Output::OfferMade {
-                offer,
-                task,
-                agent,
-                queue,
-                expires_at,
-                reason,
-                ..
-            } => {
+            Output::OfferMade { offer, task, agent, queue, expires_at, reason, .. } => {
                 self.offer_made(*offer, task, agent, queue, *expires_at, reason, at);
             }
-            Output::OfferRejected {
-                offer, task, agent, ..
-            }
-            | Output::OfferTimedOut {
-                offer, task, agent, ..
-            } => {
+            Output::OfferRejected { offer, task, agent, .. } | Output::OfferTimedOut { offer, task, agent, .. } => {
                 let timed_out = matches!(e, Output::OfferTimedOut { .. });
                 self.declined(*offer, task, agent, timed_out, at);
             }
-            Output::OfferRescinded {
-                offer, task, agent, ..
-            } => {
+            Output::OfferRescinded { offer, task, agent, .. } => {
                 let t = self.task_mut(task);
                 assert!(
                     matches!(&t.phase, Phase::Offered { offer: o, agent: a, .. } if o == offer && a == agent),
@@ -1178,119 +906,57 @@ impl Model {
                 );
                 t.phase = Phase::Waiting;
             }
-            Output::TaskAssigned {
-                task, agent, wait, ..
-            } => {
+            Output::TaskAssigned { task, agent, wait, .. } => {
                 let t = self.task_mut(task);
                 assert!(
                     matches!(&t.phase, Phase::Offered { agent: a, .. } if a == agent),
                     "assigned {task:?} was not offered to {agent:?}"
                 );
                 assert_eq!(*wait, at - t.arrived_at, "wait of {task:?}");
-                t.phase = Phase::Assigned {
-                    agent: agent.clone(),
-                };
+                t.phase = Phase::Assigned { agent: agent.clone() };
                 t.reservation = None;
                 t.last_activity = at;
-                self.agents
-                    .get_mut(agent)
-                    .expect("assigned to a known agent")
-                    .missed = 0;
+                self.agents.get_mut(agent).expect("assigned to a known agent").missed = 0;
             }
             Output::TaskCancelled { task, wait, .. } => {
-                assert_eq!(
-                    self.task(task).phase,
-                    Phase::Waiting,
-                    "cancelled {task:?} was not waiting"
-                );
+                assert_eq!(self.task(task).phase, Phase::Waiting, "cancelled {task:?} was not waiting");
                 assert_eq!(*wait, at - self.task(task).arrived_at);
                 self.tasks.remove(task);
                 self.finished += 1;
             }
             Output::TaskCompleted { task, agent, .. } => {
-                assert_eq!(
-                    self.task(task).phase,
-                    Phase::Assigned {
-                        agent: agent.clone()
-                    },
-                    "completed {task:?}"
-                );
+                assert_eq!(self.task(task).phase, Phase::Assigned { agent: agent.clone() }, "completed {task:?}");
                 self.tasks.remove(task);
                 self.finished += 1;
             }
-            Output::TaskTransferred {
-                task,
-                from_queue,
-                from_agent,
-                to_queue,
-                to_agent,
-                ..
-            } => {
-                self.transferred(
-                    task,
-                    from_queue,
-                    from_agent.as_deref(),
-                    to_queue.as_deref(),
-                    to_agent.as_deref(),
-                    at,
-                );
+            Output::TaskTransferred { task, from_queue, from_agent, to_queue, to_agent, .. } => {
+                self.transferred(task, from_queue, from_agent.as_deref(), to_queue.as_deref(), to_agent.as_deref(), at);
             }
-            Output::StepReached {
-                task, queue, step, ..
-            } => {
+            Output::StepReached { task, queue, step, .. } => {
                 let t = self.task(task);
-                assert_eq!(
-                    (&t.phase, &t.queue),
-                    (&Phase::Waiting, queue),
-                    "step of {task:?}"
-                );
+                assert_eq!((&t.phase, &t.queue), (&Phase::Waiting, queue), "step of {task:?}");
                 let (lo, hi) = self.steps_due(t, at);
-                assert!(
-                    (lo..=hi).contains(&(*step as usize)),
-                    "{task:?} reached step {step} at {at}; due {lo}..={hi}"
-                );
+                assert!((lo..=hi).contains(&(*step as usize)), "{task:?} reached step {step} at {at}; due {lo}..={hi}");
             }
             Output::ReservationExpired { task, .. } => {
                 let t = self.task_mut(task);
-                let due = t
-                    .reservation
-                    .as_ref()
-                    .is_some_and(|r| !r.named && at >= r.until);
-                assert!(
-                    due || t.released,
-                    "reservation of {task:?} expired early: {:?}",
-                    t.reservation
-                );
+                let due = t.reservation.as_ref().is_some_and(|r| !r.named && at >= r.until);
+                assert!(due || t.released, "reservation of {task:?} expired early: {:?}", t.reservation);
                 t.reservation = None;
                 t.released = false;
             }
             Output::TaskInactive { task, agent, .. } => {
                 let t = self.task(task);
-                assert_eq!(
-                    t.phase,
-                    Phase::Assigned {
-                        agent: agent.clone()
-                    }
-                );
+                assert_eq!(t.phase, Phase::Assigned { agent: agent.clone() });
                 assert!(!t.inactive, "{task:?} went inactive twice");
-                let after = self.channels[&t.channel]
-                    .inactive_after
-                    .expect("inactivity on a channel without it");
-                assert!(
-                    t.last_activity + after <= at,
-                    "{task:?} inactive at {at}, last active {}",
-                    t.last_activity
-                );
+                let after = self.channels[&t.channel].inactive_after.expect("inactivity on a channel without it");
+                assert!(t.last_activity + after <= at, "{task:?} inactive at {at}, last active {}", t.last_activity);
                 self.task_mut(task).inactive = true;
             }
             Output::TaskReactivated { task, agent, .. } => {
                 let t = self.task(task);
                 assert!(
-                    t.inactive
-                        && t.phase
-                            == Phase::Assigned {
-                                agent: agent.clone()
-                            },
+                    t.inactive && t.phase == Phase::Assigned { agent: agent.clone() },
                     "reactivated {task:?}: {t:?}"
                 );
                 let a = &self.agents[agent];
@@ -1301,93 +967,47 @@ impl Model {
                 t.inactive = false;
                 t.last_activity = at;
             }
-            Output::PickRequested {
-                task, candidates, ..
-            } => {
+            Output::PickRequested { task, candidates, .. } => {
                 let t = self.task(task);
-                assert!(
-                    t.phase == Phase::Waiting && self.external(t) && t.reserved_at(at).is_none(),
-                    "pick for {t:?}"
-                );
+                assert!(t.phase == Phase::Waiting && self.external(t) && t.reserved_at(at).is_none(), "pick for {t:?}");
                 let listed: BTreeSet<String> = candidates.iter().map(|c| c.agent.clone()).collect();
                 let (lo, hi) = self.steps_due(t, at);
                 assert!(
-                    listed == self.eligible_set(t, at, lo)
-                        || listed == self.eligible_set(t, at, hi),
+                    listed == self.eligible_set(t, at, lo) || listed == self.eligible_set(t, at, hi),
                     "pick for {task:?} lists {listed:?}; eligible {:?}",
                     self.eligible_set(t, at, hi)
                 );
             }
             Output::AgentStateChanged { agent, status, .. } => self.status_changed(agent, status),
-            Output::AgentLoad {
-                agent,
-                used,
-                capacity,
-                tasks,
-                ..
-            } => {
+            Output::AgentLoad { agent, used, capacity, tasks, .. } => {
                 let (firm, interruptible, _, assigned) = self.load(agent);
                 let cap = self.agents[agent].cfg.capacity;
-                let expected = if firm + interruptible <= cap {
-                    firm + interruptible
-                } else {
-                    firm
-                };
-                assert_eq!(
-                    (*used, *capacity, *tasks),
-                    (expected, cap, assigned),
-                    "load of {agent:?}"
-                );
+                let expected = if firm + interruptible <= cap { firm + interruptible } else { firm };
+                assert_eq!((*used, *capacity, *tasks), (expected, cap, assigned), "load of {agent:?}");
             }
         }
     }
 
-    fn queued(
-        &mut self,
-        id: &str,
-        queue: &str,
-        channel: &str,
-        priority: i32,
-        arrived_at: f64,
-        at: f64,
-    ) {
+    fn queued(&mut self, id: &str, queue: &str, channel: &str, priority: i32, arrived_at: f64, at: f64) {
         if let Some(t) = self.tasks.get(id) {
             // Requeued by a transfer.
-            assert!(
-                t.phase == Phase::Waiting && t.queue == queue && t.arrived_at == arrived_at,
-                "requeued {t:?}"
-            );
+            assert!(t.phase == Phase::Waiting && t.queue == queue && t.arrived_at == arrived_at, "requeued {t:?}");
             return;
         }
-        let nt = self
-            .adding
-            .take()
-            .unwrap_or_else(|| panic!("task {id:?} queued without being added"));
+        let nt = self.adding.take().unwrap_or_else(|| panic!("task {id:?} queued without being added"));
         assert_eq!(
-            (
-                nt.id.as_str(),
-                nt.queue.as_str(),
-                nt.channel.as_str(),
-                nt.priority
-            ),
+            (nt.id.as_str(), nt.queue.as_str(), nt.channel.as_str(), nt.priority),
             (id, queue, channel, priority)
         );
         assert_eq!(arrived_at, nt.enqueued_at.unwrap_or(at));
         let excluded: BTreeSet<String> = nt.excluded_agents.iter().cloned().collect();
-        let preferred: BTreeSet<String> = nt
-            .preferred_agents
-            .iter()
-            .filter(|a| !excluded.contains(*a))
-            .cloned()
-            .collect();
-        let reservation = nt
-            .preferred_until
-            .filter(|u| *u > at && !preferred.is_empty())
-            .map(|until| Reservation {
-                agents: preferred,
-                until,
-                named: false,
-            });
+        let preferred: BTreeSet<String> =
+            nt.preferred_agents.iter().filter(|a| !excluded.contains(*a)).cloned().collect();
+        let reservation = nt.preferred_until.filter(|u| *u > at && !preferred.is_empty()).map(|until| Reservation {
+            agents: preferred,
+            until,
+            named: false,
+        });
         let task = Task {
             id: id.to_owned(),
             channel: channel.to_owned(),
@@ -1420,69 +1040,37 @@ impl Model {
         reason: &omniroute_core::model::OfferReason,
         at: f64,
     ) {
-        assert!(
-            offer > self.last_offer,
-            "offer {offer} is not new (last {})",
-            self.last_offer
-        );
+        assert!(offer > self.last_offer, "offer {offer} is not new (last {})", self.last_offer);
         self.last_offer = offer;
         let t = self.task(id);
-        assert_eq!(
-            t.phase,
-            Phase::Waiting,
-            "{id:?} offered twice at once, or while not waiting"
-        );
+        assert_eq!(t.phase, Phase::Waiting, "{id:?} offered twice at once, or while not waiting");
         assert_eq!(t.queue, queue);
         assert_eq!(expires_at, at + self.queue(queue).offer_timeout);
         let (lo, hi) = self.steps_due(t, at);
         let step = reason.step as usize;
-        assert!(
-            (lo..=hi).contains(&step),
-            "{id:?} offered at step {step}; due {lo}..={hi}"
-        );
+        assert!((lo..=hi).contains(&step), "{id:?} offered at step {step}; due {lo}..={hi}");
         if let Err(why) = self.eligible(agent, t, at, step) {
             panic!("{id:?} offered to {agent:?}, who is not eligible ({why}); reason {reason:?}\ntask {t:#?}");
         }
         let reserved = t.reserved_at(at).is_some_and(|r| r.agents.contains(agent));
-        assert_eq!(
-            reason.reserved, reserved,
-            "reserved flag of the offer of {id:?}"
-        );
+        assert_eq!(reason.reserved, reserved, "reserved flag of the offer of {id:?}");
         if reason.trigger == "task_arrived" {
-            assert!(
-                !self.external(t) || reserved,
-                "{id:?} of an external queue offered without a pick"
-            );
+            assert!(!self.external(t) || reserved, "{id:?} of an external queue offered without a pick");
         }
         if reason.trigger == "agent_freed" {
             self.check_agent_order(agent, t, step, reason.strategy.as_str(), at);
         }
-        self.task_mut(id).phase = Phase::Offered {
-            offer,
-            agent: agent.to_owned(),
-            expires_at,
-        };
+        self.task_mut(id).phase = Phase::Offered { offer, agent: agent.to_owned(), expires_at };
     }
 
     /// An agent with room takes its reservations first (oldest first), then
     /// its higher-priority queues, the highest effective priority, the
     /// oldest: no waiting task it could take comes before the one offered.
-    fn check_agent_order(
-        &self,
-        agent_id: &str,
-        offered: &Task,
-        step: usize,
-        strategy: &str,
-        at: f64,
-    ) {
+    fn check_agent_order(&self, agent_id: &str, offered: &Task, step: usize, strategy: &str, at: f64) {
         let agent = &self.agents[agent_id];
         let tier = self.tier(agent, offered, step);
         let eff = self.effective_priority(offered, at);
-        for u in self
-            .tasks
-            .values()
-            .filter(|u| u.phase == Phase::Waiting && u.id != offered.id)
-        {
+        for u in self.tasks.values().filter(|u| u.phase == Phase::Waiting && u.id != offered.id) {
             let (lo, hi) = self.steps_due(u, at);
             if lo != hi || self.eligible(agent_id, u, at, hi).is_err() {
                 continue;
@@ -1503,10 +1091,7 @@ impl Model {
             let (u_tier, u_eff) = (self.tier(agent, u, hi), self.effective_priority(u, at));
             let skipped = u_tier > tier
                 || (u_tier == tier && u_eff > eff + 1e-6)
-                || (u_tier == tier
-                    && u.queue == offered.queue
-                    && u.priority == offered.priority
-                    && older);
+                || (u_tier == tier && u.queue == offered.queue && u.priority == offered.priority && older);
             assert!(
                 !skipped,
                 "{agent_id:?} was offered {:?} (tier {tier}, priority {eff}, since {}) before {:?} (tier {u_tier}, priority {u_eff}, since {})",
@@ -1520,36 +1105,19 @@ impl Model {
 
     fn declined(&mut self, offer: u64, id: &str, agent: &str, timed_out: bool, at: f64) {
         let t = self.task_mut(id);
-        let Phase::Offered {
-            offer: o,
-            agent: a,
-            expires_at,
-        } = t.phase.clone()
-        else {
-            panic!(
-                "declined offer {offer} of {id:?} is not pending: {:?}",
-                t.phase
-            )
+        let Phase::Offered { offer: o, agent: a, expires_at } = t.phase.clone() else {
+            panic!("declined offer {offer} of {id:?} is not pending: {:?}", t.phase)
         };
         assert_eq!((o, a.as_str()), (offer, agent));
         if timed_out {
-            assert_eq!(
-                at, expires_at,
-                "offer {offer} timed out at {at}, due {expires_at}"
-            );
+            assert_eq!(at, expires_at, "offer {offer} timed out at {at}, due {expires_at}");
         }
         t.phase = Phase::Waiting;
         t.excluded.insert(agent.to_owned());
-        if t.reservation
-            .as_ref()
-            .is_some_and(|r| r.agents.iter().all(|x| t.excluded.contains(x)))
-        {
+        if t.reservation.as_ref().is_some_and(|r| r.agents.iter().all(|x| t.excluded.contains(x))) {
             t.released = true;
         }
-        let a = self
-            .agents
-            .get_mut(agent)
-            .expect("declined by a known agent");
+        let a = self.agents.get_mut(agent).expect("declined by a known agent");
         a.missed = if timed_out { a.missed + 1 } else { 0 };
     }
 
@@ -1582,11 +1150,8 @@ impl Model {
                 }
             }
             (None, Some(a)) => {
-                t.reservation = Some(Reservation {
-                    agents: BTreeSet::from([a.to_owned()]),
-                    until: f64::INFINITY,
-                    named: true,
-                });
+                t.reservation =
+                    Some(Reservation { agents: BTreeSet::from([a.to_owned()]), until: f64::INFINITY, named: true });
                 t.released = false;
                 t.excluded.remove(a);
             }
@@ -1597,9 +1162,9 @@ impl Model {
     fn status_changed(&mut self, agent: &str, status: &AgentStatus) {
         let max = self.max_missed;
         let wrap_follows = match &self.previous {
-            Some(Output::TaskCompleted {
-                agent: a, queue, ..
-            }) if a == agent => self.queue(queue).wrap_up.is_some_and(|w| w > 0.0),
+            Some(Output::TaskCompleted { agent: a, queue, .. }) if a == agent => {
+                self.queue(queue).wrap_up.is_some_and(|w| w > 0.0)
+            }
             _ => false,
         };
         let Some(a) = self.agents.get_mut(agent) else {
@@ -1607,16 +1172,9 @@ impl Model {
         }; // a removed agent
         match status {
             AgentStatus::NotResponding => {
-                assert!(
-                    max > 0 && a.missed >= max,
-                    "{agent:?} not responding after {} missed offers",
-                    a.missed
-                );
+                assert!(max > 0 && a.missed >= max, "{agent:?} not responding after {} missed offers", a.missed);
             }
-            AgentStatus::WrapUp => assert!(
-                wrap_follows,
-                "{agent:?} in wrap-up without completing a task"
-            ),
+            AgentStatus::WrapUp => assert!(wrap_follows, "{agent:?} in wrap-up without completing a task"),
             AgentStatus::Available => a.missed = 0,
             _ => {}
         }
@@ -1631,19 +1189,11 @@ impl Model {
         let live = self.tasks.len();
         assert_eq!(engine.task_count(), live, "tasks held");
         assert_eq!(self.added, self.finished + live as u64, "a task was lost");
-        let waiting = self
-            .tasks
-            .values()
-            .filter(|t| t.phase == Phase::Waiting)
-            .count();
+        let waiting = self.tasks.values().filter(|t| t.phase == Phase::Waiting).count();
         assert_eq!(engine.waiting(), waiting, "tasks waiting");
         for id in AGENTS {
             match self.agents.get(id) {
-                Some(a) => assert_eq!(
-                    engine.agent_status(id).ok().as_ref(),
-                    Some(&a.status),
-                    "status of {id:?}"
-                ),
+                Some(a) => assert_eq!(engine.agent_status(id).ok().as_ref(), Some(&a.status), "status of {id:?}"),
                 None => assert!(engine.agent_status(id).is_err(), "{id:?} was removed"),
             }
         }
@@ -1655,16 +1205,11 @@ impl Model {
                 "{id:?} over capacity: {firm}+{interruptible}/{cap}"
             );
             for (ch, n) in per_channel {
-                assert!(
-                    self.channels[ch].max_per_agent.is_none_or(|max| n <= max),
-                    "{id:?} holds {n} of {ch}"
-                );
+                assert!(self.channels[ch].max_per_agent.is_none_or(|max| n <= max), "{id:?} holds {n} of {ch}");
             }
         }
         for task in self.tasks.values() {
-            let e = engine
-                .explain(&task.id)
-                .unwrap_or_else(|err| panic!("explain {:?}: {err}", task.id));
+            let e = engine.explain(&task.id).unwrap_or_else(|err| panic!("explain {:?}: {err}", task.id));
             let phase = match task.phase {
                 Phase::Waiting => "waiting",
                 Phase::Offered { .. } => "offered",
@@ -1673,10 +1218,7 @@ impl Model {
             assert_eq!(e.phase, phase, "phase of {:?}", task.id);
             assert_eq!(e.queue, task.queue);
             if let Some(holder) = task.holder() {
-                assert!(e
-                    .agents
-                    .iter()
-                    .any(|v| v.agent == holder && v.verdict == Verdict::Offered));
+                assert!(e.agents.iter().any(|v| v.agent == holder && v.verdict == Verdict::Offered));
                 continue;
             }
             let (_, step) = self.steps_due(task, now);
@@ -1688,17 +1230,9 @@ impl Model {
                 .filter(|v| matches!(v.verdict, Verdict::Eligible { .. }))
                 .map(|v| v.agent.clone())
                 .collect();
-            assert_eq!(
-                said, eligible,
-                "eligible agents of {:?} per explain and per the model",
-                task.id
-            );
+            assert_eq!(said, eligible, "eligible agents of {:?} per explain and per the model", task.id);
             if task.reserved_at(now).is_some() || !self.external(task) {
-                assert!(
-                    eligible.is_empty(),
-                    "{:?} waits while {eligible:?} could take it",
-                    task.id
-                );
+                assert!(eligible.is_empty(), "{:?} waits while {eligible:?} could take it", task.id);
             }
         }
     }
@@ -1742,42 +1276,32 @@ fn run_day(setup: &Setup, batches: &[Batch], restore_at: usize) {
     for (k, batch) in batches.iter().enumerate() {
         now += batch.dt;
         let timers = a.process(now, &[]).expect("batch");
-        a.check_invariants()
-            .unwrap_or_else(|e| panic!("after the timers due by {now}: {e}"));
+        a.check_invariants().unwrap_or_else(|e| panic!("after the timers due by {now}: {e}"));
         model.absorb(&timers.events, now);
         let (mut events, mut errors, mut inputs) = (timers.events, Vec::new(), Vec::new());
         for (i, op) in batch.ops.iter().enumerate() {
             let (input, expect) = model.resolve(op, now);
             let result = a.process(now, std::slice::from_ref(&input)).expect("batch");
-            a.check_invariants()
-                .unwrap_or_else(|e| panic!("after {input:?}: {e}"));
+            a.check_invariants().unwrap_or_else(|e| panic!("after {input:?}: {e}"));
             check_outcome(&input, &expect, &result.errors, &result.events);
             if result.errors.is_empty() {
                 model.apply(&input, now);
             }
             model.absorb(&result.events, now);
             events.extend(result.events);
-            errors.extend(result.errors.into_iter().map(|e| InputError {
-                index: i as u32,
-                ..e
-            }));
+            errors.extend(result.errors.into_iter().map(|e| InputError { index: i as u32, ..e }));
             inputs.push(input);
         }
         model.check_state(&a, now);
 
         let together = b.process(now, &inputs).expect("batch");
-        b.check_invariants()
-            .unwrap_or_else(|e| panic!("engine B after batch {k}: {e}"));
+        b.check_invariants().unwrap_or_else(|e| panic!("engine B after batch {k}: {e}"));
         assert_eq!(together.events, events, "batch {k} in one call");
         assert_eq!(together.errors, errors, "batch {k} in one call");
         if k == restore_at {
             let bytes = b.snapshot().expect("snapshot");
             b = Engine::restore(&bytes).expect("restore");
-            assert_eq!(
-                b.snapshot().expect("snapshot"),
-                bytes,
-                "restored engine's snapshot"
-            );
+            assert_eq!(b.snapshot().expect("snapshot"), bytes, "restored engine's snapshot");
         }
         assert!(
             a.snapshot().expect("snapshot") == b.snapshot().expect("snapshot"),

@@ -4,6 +4,9 @@
 //! them on the Python side), so one call carries any number of events and
 //! costs one conversion, not one per field.
 
+use omniroute_core::metrics::{
+    Aggregator, DimensionKind, MetricsConfig, MetricsError, NamedMetricEvent, SnapshotScope,
+};
 use omniroute_core::model::{EngineConfig, Input};
 use omniroute_core::{Engine as CoreEngine, Error};
 use pyo3::create_exception;
@@ -42,6 +45,25 @@ fn to_py(e: &Error) -> PyErr {
 
 /// Results travel as MessagePack arrays (fields by position): the Python
 /// structs are `array_like` and list their fields in the same order.
+fn metrics_err(e: &MetricsError) -> PyErr {
+    match e {
+        MetricsError::InvalidConfig { .. } => InvalidConfigError::new_err(e.to_string()),
+        _ => InvalidInputError::new_err(e.to_string()),
+    }
+}
+
+/// Lock a mutex; waiting happens with the GIL released, so a thread working
+/// without the GIL never waits on one that holds it.
+fn lock<'a, T: Send>(py: Python<'_>, mutex: &'a Mutex<T>) -> PyResult<MutexGuard<'a, T>> {
+    loop {
+        match mutex.try_lock() {
+            Ok(guard) => return Ok(guard),
+            Err(TryLockError::WouldBlock) => py.detach(|| drop(mutex.lock())),
+            Err(TryLockError::Poisoned(_)) => return Err(InvariantError::new_err("poisoned by an earlier failure")),
+        }
+    }
+}
+
 fn encode<T: serde::Serialize>(value: &T, size_hint: usize) -> PyResult<Vec<u8>> {
     // Sized up front: a large result grown by doubling is copied and
     // re-mapped several times over.
@@ -71,18 +93,8 @@ struct Engine {
 }
 
 impl Engine {
-    /// Lock the engine. Waiting happens with the GIL released, so a thread
-    /// routing a large batch without the GIL never waits on one that holds it.
     fn lock(&self, py: Python<'_>) -> PyResult<MutexGuard<'_, CoreEngine>> {
-        loop {
-            match self.inner.try_lock() {
-                Ok(guard) => return Ok(guard),
-                Err(TryLockError::WouldBlock) => py.detach(|| drop(self.inner.lock())),
-                Err(TryLockError::Poisoned(_)) => {
-                    return Err(InvariantError::new_err("the engine was poisoned by an earlier failure"))
-                }
-            }
-        }
+        lock(py, &self.inner)
     }
 }
 
@@ -90,16 +102,35 @@ impl Engine {
 impl Engine {
     #[new]
     fn new(config: &[u8], now: f64) -> PyResult<Self> {
-        let config: EngineConfig = rmp_serde::from_slice(config).map_err(|e| InvalidConfigError::new_err(format!("config: {e}")))?;
+        let config: EngineConfig =
+            rmp_serde::from_slice(config).map_err(|e| InvalidConfigError::new_err(format!("config: {e}")))?;
         let engine = CoreEngine::new(&config, now).map_err(|e| to_py(&e))?;
         Ok(Engine { inner: Mutex::new(engine) })
     }
 
     /// Apply a batch (a MessagePack array of input events) at `now`; returns
-    /// the MessagePack batch result.
-    fn process<'py>(&self, py: Python<'py>, now: f64, batch: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+    /// the MessagePack batch result. With `metrics`, the result's events are
+    /// recorded there too.
+    #[pyo3(signature = (now, batch, metrics=None))]
+    fn process<'py>(
+        &self,
+        py: Python<'py>,
+        now: f64,
+        batch: &[u8],
+        metrics: Option<&Metrics>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
         let inputs: Vec<Input> = decode("batch", batch)?;
         let mut guard = self.lock(py)?;
+        let mut metrics_guard = metrics.map(|m| lock(py, &m.inner)).transpose()?;
+        if let Some(last) = metrics_guard.as_ref().and_then(|m| m.last_time()) {
+            // Checked before routing: once the engine has moved, its events
+            // must reach the metrics, or they would be lost to them.
+            if now < last {
+                return Err(InvalidInputError::new_err(format!(
+                    "now: {now} is before the metrics' time {last} (their last event or snapshot)"
+                )));
+            }
+        }
         let engine: &mut CoreEngine = &mut guard;
         let result = if inputs.len() >= DETACH_AT {
             py.detach(|| engine.process(now, &inputs))
@@ -107,7 +138,23 @@ impl Engine {
             engine.process(now, &inputs)
         }
         .map_err(|e| to_py(&e))?;
+        if let Some(m) = metrics_guard.as_mut() {
+            omniroute_core::feed::record_outputs(m, &result.events)
+                .map_err(|e| InvariantError::new_err(format!("the metrics refused the engine's events: {e}")))?;
+        }
         Ok(PyBytes::new(py, &encode(&result, result_size(&result))?))
+    }
+
+    /// Every agent's state and load now (MessagePack list of events); with
+    /// `metrics`, recorded there too.
+    #[pyo3(signature = (metrics=None))]
+    fn roster<'py>(&self, py: Python<'py>, metrics: Option<&Metrics>) -> PyResult<Bound<'py, PyBytes>> {
+        let events = self.lock(py)?.roster();
+        if let Some(m) = metrics {
+            let mut aggregator = lock(py, &m.inner)?;
+            omniroute_core::feed::record_outputs(&mut aggregator, &events).map_err(|e| metrics_err(&e))?;
+        }
+        Ok(PyBytes::new(py, &encode(&events, events.len() * 48)?))
     }
 
     /// Fire the timers due by `now`; returns the MessagePack batch result.
@@ -161,6 +208,86 @@ impl Engine {
     }
 }
 
+/// The metrics aggregation: service level, ASA, abandons, AHT, occupancy
+/// and the rest, per queue, channel, agent and overall.
+#[pyclass(module = "omniroute._rust", frozen)]
+struct Metrics {
+    inner: Mutex<Aggregator>,
+}
+
+fn dimension(kind: &str) -> PyResult<DimensionKind> {
+    match kind {
+        "overall" => Ok(DimensionKind::Overall),
+        "queue" => Ok(DimensionKind::Queue),
+        "channel" => Ok(DimensionKind::Channel),
+        "agent" => Ok(DimensionKind::Agent),
+        other => Err(InvalidInputError::new_err(format!(
+            "kind: {other:?} is not a dimension; accepted: overall, queue, channel, agent"
+        ))),
+    }
+}
+
+#[pymethods]
+impl Metrics {
+    #[new]
+    fn new(config: &[u8]) -> PyResult<Self> {
+        let config: MetricsConfig =
+            rmp_serde::from_slice(config).map_err(|e| InvalidConfigError::new_err(format!("metrics config: {e}")))?;
+        let aggregator = Aggregator::new(config).map_err(|e| metrics_err(&e))?;
+        Ok(Metrics { inner: Mutex::new(aggregator) })
+    }
+
+    /// Record events the runtime adds (talk, hold and wrap-up segments,
+    /// dispositions, CSAT, ...): a MessagePack array. Stops at the first
+    /// refused event; the error says which and that those before it count.
+    fn record(&self, py: Python<'_>, batch: &[u8]) -> PyResult<()> {
+        let events: Vec<NamedMetricEvent> = decode("batch", batch)?;
+        lock(py, &self.inner)?.record_named_batch(&events).map_err(|e| metrics_err(&e))
+    }
+
+    /// Every figure at `now` (MessagePack), for the dimensions asked for.
+    #[pyo3(signature = (now, queues=true, channels=true, agents=true))]
+    fn snapshot<'py>(
+        &self,
+        py: Python<'py>,
+        now: f64,
+        queues: bool,
+        channels: bool,
+        agents: bool,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let scope = SnapshotScope { queues, channels, agents };
+        let snapshot = lock(py, &self.inner)?.snapshot_scoped(now, scope).map_err(|e| metrics_err(&e))?;
+        Ok(PyBytes::new(py, &encode(&snapshot, 64 * 1024)?))
+    }
+
+    /// Past fixed intervals of one dimension that start in `[start, end)`.
+    fn intervals<'py>(
+        &self,
+        py: Python<'py>,
+        kind: &str,
+        name: &str,
+        start: f64,
+        end: f64,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let kind = dimension(kind)?;
+        let list = lock(py, &self.inner)?.intervals(kind, name, start, end).map_err(|e| metrics_err(&e))?;
+        Ok(PyBytes::new(py, &encode(&list, 4096)?))
+    }
+
+    /// The aggregator's whole state as bytes.
+    fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let bytes = lock(py, &self.inner)?.to_bytes().map_err(|e| metrics_err(&e))?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    /// An aggregator restored from `to_bytes()`.
+    #[staticmethod]
+    fn from_bytes(data: &[u8]) -> PyResult<Self> {
+        let aggregator = Aggregator::from_bytes(data).map_err(|e| SnapshotError::new_err(e.to_string()))?;
+        Ok(Metrics { inner: Mutex::new(aggregator) })
+    }
+}
+
 /// Decode one input event, raising `InvalidInputError` that says what is
 /// wrong with it (used to find the bad event of a refused batch).
 #[pyfunction]
@@ -172,6 +299,7 @@ fn check_input(event: &[u8]) -> PyResult<()> {
 fn _rust(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add_class::<Engine>()?;
+    m.add_class::<Metrics>()?;
     m.add_function(wrap_pyfunction!(check_input, m)?)?;
     m.add("OmnirouteError", py.get_type::<OmnirouteError>())?;
     m.add("UnknownIdError", py.get_type::<UnknownIdError>())?;

@@ -19,7 +19,9 @@ impl Engine {
             .iter()
             .enumerate()
             .filter_map(|(a, agent)| {
-                agent.as_ref().map(|agent| AgentVerdict { agent: agent.id.clone(), verdict: self.verdict(a as AgentIx, t) })
+                agent
+                    .as_ref()
+                    .map(|agent| AgentVerdict { agent: agent.id.clone(), verdict: self.verdict(a as AgentIx, t) })
             })
             .collect();
         Ok(Explanation {

@@ -2,14 +2,16 @@
 //! so a refused event changes nothing.
 
 use super::matching::{add_active, remove_active};
-use super::state::{AgentIx, AgentRec, ChannelIx, ChannelRec, Phase, QueueRec, Reservation, TaskIx, TaskRec, TimerKind};
+use super::state::{
+    AgentIx, AgentRec, ChannelIx, ChannelRec, Phase, QueueRec, Reservation, TaskIx, TaskRec, TimerKind,
+};
 use super::{check_time, Engine};
+use crate::engine::strategy::FEATURES;
 use crate::error::{Error, Result};
 use crate::model::{
-    AgentConfig, AgentStatus, ChannelConfig, Condition, Input, NewTask, Output, QueueConfig, RequestedState, StepAction,
-    Strategy,
+    AgentConfig, AgentStatus, ChannelConfig, Condition, Input, NewTask, Output, QueueConfig, RequestedState,
+    StepAction, Strategy,
 };
-use crate::engine::strategy::FEATURES;
 
 /// Limits that keep a requirement cheap to evaluate and safe to recurse over.
 const MAX_CONDITION_DEPTH: usize = 16;
@@ -26,7 +28,9 @@ impl Engine {
             Input::Cancel { task } => self.cancel(task),
             Input::Complete { task } => self.complete(task),
             Input::EndWrapUp { agent } => self.end_wrap_up(agent),
-            Input::Transfer { task, to_queue, to_agent } => self.transfer(task, to_queue.as_deref(), to_agent.as_deref()),
+            Input::Transfer { task, to_queue, to_agent } => {
+                self.transfer(task, to_queue.as_deref(), to_agent.as_deref())
+            }
             Input::SetAgentState { agent, state } => self.set_agent_state(agent, state),
             Input::CustomerActivity { task } => self.customer_activity(task),
             Input::Pick { task, agent } => self.pick(task, agent),
@@ -68,7 +72,10 @@ impl Engine {
         let until = match (preferred.is_empty(), nt.preferred_until) {
             (true, _) => None,
             (false, None) => {
-                return Err(Error::input("task.preferred_until", "required when preferred_agents is given (seconds, absolute time)"))
+                return Err(Error::input(
+                    "task.preferred_until",
+                    "required when preferred_agents is given (seconds, absolute time)",
+                ))
             }
             (false, Some(u)) => {
                 check_time("task.preferred_until", u)?;
@@ -82,9 +89,11 @@ impl Engine {
         }
         // Checked: apply.
         let requires = self.intern_condition(nt.requires.as_ref());
-        let reservation = until
-            .filter(|u| *u > self.now && !preferred.is_empty())
-            .map(|u| Reservation { agents: preferred, until: u, named: false });
+        let reservation = until.filter(|u| *u > self.now && !preferred.is_empty()).map(|u| Reservation {
+            agents: preferred,
+            until: u,
+            named: false,
+        });
         let seq = self.next_seq;
         self.next_seq += 1;
         let rec = TaskRec {
@@ -176,7 +185,12 @@ impl Engine {
 
     fn reject(&mut self, offer: u64) -> Result<()> {
         let (t, a) = self.pending_offer(offer)?;
-        let ev = Output::OfferRejected { at: self.now, offer, task: self.task(t).id.clone(), agent: self.agent(a).id.clone() };
+        let ev = Output::OfferRejected {
+            at: self.now,
+            offer,
+            task: self.task(t).id.clone(),
+            agent: self.agent(a).id.clone(),
+        };
         self.out.push(ev);
         // An answer, even a no, ends a run of missed offers.
         self.agent_mut(a).missed = 0;
@@ -273,7 +287,10 @@ impl Engine {
     fn assigned_agent(&self, t: TaskIx, what: &str) -> Result<AgentIx> {
         match self.task(t).phase {
             Phase::Assigned { agent } => Ok(agent),
-            _ => Err(Error::InvalidTransition(format!("task {:?} is not assigned: only an assigned task can be {what}", self.task(t).id))),
+            _ => Err(Error::InvalidTransition(format!(
+                "task {:?} is not assigned: only an assigned task can be {what}",
+                self.task(t).id
+            ))),
         }
     }
 
@@ -318,7 +335,10 @@ impl Engine {
     fn end_wrap_up(&mut self, id: &str) -> Result<()> {
         let a = self.agent_ix(id)?;
         if self.agent(a).status != AgentStatus::WrapUp {
-            return Err(Error::InvalidTransition(format!("agent {id:?} is not in wrap-up (it is {:?})", self.agent(a).status)));
+            return Err(Error::InvalidTransition(format!(
+                "agent {id:?} is not in wrap-up (it is {:?})",
+                self.agent(a).status
+            )));
         }
         self.become_available(a);
         Ok(())
@@ -346,7 +366,10 @@ impl Engine {
         let phase = self.task(t).phase.clone();
         if let (Err(a), Phase::Assigned { agent } | Phase::Offered { agent, .. }) = (target, &phase) {
             if a == *agent {
-                return Err(Error::InvalidTransition(format!("task {id:?} is already with agent {:?}", self.agent(a).id)));
+                return Err(Error::InvalidTransition(format!(
+                    "task {id:?} is already with agent {:?}",
+                    self.agent(a).id
+                )));
             }
         }
         // Checked: apply.
@@ -551,7 +574,9 @@ impl Engine {
         let t = self.task_ix(task)?;
         let a = self.agent_ix(agent)?;
         if self.task(t).phase != Phase::Waiting {
-            return Err(Error::InvalidTransition(format!("task {task:?} is not waiting: only a waiting task can be picked")));
+            return Err(Error::InvalidTransition(format!(
+                "task {task:?} is not waiting: only a waiting task can be picked"
+            )));
         }
         if !self.can_take(a, t) {
             let why = self.verdict(a, t);
@@ -584,7 +609,11 @@ impl Engine {
         ids.iter()
             .enumerate()
             .map(|(i, id)| {
-                self.ix.agent_by_id.get(id).copied().ok_or_else(|| Error::input(format!("{field}[{i}]"), format!("unknown agent {id:?}")))
+                self.ix
+                    .agent_by_id
+                    .get(id)
+                    .copied()
+                    .ok_or_else(|| Error::input(format!("{field}[{i}]"), format!("unknown agent {id:?}")))
             })
             .collect()
     }
@@ -708,12 +737,18 @@ impl Engine {
         match &cfg.strategy {
             Strategy::Score { weights } => {
                 if weights.is_empty() {
-                    return Err(Error::config("strategy.weights", format!("expected at least one of {}", FEATURES.join(", "))));
+                    return Err(Error::config(
+                        "strategy.weights",
+                        format!("expected at least one of {}", FEATURES.join(", ")),
+                    ));
                 }
                 for (f, w) in weights {
                     check_feature(&format!("strategy.weights.{f}"), f)?;
                     if !w.is_finite() {
-                        return Err(Error::config(format!("strategy.weights.{f}"), format!("expected a finite weight, got {w}")));
+                        return Err(Error::config(
+                            format!("strategy.weights.{f}"),
+                            format!("expected a finite weight, got {w}"),
+                        ));
                     }
                 }
             }
@@ -725,7 +760,10 @@ impl Engine {
             let field = format!("steps[{i}].after_seconds");
             non_negative(&field, step.after_seconds)?;
             if step.after_seconds < last {
-                return Err(Error::config(field, format!("steps must be in order: {} comes after {last}", step.after_seconds)));
+                return Err(Error::config(
+                    field,
+                    format!("steps must be in order: {} comes after {last}", step.after_seconds),
+                ));
             }
             last = step.after_seconds;
             match &step.action {
@@ -739,15 +777,15 @@ impl Engine {
                     };
                     return Err(Error::config(format!("steps[{i}].action.queue"), problem));
                 }
-                StepAction::AddCondition { condition } => check_condition(&format!("steps[{i}].action.condition"), condition)
-                    .map_err(|e| match e {
+                StepAction::AddCondition { condition } => {
+                    check_condition(&format!("steps[{i}].action.condition"), condition).map_err(|e| match e {
                         Error::InvalidInput { field, problem } => Error::InvalidConfig { field, problem },
                         other => other,
-                    })?,
-                StepAction::DropCondition { skill } | StepAction::LowerLevel { skill, .. } => {
-                    check_name(&format!("steps[{i}].action.skill"), skill).map_err(|_| {
-                        Error::config(format!("steps[{i}].action.skill"), "expected a skill name")
                     })?;
+                }
+                StepAction::DropCondition { skill } | StepAction::LowerLevel { skill, .. } => {
+                    check_name(&format!("steps[{i}].action.skill"), skill)
+                        .map_err(|_| Error::config(format!("steps[{i}].action.skill"), "expected a skill name"))?;
                 }
             }
         }
@@ -779,7 +817,11 @@ impl Engine {
         }
         let mut queues = Vec::with_capacity(cfg.queues.len());
         for (name, &p) in &cfg.queues {
-            let q = *self.ix.queue_by_name.get(name).ok_or_else(|| Error::config(format!("queues.{name}"), "unknown queue"))?;
+            let q = *self
+                .ix
+                .queue_by_name
+                .get(name)
+                .ok_or_else(|| Error::config(format!("queues.{name}"), "unknown queue"))?;
             queues.push((q, p));
         }
         queues.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
@@ -790,7 +832,10 @@ impl Engine {
             // which firm work may interrupt (a call with e-mails open).
             let need = agent.load_firm.max(agent.load_interruptible);
             if cfg.capacity < need {
-                return Err(Error::config("capacity", format!("agent {:?} holds {need} units of work; capacity cannot go below that", cfg.id)));
+                return Err(Error::config(
+                    "capacity",
+                    format!("agent {:?} holds {need} units of work; capacity cannot go below that", cfg.id),
+                ));
             }
         }
         // Checked: apply.
@@ -917,8 +962,12 @@ pub(crate) fn check_condition(field: &str, c: &Condition) -> Result<()> {
             return Err(Error::input(field, format!("more than {MAX_CONDITION_NODES} conditions")));
         }
         match c {
-            Condition::Skill { skill, .. } => check_name(field, skill).map_err(|_| Error::input(field, "expected a skill name that is not empty")),
-            Condition::All { of } | Condition::Any { of } => of.iter().try_for_each(|x| walk(x, depth + 1, nodes, field)),
+            Condition::Skill { skill, .. } => {
+                check_name(field, skill).map_err(|_| Error::input(field, "expected a skill name that is not empty"))
+            }
+            Condition::All { of } | Condition::Any { of } => {
+                of.iter().try_for_each(|x| walk(x, depth + 1, nodes, field))
+            }
             Condition::Not { condition } => walk(condition, depth + 1, nodes, field),
         }
     }

@@ -227,7 +227,9 @@ impl Engine {
     /// The channels an agent has room for now, one bit each; none unless
     /// the agent is available.
     pub(crate) fn compute_room(&self, a: AgentIx) -> u64 {
-        let Some(agent) = self.agents[a as usize].as_ref() else { return 0 };
+        let Some(agent) = self.agents[a as usize].as_ref() else {
+            return 0;
+        };
         if agent.status != crate::model::AgentStatus::Available {
             return 0;
         }
@@ -319,7 +321,9 @@ impl Engine {
         }
         self.ix = ix;
         for t in 0..self.tasks.len() as TaskIx {
-            let Some(task) = self.tasks[t as usize].as_ref() else { continue };
+            let Some(task) = self.tasks[t as usize].as_ref() else {
+                continue;
+            };
             self.ix.task_by_id.insert(task.id.clone(), t);
             if let Phase::Offered { offer, .. } = task.phase {
                 self.ix.offers.insert(offer, t);

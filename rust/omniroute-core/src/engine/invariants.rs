@@ -2,7 +2,7 @@
 //! never exceeded, and no waiting task is left beside an agent free to take it.
 
 use super::index::{ClassKey, NO_CLASS};
-use super::state::{AgentIx, Phase, TaskIx, TimerKind, Time};
+use super::state::{AgentIx, Phase, TaskIx, Time, TimerKind};
 use super::Engine;
 use crate::error::{Error, Result};
 use crate::model::Strategy;
@@ -68,27 +68,55 @@ impl Engine {
             match task.phase {
                 Phase::Waiting => match &task.reservation {
                     None => {
-                        ensure!(in_backlog && reserved_in.is_empty(), "waiting task {:?} is not in its backlog", task.id);
+                        ensure!(
+                            in_backlog && reserved_in.is_empty(),
+                            "waiting task {:?} is not in its backlog",
+                            task.id
+                        );
                     }
                     Some(r) => {
                         let mut want = r.agents.clone();
                         want.sort_unstable();
-                        ensure!(!in_backlog && reserved_in == want, "reserved task {:?} is not with its agents", task.id);
+                        ensure!(
+                            !in_backlog && reserved_in == want,
+                            "reserved task {:?} is not with its agents",
+                            task.id
+                        );
                     }
                 },
                 Phase::Offered { offer, agent, .. } => {
-                    ensure!(!in_backlog && reserved_in.is_empty(), "offered task {:?} is still listed as waiting", task.id);
+                    ensure!(
+                        !in_backlog && reserved_in.is_empty(),
+                        "offered task {:?} is still listed as waiting",
+                        task.id
+                    );
                     ensure!(self.ix.offers.get(&offer) == Some(&t), "offer {offer} is not indexed");
                     ensure!(offer_timers.contains(&offer), "offer {offer} has no timeout");
-                    ensure!(self.agent(agent).tasks.contains(&t), "offered task {:?} is not held by its agent", task.id);
+                    ensure!(
+                        self.agent(agent).tasks.contains(&t),
+                        "offered task {:?} is not held by its agent",
+                        task.id
+                    );
                 }
                 Phase::Assigned { agent } => {
-                    ensure!(!in_backlog && reserved_in.is_empty(), "assigned task {:?} is still listed as waiting", task.id);
-                    ensure!(self.agent(agent).tasks.contains(&t), "assigned task {:?} is not held by its agent", task.id);
+                    ensure!(
+                        !in_backlog && reserved_in.is_empty(),
+                        "assigned task {:?} is still listed as waiting",
+                        task.id
+                    );
+                    ensure!(
+                        self.agent(agent).tasks.contains(&t),
+                        "assigned task {:?} is not held by its agent",
+                        task.id
+                    );
                 }
             }
         }
-        ensure!(live == self.ix.task_by_id.len(), "the task index holds {} ids for {live} tasks", self.ix.task_by_id.len());
+        ensure!(
+            live == self.ix.task_by_id.len(),
+            "the task index holds {} ids for {live} tasks",
+            self.ix.task_by_id.len()
+        );
         let offered = self.tasks.iter().flatten().filter(|t| matches!(t.phase, Phase::Offered { .. })).count();
         ensure!(offered == self.ix.offers.len(), "{} offers indexed for {offered} offered tasks", self.ix.offers.len());
         for &t in &self.free_tasks {
@@ -130,7 +158,12 @@ impl Engine {
                 agent.load_firm,
                 agent.load_interruptible
             );
-            ensure!(firm <= agent.capacity, "agent {:?} holds {firm} units of firm work over capacity {}", agent.id, agent.capacity);
+            ensure!(
+                firm <= agent.capacity,
+                "agent {:?} holds {firm} units of firm work over capacity {}",
+                agent.id,
+                agent.capacity
+            );
             ensure!(
                 firm + interruptible <= agent.capacity || firm > 0,
                 "agent {:?} holds {interruptible} units of interruptible work over capacity {}",
@@ -150,7 +183,11 @@ impl Engine {
                 for (c, set) in self.ix.ready[*q as usize].iter().enumerate() {
                     ensure!(set.contains(&a) == (room & (1 << c) != 0), "agent {:?} ready set is stale", agent.id);
                 }
-                ensure!(self.ix.members[*q as usize].binary_search(&a).is_ok(), "agent {:?} missing from members", agent.id);
+                ensure!(
+                    self.ix.members[*q as usize].binary_search(&a).is_ok(),
+                    "agent {:?} missing from members",
+                    agent.id
+                );
             }
         }
         ensure!(

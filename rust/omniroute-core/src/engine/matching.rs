@@ -2,7 +2,7 @@
 //! with room finds the best waiting task across every queue it serves.
 
 use super::index::{WaitKey, NO_CLASS};
-use super::state::{AgentIx, Phase, TaskIx, TimerKind, Time};
+use super::state::{AgentIx, Phase, TaskIx, Time, TimerKind};
 use super::Engine;
 use crate::model::{Candidate, OfferReason, Output, ScorePart, Strategy};
 
@@ -104,7 +104,12 @@ impl Engine {
             .map(|&a| Candidate { agent: self.agent(a).id.clone(), features: self.features(a, t, class) })
             .collect();
         let task = self.task(t);
-        let ev = Output::PickRequested { at: self.now, task: task.id.clone(), queue: self.queue_name(task.queue), candidates: list };
+        let ev = Output::PickRequested {
+            at: self.now,
+            task: task.id.clone(),
+            queue: self.queue_name(task.queue),
+            candidates: list,
+        };
         self.out.push(ev);
     }
 
@@ -171,7 +176,9 @@ impl Engine {
                     if !class.cond.holds(&agent.levels) {
                         continue;
                     }
-                    let Some(&k) = class.backlog.iter().find(|k| !self.task(k.task).excludes(a)) else { continue };
+                    let Some(&k) = class.backlog.iter().find(|k| !self.task(k.task).excludes(a)) else {
+                        continue;
+                    };
                     let own = class.key.queue;
                     let slot = if self.queues[own as usize].config.strategy == Strategy::External {
                         &mut best_external
@@ -202,7 +209,8 @@ impl Engine {
     pub fn next_task_for(&mut self, agent: &str) -> crate::error::Result<Option<String>> {
         let a = self.agent_ix(agent)?;
         let rec = self.agent(a);
-        let room = (0..self.channels.len() as u32).filter(|&c| self.fits(rec, c).is_ok()).fold(0u64, |m, c| m | (1 << c));
+        let room =
+            (0..self.channels.len() as u32).filter(|&c| self.fits(rec, c).is_ok()).fold(0u64, |m, c| m | (1 << c));
         Ok(self.best_task_for(a, room).0.map(|(t, _)| self.task(t).id.clone()))
     }
 
@@ -234,7 +242,15 @@ impl Engine {
     }
 
     /// Offer a task to an agent.
-    pub(crate) fn offer(&mut self, t: TaskIx, a: AgentIx, trigger: Trigger, strategy: &str, score: f64, parts: Vec<ScorePart>) {
+    pub(crate) fn offer(
+        &mut self,
+        t: TaskIx,
+        a: AgentIx,
+        trigger: Trigger,
+        strategy: &str,
+        score: f64,
+        parts: Vec<ScorePart>,
+    ) {
         self.delist(t);
         let offer = self.next_offer;
         self.next_offer += 1;
@@ -362,9 +378,5 @@ type Pick = (i32, f64, Time, u64, TaskIx);
 
 /// Higher tier, then higher effective priority, then older, then earlier.
 fn better(x: Pick, y: Pick) -> bool {
-    x.0.cmp(&y.0)
-        .then(x.1.total_cmp(&y.1))
-        .then(y.2.cmp(&x.2))
-        .then(y.3.cmp(&x.3))
-        .is_gt()
+    x.0.cmp(&y.0).then(x.1.total_cmp(&y.1)).then(y.2.cmp(&x.2)).then(y.3.cmp(&x.3)).is_gt()
 }

@@ -151,11 +151,37 @@ impl Engine {
     fn advance(&mut self, now: f64) -> Result<()> {
         check_time("now", now)?;
         if now < self.now {
-            return Err(Error::input("now", format!("time went backwards: {now} is before the engine's time {}", self.now)));
+            return Err(Error::input(
+                "now",
+                format!("time went backwards: {now} is before the engine's time {}", self.now),
+            ));
         }
         self.fire_timers(now);
         self.now = now;
         Ok(())
+    }
+
+    /// Where every agent stands now, as the events that would have told it:
+    /// one `AgentStateChanged` and one `AgentLoad` per agent, at the
+    /// engine's time. A reporting engine starting to follow this one (or
+    /// one restored) begins from these.
+    #[must_use]
+    pub fn roster(&self) -> Vec<Output> {
+        let mut out = Vec::with_capacity(self.ix.agent_by_id.len() * 2);
+        for agent in self.agents.iter().flatten() {
+            let assigned =
+                agent.tasks.iter().filter(|&&t| matches!(self.task(t).phase, state::Phase::Assigned { .. })).count()
+                    as u32;
+            out.push(Output::AgentStateChanged { at: self.now, agent: agent.id.clone(), status: agent.status.clone() });
+            out.push(Output::AgentLoad {
+                at: self.now,
+                agent: agent.id.clone(),
+                used: agent.used(),
+                capacity: agent.capacity,
+                tasks: assigned,
+            });
+        }
+        out
     }
 
     /// The engine's time: the `now` of the last call.
@@ -246,11 +272,8 @@ impl Engine {
 
     pub(crate) fn emit_load(&mut self, a: AgentIx) {
         let agent = self.agent(a);
-        let assigned = agent
-            .tasks
-            .iter()
-            .filter(|&&t| matches!(self.task(t).phase, state::Phase::Assigned { .. }))
-            .count() as u32;
+        let assigned =
+            agent.tasks.iter().filter(|&&t| matches!(self.task(t).phase, state::Phase::Assigned { .. })).count() as u32;
         let ev = Output::AgentLoad {
             at: self.now,
             agent: agent.id.clone(),

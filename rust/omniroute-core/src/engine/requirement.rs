@@ -40,11 +40,9 @@ impl Cond {
             return None;
         }
         match self {
-            Cond::Skill(s, l) => Some(Unmet::Skill {
-                skill: *s,
-                required: *l,
-                has: levels.get(*s as usize).copied().unwrap_or(0),
-            }),
+            Cond::Skill(s, l) => {
+                Some(Unmet::Skill { skill: *s, required: *l, has: levels.get(*s as usize).copied().unwrap_or(0) })
+            }
             Cond::All(of) => of.iter().find_map(|c| c.unmet(levels, text)),
             _ => Some(Unmet::Other(text(self))),
         }
@@ -185,7 +183,8 @@ mod tests {
 
     #[test]
     fn drop_lower_and_add_relax_requirements() {
-        let c = Condition::All { of: vec![skill("billing", 4), Condition::Not { condition: Box::new(skill("vip", 1)) }] };
+        let c =
+            Condition::All { of: vec![skill("billing", 4), Condition::Not { condition: Box::new(skill("vip", 1)) }] };
         let lowered = relax(Some(c.clone()), &StepAction::LowerLevel { skill: "billing".into(), min_level: 2 });
         assert_eq!(lowered.clone().unwrap().to_string(), "(billing>=2 & !vip>=1)");
         let dropped = relax(lowered, &StepAction::DropCondition { skill: "vip".into() });

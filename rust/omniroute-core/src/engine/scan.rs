@@ -32,9 +32,16 @@ impl Engine {
             let class = &self.ix.classes[self.ix.task_class[t as usize] as usize];
             let tier = class.serving.iter().filter_map(|&q| rec.priority_for(q)).max().unwrap_or(0);
             let eff = f64::from(task.priority) + queue.aging_per_second * (self.now - task.arrived_at);
-            let key = (reserved, if reserved { 0 } else { tier }, if reserved { 0.0 } else { eff }, -task.arrived_at, task.seq);
+            let key = (
+                reserved,
+                if reserved { 0 } else { tier },
+                if reserved { 0.0 } else { eff },
+                -task.arrived_at,
+                task.seq,
+            );
             let better = best.as_ref().is_none_or(|(b, _)| {
-                key.0.cmp(&b.0)
+                key.0
+                    .cmp(&b.0)
                     .then(key.1.cmp(&b.1))
                     .then(key.2.total_cmp(&b.2))
                     .then(key.3.total_cmp(&b.3))

@@ -61,7 +61,8 @@ impl Engine {
 
     /// An engine restored from `snapshot` bytes; its invariants are checked.
     pub fn restore(bytes: &[u8]) -> Result<Engine> {
-        let state: State = rmp_serde::from_slice(bytes).map_err(|e| Error::Snapshot(format!("not an engine snapshot: {e}")))?;
+        let state: State =
+            rmp_serde::from_slice(bytes).map_err(|e| Error::Snapshot(format!("not an engine snapshot: {e}")))?;
         if state.version != VERSION {
             return Err(Error::Snapshot(format!("version {} is not supported (expected {VERSION})", state.version)));
         }
@@ -101,7 +102,9 @@ impl Engine {
         let nc = self.channels.len() as u32;
         let live_agent = |a: u32| self.agents.get(a as usize).is_some_and(Option::is_some);
         for agent in self.agents.iter().flatten() {
-            if agent.queues.iter().any(|(q, _)| *q >= nq) || agent.tasks.iter().any(|&t| self.tasks.get(t as usize).is_none_or(Option::is_none)) {
+            if agent.queues.iter().any(|(q, _)| *q >= nq)
+                || agent.tasks.iter().any(|&t| self.tasks.get(t as usize).is_none_or(Option::is_none))
+            {
                 return bad("agent refers to a missing queue or task");
             }
         }
@@ -111,7 +114,9 @@ impl Engine {
             }
             let agent_ok = match task.phase {
                 super::state::Phase::Waiting => true,
-                super::state::Phase::Offered { agent, .. } | super::state::Phase::Assigned { agent } => live_agent(agent),
+                super::state::Phase::Offered { agent, .. } | super::state::Phase::Assigned { agent } => {
+                    live_agent(agent)
+                }
             };
             if !agent_ok || task.reservation.as_ref().is_some_and(|r| !r.agents.iter().all(|&a| live_agent(a))) {
                 return bad("task refers to a missing agent");

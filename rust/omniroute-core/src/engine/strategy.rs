@@ -126,7 +126,13 @@ impl Engine {
     /// then the lowest index; weighted random draws with the seeded generator.
     // Exact float ties are meant: they fall through to the tie-breakers.
     #[allow(clippy::float_cmp)]
-    pub(crate) fn choose(&mut self, strategy: &Strategy, candidates: &[AgentIx], t: TaskIx, class: ClassIx) -> Option<AgentIx> {
+    pub(crate) fn choose(
+        &mut self,
+        strategy: &Strategy,
+        candidates: &[AgentIx],
+        t: TaskIx,
+        class: ClassIx,
+    ) -> Option<AgentIx> {
         if candidates.is_empty() {
             return None;
         }

@@ -40,7 +40,9 @@ impl Engine {
                 }
             }
             TimerKind::ReservationEnd { task, seq } => {
-                let Some(phase) = self.live(task, seq).cloned() else { return };
+                let Some(phase) = self.live(task, seq).cloned() else {
+                    return;
+                };
                 let due = self.task(task).reservation.as_ref().is_some_and(|r| r.until <= self.now);
                 if !due {
                     return;
@@ -66,7 +68,9 @@ impl Engine {
                 }
             }
             TimerKind::Inactivity { task, seq, gen } => {
-                let Some(Phase::Assigned { agent }) = self.live(task, seq).cloned() else { return };
+                let Some(Phase::Assigned { agent }) = self.live(task, seq).cloned() else {
+                    return;
+                };
                 let t = self.task(task);
                 let silent_for = self.channels[t.channel as usize].config.inactive_after;
                 // Compared as the timer was computed (`last_activity + s`):
@@ -84,7 +88,12 @@ impl Engine {
     }
 
     fn offer_timed_out(&mut self, t: TaskIx, offer: u64, a: AgentIx) {
-        let ev = Output::OfferTimedOut { at: self.now, offer, task: self.task(t).id.clone(), agent: self.agent(a).id.clone() };
+        let ev = Output::OfferTimedOut {
+            at: self.now,
+            offer,
+            task: self.task(t).id.clone(),
+            agent: self.agent(a).id.clone(),
+        };
         self.out.push(ev);
         let max = self.max_missed_offers;
         let agent = self.agent_mut(a);

@@ -101,11 +101,7 @@ mod tests {
     #[test]
     fn classes_follow_the_documented_rules() {
         use AgentActivity::{Available, Away, NotResponding, Offline, WrapUp};
-        let class = |logged_in, handling, available_idle| TimeClass {
-            logged_in,
-            handling,
-            available_idle,
-        };
+        let class = |logged_in, handling, available_idle| TimeClass { logged_in, handling, available_idle };
         assert_eq!(TimeClass::of(Offline, 0), class(false, false, false));
         // Tasks held while offline count toward nothing: offline time is not logged in.
         assert_eq!(TimeClass::of(Offline, 2), class(false, false, false));
@@ -123,43 +119,18 @@ mod tests {
         time.accrue(Rates::of(TimeClass::of(AgentActivity::Available, 0)), 10);
         time.accrue(Rates::of(TimeClass::of(AgentActivity::WrapUp, 0)), 5);
         time.accrue(Rates::of(TimeClass::of(AgentActivity::Offline, 0)), 100);
-        assert_eq!(
-            time,
-            AgentTime {
-                handling: 5,
-                available_idle: 10,
-                logged_in: 15
-            }
-        );
+        assert_eq!(time, AgentTime { handling: 5, available_idle: 10, logged_in: 15 });
         let mut doubled = time;
         doubled.add(&time);
         assert_eq!(doubled.since(time), time);
         assert!(time.since(time).is_empty());
         // Two agents handling, one of them logged in only: rates multiply.
-        let group = Rates {
-            handling: 2,
-            available_idle: 0,
-            logged_in: 3,
-        };
+        let group = Rates { handling: 2, available_idle: 0, logged_in: 3 };
         let mut time = AgentTime::default();
         time.accrue(group, 10);
-        assert_eq!(
-            time,
-            AgentTime {
-                handling: 20,
-                available_idle: 0,
-                logged_in: 30
-            }
-        );
+        assert_eq!(time, AgentTime { handling: 20, available_idle: 0, logged_in: 30 });
         let idle = Rates::of(TimeClass::of(AgentActivity::Available, 0));
         let busy = Rates::of(TimeClass::of(AgentActivity::Available, 1));
-        assert_eq!(
-            group.moved(busy, idle),
-            Rates {
-                handling: 1,
-                available_idle: 1,
-                logged_in: 3
-            }
-        );
+        assert_eq!(group.moved(busy, idle), Rates { handling: 1, available_idle: 1, logged_in: 3 });
     }
 }

@@ -95,8 +95,7 @@ impl Aggregator {
             let len = self.queues.len();
             self.grow(DimensionKind::Queue, len);
             self.waiting.grow_queues(len);
-            self.queue_threshold
-                .push(self.config.threshold_micros(name) as u64);
+            self.queue_threshold.push(self.config.threshold_micros(name) as u64);
         }
         key
     }
@@ -166,10 +165,7 @@ impl Aggregator {
     /// [`MetricsError::InBatch`]): the events before it are recorded.
     pub fn record_batch(&mut self, events: &[MetricEvent]) -> Result<(), MetricsError> {
         for (index, event) in events.iter().enumerate() {
-            self.record(event).map_err(|source| MetricsError::InBatch {
-                index,
-                source: Box::new(source),
-            })?;
+            self.record(event).map_err(|source| MetricsError::InBatch { index, source: Box::new(source) })?;
         }
         Ok(())
     }
@@ -185,11 +181,7 @@ impl Aggregator {
     /// [`Self::record_named`] over a batch, stopping at the first refused event.
     pub fn record_named_batch(&mut self, events: &[NamedMetricEvent]) -> Result<(), MetricsError> {
         for (index, event) in events.iter().enumerate() {
-            self.record_named(event)
-                .map_err(|source| MetricsError::InBatch {
-                    index,
-                    source: Box::new(source),
-                })?;
+            self.record_named(event).map_err(|source| MetricsError::InBatch { index, source: Box::new(source) })?;
         }
         Ok(())
     }
@@ -201,84 +193,28 @@ impl Aggregator {
             if (key as usize) < known {
                 Ok(())
             } else {
-                Err(MetricsError::UnknownKey {
-                    event: name,
-                    field,
-                    kind,
-                    key,
-                    known,
-                })
+                Err(MetricsError::UnknownKey { event: name, field, kind, key, known })
             }
         };
         let queue = |key| check("queue", DimensionKind::Queue, key, self.queues.len());
         let channel = |key| check("channel", DimensionKind::Channel, key, self.channels.len());
         let agent = |key| check("agent", DimensionKind::Agent, key, self.agent_names.len());
         match *event {
-            E::Arrived {
-                queue: q,
-                channel: c,
-                ..
-            }
-            | E::Abandoned {
-                queue: q,
-                channel: c,
-                ..
-            } => {
+            E::Arrived { queue: q, channel: c, .. } | E::Abandoned { queue: q, channel: c, .. } => {
                 queue(q)?;
                 channel(c)
             }
-            E::Answered {
-                queue: q,
-                channel: c,
-                agent: a,
-                ..
-            }
-            | E::Completed {
-                queue: q,
-                channel: c,
-                agent: a,
-                ..
-            }
-            | E::Talk {
-                queue: q,
-                channel: c,
-                agent: a,
-                ..
-            }
-            | E::Hold {
-                queue: q,
-                channel: c,
-                agent: a,
-                ..
-            }
-            | E::WrapUp {
-                queue: q,
-                channel: c,
-                agent: a,
-                ..
-            }
-            | E::Disposition {
-                queue: q,
-                channel: c,
-                agent: a,
-                ..
-            } => {
+            E::Answered { queue: q, channel: c, agent: a, .. }
+            | E::Completed { queue: q, channel: c, agent: a, .. }
+            | E::Talk { queue: q, channel: c, agent: a, .. }
+            | E::Hold { queue: q, channel: c, agent: a, .. }
+            | E::WrapUp { queue: q, channel: c, agent: a, .. }
+            | E::Disposition { queue: q, channel: c, agent: a, .. } => {
                 queue(q)?;
                 channel(c)?;
                 agent(a)
             }
-            E::Transferred {
-                queue: q,
-                channel: c,
-                agent: a,
-                ..
-            }
-            | E::Csat {
-                queue: q,
-                channel: c,
-                agent: a,
-                ..
-            } => {
+            E::Transferred { queue: q, channel: c, agent: a, .. } | E::Csat { queue: q, channel: c, agent: a, .. } => {
                 queue(q)?;
                 channel(c)?;
                 a.map_or(Ok(()), agent)
@@ -308,24 +244,18 @@ impl Aggregator {
                 if current < first_kept {
                     self.live.take_span(INTERVAL);
                     self.intervals.restart_at(first_kept);
-                    self.agents
-                        .restart_interval(self.intervals.start_of(first_kept));
+                    self.agents.restart_interval(self.intervals.start_of(first_kept));
                     current = first_kept;
                 }
                 while current < target {
-                    let time = self
-                        .agents
-                        .close_interval(self.intervals.start_of(current + 1));
+                    let time = self.agents.close_interval(self.intervals.start_of(current + 1));
                     self.intervals.close(self.live.take_span(INTERVAL), &time);
                     current += 1;
                 }
             }
             Some(_) => {}
         }
-        self.next_boundary = self
-            .windows
-            .next_boundary()
-            .min(self.intervals.start_of(target + 1));
+        self.next_boundary = self.windows.next_boundary().min(self.intervals.start_of(target + 1));
     }
 
     /// Adds one checked event.
@@ -337,46 +267,19 @@ impl Aggregator {
         let now = to_micros(at);
         self.advance_to(at, now);
         match *event {
-            E::Arrived {
-                task,
-                queue,
-                channel,
-                ..
-            } => {
+            E::Arrived { task, queue, channel, .. } => {
                 self.waiting.arrived(task, queue, channel, now);
                 self.contribute(&dims(queue, channel, None), Contribution::Offered, None);
             }
-            E::Answered {
-                task,
-                queue,
-                channel,
-                agent,
-                wait,
-                ..
-            } => {
+            E::Answered { task, queue, channel, agent, wait, .. } => {
                 let wait = to_micros(wait) as u64;
                 let within = wait <= self.queue_threshold[queue as usize];
                 self.waiting.stopped_waiting(task);
-                let record = WaitRecord {
-                    bucket: bucket_of(wait),
-                    queue,
-                    channel,
-                    agent,
-                };
+                let record = WaitRecord { bucket: bucket_of(wait), queue, channel, agent };
                 let contribution = Contribution::Answered { wait, within };
-                self.contribute(
-                    &dims(queue, channel, Some(agent)),
-                    contribution,
-                    Some(record),
-                );
+                self.contribute(&dims(queue, channel, Some(agent)), contribution, Some(record));
             }
-            E::Abandoned {
-                task,
-                queue,
-                channel,
-                wait,
-                ..
-            } => {
+            E::Abandoned { task, queue, channel, wait, .. } => {
                 let wait = to_micros(wait) as u64;
                 let contribution = Contribution::Abandoned {
                     wait,
@@ -386,82 +289,32 @@ impl Aggregator {
                 self.waiting.ended(task, false);
                 self.contribute(&dims(queue, channel, None), contribution, None);
             }
-            E::Transferred {
-                task,
-                queue,
-                channel,
-                agent,
-                ..
-            } => {
+            E::Transferred { task, queue, channel, agent, .. } => {
                 self.waiting.stopped_waiting(task);
-                self.contribute(
-                    &dims(queue, channel, agent),
-                    Contribution::Transferred,
-                    None,
-                );
+                self.contribute(&dims(queue, channel, agent), Contribution::Transferred, None);
             }
-            E::Completed {
-                task,
-                queue,
-                channel,
-                agent,
-                ..
-            } => {
+            E::Completed { task, queue, channel, agent, .. } => {
                 // A contact completed by one agent may already wait in its next queue.
                 self.waiting.ended(task, true);
-                self.contribute(
-                    &dims(queue, channel, Some(agent)),
-                    Contribution::Completed,
-                    None,
-                );
+                self.contribute(&dims(queue, channel, Some(agent)), Contribution::Completed, None);
             }
-            E::Talk {
-                queue,
-                channel,
-                agent,
-                seconds,
-                ..
-            } => {
+            E::Talk { queue, channel, agent, seconds, .. } => {
                 let contribution = Contribution::Talk(to_micros(seconds) as u64);
                 self.contribute(&dims(queue, channel, Some(agent)), contribution, None);
             }
-            E::Hold {
-                queue,
-                channel,
-                agent,
-                seconds,
-                ..
-            } => {
+            E::Hold { queue, channel, agent, seconds, .. } => {
                 let contribution = Contribution::Hold(to_micros(seconds) as u64);
                 self.contribute(&dims(queue, channel, Some(agent)), contribution, None);
             }
-            E::WrapUp {
-                queue,
-                channel,
-                agent,
-                seconds,
-                ..
-            } => {
+            E::WrapUp { queue, channel, agent, seconds, .. } => {
                 let contribution = Contribution::WrapUp(to_micros(seconds) as u64);
                 self.contribute(&dims(queue, channel, Some(agent)), contribution, None);
             }
-            E::Disposition {
-                queue,
-                channel,
-                agent,
-                resolved,
-                ..
-            } => {
+            E::Disposition { queue, channel, agent, resolved, .. } => {
                 let contribution = Contribution::Disposition { resolved };
                 self.contribute(&dims(queue, channel, Some(agent)), contribution, None);
             }
-            E::Csat {
-                queue,
-                channel,
-                agent,
-                score,
-                ..
-            } => {
+            E::Csat { queue, channel, agent, score, .. } => {
                 let contribution = Contribution::Csat(to_micros(score));
                 self.contribute(&dims(queue, channel, agent), contribution, None);
             }
@@ -469,45 +322,27 @@ impl Aggregator {
                 let horizon = self.windows.horizon();
                 self.agents.set_state(agent, now, state, horizon);
             }
-            E::AgentLoad {
-                agent,
-                used,
-                capacity,
-                tasks,
-                ..
-            } => {
+            E::AgentLoad { agent, used, capacity, tasks, .. } => {
                 let horizon = self.windows.horizon();
-                self.agents
-                    .set_load(agent, now, used, capacity, tasks, horizon);
+                self.agents.set_load(agent, now, used, capacity, tasks, horizon);
             }
         }
     }
 
     /// Adds a contact event to since-start, the current interval and the windows of every dimension in `dims`.
     #[inline]
-    fn contribute(
-        &mut self,
-        dims: &[DimRef],
-        contribution: Contribution,
-        wait: Option<WaitRecord>,
-    ) {
-        self.live.add(dims, contribution, wait.map(|w| w.bucket));
-        self.windows.touch(dims, wait);
+    fn contribute(&mut self, dims: &[DimRef], contribution: Contribution, wait: Option<WaitRecord>) {
+        let deltas = contribution.deltas();
+        self.live.add_deltas(dims, &deltas, wait.map(|w| w.bucket));
+        self.windows.touch(dims, deltas.fields(), wait);
     }
 }
 
 /// The dimensions a contact event counts in: overall, its queue, its channel and its agent if any.
 #[inline]
 fn dims(queue: u32, channel: u32, agent: Option<u32>) -> Dims {
-    let mut dims = Dims {
-        dims: [
-            DimRef::OVERALL,
-            DimRef::queue(queue),
-            DimRef::channel(channel),
-            DimRef::OVERALL,
-        ],
-        len: 3,
-    };
+    let mut dims =
+        Dims { dims: [DimRef::OVERALL, DimRef::queue(queue), DimRef::channel(channel), DimRef::OVERALL], len: 3 };
     if let Some(agent) = agent {
         dims.dims[3] = DimRef::agent(agent);
         dims.len = 4;
@@ -544,12 +379,7 @@ mod tests {
     }
 
     fn arrived(at: f64, task: u64) -> MetricEvent {
-        MetricEvent::Arrived {
-            at,
-            task,
-            queue: 0,
-            channel: 0,
-        }
+        MetricEvent::Arrived { at, task, queue: 0, channel: 0 }
     }
 
     /// Everything observable: a snapshot (taken on a clone, as it moves the clock) and the saved state.
@@ -580,71 +410,18 @@ mod tests {
             arrived(99.0, 2),
             // NaN and infinite values.
             arrived(f64::NAN, 2),
-            MetricEvent::Answered {
-                at: 100.0,
-                task: 1,
-                queue: 0,
-                channel: 0,
-                agent: 0,
-                wait: f64::NAN,
-            },
-            MetricEvent::Csat {
-                at: 100.0,
-                task: 1,
-                queue: 0,
-                channel: 0,
-                agent: None,
-                score: f64::INFINITY,
-            },
+            MetricEvent::Answered { at: 100.0, task: 1, queue: 0, channel: 0, agent: 0, wait: f64::NAN },
+            MetricEvent::Csat { at: 100.0, task: 1, queue: 0, channel: 0, agent: None, score: f64::INFINITY },
             // Negative seconds.
-            MetricEvent::Talk {
-                at: 100.0,
-                task: 1,
-                queue: 0,
-                channel: 0,
-                agent: 0,
-                seconds: -1.0,
-            },
-            MetricEvent::Abandoned {
-                at: 100.0,
-                task: 1,
-                queue: 0,
-                channel: 0,
-                wait: -0.5,
-            },
+            MetricEvent::Talk { at: 100.0, task: 1, queue: 0, channel: 0, agent: 0, seconds: -1.0 },
+            MetricEvent::Abandoned { at: 100.0, task: 1, queue: 0, channel: 0, wait: -0.5 },
             // Unknown keys.
-            MetricEvent::Arrived {
-                at: 100.0,
-                task: 2,
-                queue: 1,
-                channel: 0,
-            },
-            MetricEvent::Arrived {
-                at: 100.0,
-                task: 2,
-                queue: 0,
-                channel: 5,
-            },
-            MetricEvent::Transferred {
-                at: 100.0,
-                task: 1,
-                queue: 0,
-                channel: 0,
-                agent: Some(3),
-            },
-            MetricEvent::AgentState {
-                at: 100.0,
-                agent: 1,
-                state: AgentActivity::Available,
-            },
+            MetricEvent::Arrived { at: 100.0, task: 2, queue: 1, channel: 0 },
+            MetricEvent::Arrived { at: 100.0, task: 2, queue: 0, channel: 5 },
+            MetricEvent::Transferred { at: 100.0, task: 1, queue: 0, channel: 0, agent: Some(3) },
+            MetricEvent::AgentState { at: 100.0, agent: 1, state: AgentActivity::Available },
             // More capacity in use than there is.
-            MetricEvent::AgentLoad {
-                at: 100.0,
-                agent: 0,
-                used: 2,
-                capacity: 1,
-                tasks: 1,
-            },
+            MetricEvent::AgentLoad { at: 100.0, agent: 0, used: 2, capacity: 1, tasks: 1 },
         ];
         for event in &refused {
             assert!(agg.record(event).is_err(), "{event:?} should be refused");
@@ -652,11 +429,7 @@ mod tests {
         }
         assert_eq!(
             agg.record(&refused[0]),
-            Err(MetricsError::TimeWentBackwards {
-                event: "arrived",
-                at: 99.0,
-                last: 100.0
-            })
+            Err(MetricsError::TimeWentBackwards { event: "arrived", at: 99.0, last: 100.0 })
         );
         assert_eq!(
             agg.record(&refused[6]),
@@ -683,19 +456,11 @@ mod tests {
         };
         assert!(matches!(
             agg.record_named(&event),
-            Err(MetricsError::InvalidValue {
-                event: "talk",
-                field: "seconds",
-                ..
-            })
+            Err(MetricsError::InvalidValue { event: "talk", field: "seconds", .. })
         ));
         assert_eq!(agg.queues.len(), 1);
-        let fine = NamedMetricEvent::Arrived {
-            at: 5.0,
-            task: "t".into(),
-            queue: "new-queue".into(),
-            channel: "voice".into(),
-        };
+        let fine =
+            NamedMetricEvent::Arrived { at: 5.0, task: "t".into(), queue: "new-queue".into(), channel: "voice".into() };
         agg.record_named(&fine).unwrap();
         assert_eq!(agg.queues.key("new-queue"), Some(1));
         let (count, oldest) = agg.waiting.queue_waiting(1);
@@ -707,34 +472,18 @@ mod tests {
     #[test]
     fn a_batch_stops_at_the_first_refused_event() {
         let mut agg = aggregator();
-        let batch = [
-            arrived(1.0, 1),
-            arrived(2.0, 2),
-            arrived(1.5, 3),
-            arrived(3.0, 4),
-        ];
+        let batch = [arrived(1.0, 1), arrived(2.0, 2), arrived(1.5, 3), arrived(3.0, 4)];
         let err = agg.record_batch(&batch).unwrap_err();
         assert_eq!(
             err,
             MetricsError::InBatch {
                 index: 2,
-                source: Box::new(MetricsError::TimeWentBackwards {
-                    event: "arrived",
-                    at: 1.5,
-                    last: 2.0
-                })
+                source: Box::new(MetricsError::TimeWentBackwards { event: "arrived", at: 1.5, last: 2.0 })
             }
         );
         assert_eq!(agg.live.counts(DimRef::OVERALL, SINCE_START).offered, 2);
-        let named = [NamedMetricEvent::AgentState {
-            at: 0.0,
-            agent: "x".into(),
-            state: AgentActivity::Away,
-        }];
-        assert!(matches!(
-            agg.record_named_batch(&named),
-            Err(MetricsError::InBatch { index: 0, .. })
-        ));
+        let named = [NamedMetricEvent::AgentState { at: 0.0, agent: "x".into(), state: AgentActivity::Away }];
+        assert!(matches!(agg.record_named_batch(&named), Err(MetricsError::InBatch { index: 0, .. })));
     }
 
     #[test]
@@ -747,15 +496,8 @@ mod tests {
         let voice = agg.channel_key("voice");
         let ann = agg.agent_key("ann");
         for (task, queue) in [(1, vip), (2, std)] {
-            agg.record(&MetricEvent::Answered {
-                at: 20.0,
-                task,
-                queue,
-                channel: voice,
-                agent: ann,
-                wait: 15.0,
-            })
-            .unwrap();
+            agg.record(&MetricEvent::Answered { at: 20.0, task, queue, channel: voice, agent: ann, wait: 15.0 })
+                .unwrap();
         }
         let since_start = |dim| agg.live.counts(dim, SINCE_START);
         assert_eq!(since_start(DimRef::queue(vip)).answered_within, 0);
@@ -767,16 +509,7 @@ mod tests {
 
     #[test]
     fn invalid_configuration_is_refused() {
-        let config = MetricsConfig {
-            windows: vec![90],
-            ..MetricsConfig::default()
-        };
-        assert!(matches!(
-            Aggregator::new(config),
-            Err(MetricsError::InvalidConfig {
-                field: "windows",
-                ..
-            })
-        ));
+        let config = MetricsConfig { windows: vec![90], ..MetricsConfig::default() };
+        assert!(matches!(Aggregator::new(config), Err(MetricsError::InvalidConfig { field: "windows", .. })));
     }
 }

@@ -59,29 +59,15 @@ const THRESHOLD_ACCEPTED: &str = "must be a finite number of seconds from 0 to 1
 impl MetricsConfig {
     /// Checks every field; the error names the first bad one and what it accepts.
     pub fn validate(&self) -> Result<(), MetricsError> {
-        let bad = |field: &'static str, problem: String| {
-            Err(MetricsError::InvalidConfig { field, problem })
-        };
+        let bad = |field: &'static str, problem: String| Err(MetricsError::InvalidConfig { field, problem });
         if self.interval_seconds == 0 {
-            return bad(
-                "interval_seconds",
-                "is 0; accepted: a whole number of seconds >= 1".into(),
-            );
+            return bad("interval_seconds", "is 0; accepted: a whole number of seconds >= 1".into());
         }
         if self.window_slot_seconds == 0 {
-            return bad(
-                "window_slot_seconds",
-                "is 0; accepted: a whole number of seconds >= 1".into(),
-            );
+            return bad("window_slot_seconds", "is 0; accepted: a whole number of seconds >= 1".into());
         }
         if self.windows.len() > MAX_WINDOWS {
-            return bad(
-                "windows",
-                format!(
-                    "has {} lengths; accepted: at most {MAX_WINDOWS}",
-                    self.windows.len()
-                ),
-            );
+            return bad("windows", format!("has {} lengths; accepted: at most {MAX_WINDOWS}", self.windows.len()));
         }
         for (i, &window) in self.windows.iter().enumerate() {
             if window == 0 || window % self.window_slot_seconds != 0 {
@@ -104,10 +90,7 @@ impl MetricsConfig {
                 );
             }
             if self.windows[..i].contains(&window) {
-                return bad(
-                    "windows",
-                    format!("[{i}] repeats {window}; accepted: distinct lengths"),
-                );
+                return bad("windows", format!("[{i}] repeats {window}; accepted: distinct lengths"));
             }
         }
         if !in_range(self.service_level_threshold, MAX_SECONDS, true) {
@@ -118,29 +101,18 @@ impl MetricsConfig {
         }
         for (queue, &threshold) in &self.queue_thresholds {
             if !in_range(threshold, MAX_SECONDS, true) {
-                return bad(
-                    "queue_thresholds",
-                    format!("[{queue:?}] is {threshold}; {THRESHOLD_ACCEPTED}"),
-                );
+                return bad("queue_thresholds", format!("[{queue:?}] is {threshold}; {THRESHOLD_ACCEPTED}"));
             }
         }
         if !in_range(self.short_abandon_seconds, MAX_SECONDS, true) {
-            return bad(
-                "short_abandon_seconds",
-                format!("is {}; {THRESHOLD_ACCEPTED}", self.short_abandon_seconds),
-            );
+            return bad("short_abandon_seconds", format!("is {}; {THRESHOLD_ACCEPTED}", self.short_abandon_seconds));
         }
         Ok(())
     }
 
     /// The service-level threshold of the queue called `queue`, in microseconds.
     pub(crate) fn threshold_micros(&self, queue: &str) -> Micros {
-        to_micros(
-            self.queue_thresholds
-                .get(queue)
-                .copied()
-                .unwrap_or(self.service_level_threshold),
-        )
+        to_micros(self.queue_thresholds.get(queue).copied().unwrap_or(self.service_level_threshold))
     }
 
     pub(crate) fn slot_micros(&self) -> Micros {
@@ -174,93 +146,37 @@ mod tests {
 
     #[test]
     fn empty_input_gives_the_defaults_and_typos_are_refused() {
-        let config: MetricsConfig = rmp_serde::from_slice(
-            &rmp_serde::to_vec_named(&BTreeMap::<String, u32>::new()).unwrap(),
-        )
-        .unwrap();
+        let config: MetricsConfig =
+            rmp_serde::from_slice(&rmp_serde::to_vec_named(&BTreeMap::<String, u32>::new()).unwrap()).unwrap();
         assert_eq!(config, MetricsConfig::default());
         let mut typo = BTreeMap::new();
         typo.insert("interval_second", 60_u32);
-        assert!(
-            rmp_serde::from_slice::<MetricsConfig>(&rmp_serde::to_vec_named(&typo).unwrap())
-                .is_err()
-        );
+        assert!(rmp_serde::from_slice::<MetricsConfig>(&rmp_serde::to_vec_named(&typo).unwrap()).is_err());
     }
 
     #[test]
     fn each_bad_field_is_named() {
         let base = MetricsConfig::default();
         let cases: Vec<(MetricsConfig, &str)> = vec![
+            (MetricsConfig { interval_seconds: 0, ..base.clone() }, "`interval_seconds` is 0"),
+            (MetricsConfig { window_slot_seconds: 0, ..base.clone() }, "`window_slot_seconds` is 0"),
             (
-                MetricsConfig {
-                    interval_seconds: 0,
-                    ..base.clone()
-                },
-                "`interval_seconds` is 0",
-            ),
-            (
-                MetricsConfig {
-                    window_slot_seconds: 0,
-                    ..base.clone()
-                },
-                "`window_slot_seconds` is 0",
-            ),
-            (
-                MetricsConfig {
-                    windows: vec![900, 90],
-                    ..base.clone()
-                },
+                MetricsConfig { windows: vec![900, 90], ..base.clone() },
                 "`windows` [1] is 90; accepted: a positive multiple of window_slot_seconds (60)",
             ),
+            (MetricsConfig { windows: vec![0], ..base.clone() }, "`windows` [0] is 0"),
+            (MetricsConfig { windows: vec![60, 60], ..base.clone() }, "[1] repeats 60"),
+            (MetricsConfig { windows: vec![6_000_060], ..base.clone() }, "at most 100000 slots"),
             (
-                MetricsConfig {
-                    windows: vec![0],
-                    ..base.clone()
-                },
-                "`windows` [0] is 0",
-            ),
-            (
-                MetricsConfig {
-                    windows: vec![60, 60],
-                    ..base.clone()
-                },
-                "[1] repeats 60",
-            ),
-            (
-                MetricsConfig {
-                    windows: vec![6_000_060],
-                    ..base.clone()
-                },
-                "at most 100000 slots",
-            ),
-            (
-                MetricsConfig {
-                    windows: (1..=17).map(|i| i * 60).collect(),
-                    ..base.clone()
-                },
+                MetricsConfig { windows: (1..=17).map(|i| i * 60).collect(), ..base.clone() },
                 "has 17 lengths; accepted: at most 16",
             ),
-            (
-                MetricsConfig {
-                    service_level_threshold: f64::NAN,
-                    ..base.clone()
-                },
-                "`service_level_threshold` is NaN",
-            ),
-            (
-                MetricsConfig {
-                    short_abandon_seconds: -1.0,
-                    ..base.clone()
-                },
-                "`short_abandon_seconds` is -1",
-            ),
+            (MetricsConfig { service_level_threshold: f64::NAN, ..base.clone() }, "`service_level_threshold` is NaN"),
+            (MetricsConfig { short_abandon_seconds: -1.0, ..base.clone() }, "`short_abandon_seconds` is -1"),
         ];
         for (config, expected) in cases {
             let message = problem(&config);
-            assert!(
-                message.contains(expected),
-                "{message} should contain {expected}"
-            );
+            assert!(message.contains(expected), "{message} should contain {expected}");
         }
         let mut thresholds = base.clone();
         thresholds.queue_thresholds.insert("vip".into(), -3.0);
@@ -275,11 +191,6 @@ mod tests {
         assert_eq!(config.threshold_micros("other"), 20_000_000);
         assert_eq!(config.slot_micros(), 60_000_000);
         assert_eq!(config.interval_micros(), 900_000_000);
-        assert!(MetricsConfig {
-            windows: vec![],
-            ..config
-        }
-        .validate()
-        .is_ok());
+        assert!(MetricsConfig { windows: vec![], ..config }.validate().is_ok());
     }
 }

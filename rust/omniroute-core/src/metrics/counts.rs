@@ -34,23 +34,14 @@ pub(crate) mod field {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Contribution {
     Offered,
-    Answered {
-        wait: u64,
-        within: bool,
-    },
-    Abandoned {
-        wait: u64,
-        short: bool,
-        within: bool,
-    },
+    Answered { wait: u64, within: bool },
+    Abandoned { wait: u64, short: bool, within: bool },
     Transferred,
     Completed,
     Talk(u64),
     Hold(u64),
     WrapUp(u64),
-    Disposition {
-        resolved: bool,
-    },
+    Disposition { resolved: bool },
     Csat(i64),
 }
 
@@ -65,6 +56,12 @@ impl Deltas {
     pub fn as_slice(&self) -> &[(usize, u64)] {
         &self.items[..self.len]
     }
+
+    /// The counters that actually move, as bits (`1 << field`).
+    #[inline]
+    pub fn fields(&self) -> u32 {
+        self.as_slice().iter().filter(|&&(_, amount)| amount != 0).fold(0, |mask, &(f, _)| mask | 1 << f)
+    }
 }
 
 impl Contribution {
@@ -72,30 +69,17 @@ impl Contribution {
     #[inline]
     pub fn deltas(self) -> Deltas {
         use field::{
-            ABANDONED, ABANDONED_WAIT, ABANDONED_WITHIN, ANSWERED, ANSWERED_WAIT, ANSWERED_WITHIN,
-            COMPLETED, CSAT_RESPONSES, CSAT_SUM, DISPOSITIONS, HOLD, OFFERED, RESOLVED,
-            SHORT_ABANDONED, TALK, TRANSFERRED, WRAP_UP,
+            ABANDONED, ABANDONED_WAIT, ABANDONED_WITHIN, ANSWERED, ANSWERED_WAIT, ANSWERED_WITHIN, COMPLETED,
+            CSAT_RESPONSES, CSAT_SUM, DISPOSITIONS, HOLD, OFFERED, RESOLVED, SHORT_ABANDONED, TALK, TRANSFERRED,
+            WRAP_UP,
         };
         let (items, len) = match self {
             Self::Offered => ([(OFFERED, 1), (0, 0), (0, 0)], 1),
-            Self::Answered { wait, within } => (
-                [
-                    (ANSWERED, 1),
-                    (ANSWERED_WAIT, wait),
-                    (ANSWERED_WITHIN, u64::from(within)),
-                ],
-                3,
-            ),
-            Self::Abandoned {
-                wait,
-                short,
-                within,
-            } => {
-                let third = if short {
-                    (SHORT_ABANDONED, 1)
-                } else {
-                    (ABANDONED_WITHIN, u64::from(within))
-                };
+            Self::Answered { wait, within } => {
+                ([(ANSWERED, 1), (ANSWERED_WAIT, wait), (ANSWERED_WITHIN, u64::from(within))], 3)
+            }
+            Self::Abandoned { wait, short, within } => {
+                let third = if short { (SHORT_ABANDONED, 1) } else { (ABANDONED_WITHIN, u64::from(within)) };
                 ([(ABANDONED, 1), (ABANDONED_WAIT, wait), third], 3)
             }
             Self::Transferred => ([(TRANSFERRED, 1), (0, 0), (0, 0)], 1),
@@ -103,10 +87,7 @@ impl Contribution {
             Self::Talk(micros) => ([(TALK, micros), (0, 0), (0, 0)], 1),
             Self::Hold(micros) => ([(HOLD, micros), (0, 0), (0, 0)], 1),
             Self::WrapUp(micros) => ([(WRAP_UP, micros), (0, 0), (0, 0)], 1),
-            Self::Disposition { resolved } => (
-                [(DISPOSITIONS, 1), (RESOLVED, u64::from(resolved)), (0, 0)],
-                2,
-            ),
+            Self::Disposition { resolved } => ([(DISPOSITIONS, 1), (RESOLVED, u64::from(resolved)), (0, 0)], 2),
             Self::Csat(score) => ([(CSAT_RESPONSES, 1), (CSAT_SUM, score as u64), (0, 0)], 2),
         };
         Deltas { items, len }
@@ -228,29 +209,11 @@ mod tests {
     fn each_contribution_moves_its_own_counters() {
         let mut counts = Counts::default();
         counts.apply(Contribution::Offered);
-        counts.apply(Contribution::Answered {
-            wait: 10,
-            within: true,
-        });
-        counts.apply(Contribution::Answered {
-            wait: 30,
-            within: false,
-        });
-        counts.apply(Contribution::Abandoned {
-            wait: 3,
-            short: true,
-            within: true,
-        });
-        counts.apply(Contribution::Abandoned {
-            wait: 15,
-            short: false,
-            within: true,
-        });
-        counts.apply(Contribution::Abandoned {
-            wait: 40,
-            short: false,
-            within: false,
-        });
+        counts.apply(Contribution::Answered { wait: 10, within: true });
+        counts.apply(Contribution::Answered { wait: 30, within: false });
+        counts.apply(Contribution::Abandoned { wait: 3, short: true, within: true });
+        counts.apply(Contribution::Abandoned { wait: 15, short: false, within: true });
+        counts.apply(Contribution::Abandoned { wait: 40, short: false, within: false });
         counts.apply(Contribution::Transferred);
         counts.apply(Contribution::Completed);
         counts.apply(Contribution::Talk(100));

@@ -43,30 +43,18 @@ pub(crate) struct DimRef {
 }
 
 impl DimRef {
-    pub const OVERALL: Self = Self {
-        kind: DimensionKind::Overall,
-        key: 0,
-    };
+    pub const OVERALL: Self = Self { kind: DimensionKind::Overall, key: 0 };
 
     pub fn queue(key: u32) -> Self {
-        Self {
-            kind: DimensionKind::Queue,
-            key,
-        }
+        Self { kind: DimensionKind::Queue, key }
     }
 
     pub fn channel(key: u32) -> Self {
-        Self {
-            kind: DimensionKind::Channel,
-            key,
-        }
+        Self { kind: DimensionKind::Channel, key }
     }
 
     pub fn agent(key: u32) -> Self {
-        Self {
-            kind: DimensionKind::Agent,
-            key,
-        }
+        Self { kind: DimensionKind::Agent, key }
     }
 }
 
@@ -131,34 +119,18 @@ impl<T> PerDimension<T> {
     }
 
     fn keyed(kind: DimensionKind, values: &[T]) -> impl Iterator<Item = (DimRef, &T)> {
-        values.iter().enumerate().map(move |(key, value)| {
-            (
-                DimRef {
-                    kind,
-                    key: key as u32,
-                },
-                value,
-            )
-        })
+        values.iter().enumerate().map(move |(key, value)| (DimRef { kind, key: key as u32 }, value))
     }
 
     /// Checks that each table holds exactly as many entries as there are names.
-    pub fn check_lens(
-        &self,
-        what: &str,
-        queues: usize,
-        channels: usize,
-        agents: usize,
-    ) -> Result<(), String> {
+    pub fn check_lens(&self, what: &str, queues: usize, channels: usize, agents: usize) -> Result<(), String> {
         for (kind, have, want) in [
             (DimensionKind::Queue, self.queues.len(), queues),
             (DimensionKind::Channel, self.channels.len(), channels),
             (DimensionKind::Agent, self.agents.len(), agents),
         ] {
             if have != want {
-                return Err(format!(
-                    "{what}: {have} {kind} entries for {want} {kind} names"
-                ));
+                return Err(format!("{what}: {have} {kind} entries for {want} {kind} names"));
             }
         }
         Ok(())
@@ -208,8 +180,7 @@ impl Names {
         if self.sorted.len() != self.list.len() {
             let list = &self.list;
             self.sorted = (0..list.len() as u32).collect();
-            self.sorted
-                .sort_unstable_by(|a, b| list[*a as usize].cmp(&list[*b as usize]));
+            self.sorted.sort_unstable_by(|a, b| list[*a as usize].cmp(&list[*b as usize]));
         }
         &self.sorted
     }
@@ -255,10 +226,7 @@ mod tests {
 
     #[test]
     fn rebuild_rejects_duplicates() {
-        let mut names = Names {
-            list: vec!["a".into(), "a".into()],
-            ..Names::default()
-        };
+        let mut names = Names { list: vec!["a".into(), "a".into()], ..Names::default() };
         let err = names.rebuild(DimensionKind::Queue).unwrap_err();
         assert!(err.contains("queue name \"a\" appears twice"), "{err}");
     }

@@ -4,9 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::dimension::DimensionKind;
 use super::error::MetricsError;
-use super::time::{
-    in_range, AT_ACCEPTED, MAX_ABS_AT, MAX_SCORE, MAX_SECONDS, SCORE_ACCEPTED, SECONDS_ACCEPTED,
-};
+use super::time::{in_range, AT_ACCEPTED, MAX_ABS_AT, MAX_SCORE, MAX_SECONDS, SCORE_ACCEPTED, SECONDS_ACCEPTED};
 
 /// An agent's state as reported by the runtime.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -35,105 +33,30 @@ pub enum AgentActivity {
 pub enum MetricEvent {
     /// A contact entered a queue (it is offered to the queue). A transferred
     /// contact arriving in its next queue is a new arrival there.
-    Arrived {
-        at: f64,
-        task: u64,
-        queue: u32,
-        channel: u32,
-    },
+    Arrived { at: f64, task: u64, queue: u32, channel: u32 },
     /// An agent accepted the contact; `wait` is the seconds since its original
     /// arrival (kept across transfers).
-    Answered {
-        at: f64,
-        task: u64,
-        queue: u32,
-        channel: u32,
-        agent: u32,
-        wait: f64,
-    },
+    Answered { at: f64, task: u64, queue: u32, channel: u32, agent: u32, wait: f64 },
     /// The customer left before an answer, after `wait` seconds.
-    Abandoned {
-        at: f64,
-        task: u64,
-        queue: u32,
-        channel: u32,
-        wait: f64,
-    },
+    Abandoned { at: f64, task: u64, queue: u32, channel: u32, wait: f64 },
     /// The contact left this queue by transfer, from an agent when `agent` is set.
-    Transferred {
-        at: f64,
-        task: u64,
-        queue: u32,
-        channel: u32,
-        agent: Option<u32>,
-    },
+    Transferred { at: f64, task: u64, queue: u32, channel: u32, agent: Option<u32> },
     /// The agent finished handling the contact (a handled contact, for AHT).
-    Completed {
-        at: f64,
-        task: u64,
-        queue: u32,
-        channel: u32,
-        agent: u32,
-    },
+    Completed { at: f64, task: u64, queue: u32, channel: u32, agent: u32 },
     /// Seconds of talk reported for the contact.
-    Talk {
-        at: f64,
-        task: u64,
-        queue: u32,
-        channel: u32,
-        agent: u32,
-        seconds: f64,
-    },
+    Talk { at: f64, task: u64, queue: u32, channel: u32, agent: u32, seconds: f64 },
     /// Seconds on hold reported for the contact.
-    Hold {
-        at: f64,
-        task: u64,
-        queue: u32,
-        channel: u32,
-        agent: u32,
-        seconds: f64,
-    },
+    Hold { at: f64, task: u64, queue: u32, channel: u32, agent: u32, seconds: f64 },
     /// Seconds of after-contact work reported for the contact.
-    WrapUp {
-        at: f64,
-        task: u64,
-        queue: u32,
-        channel: u32,
-        agent: u32,
-        seconds: f64,
-    },
+    WrapUp { at: f64, task: u64, queue: u32, channel: u32, agent: u32, seconds: f64 },
     /// The agent's disposition: was the customer's issue resolved?
-    Disposition {
-        at: f64,
-        task: u64,
-        queue: u32,
-        channel: u32,
-        agent: u32,
-        resolved: bool,
-    },
+    Disposition { at: f64, task: u64, queue: u32, channel: u32, agent: u32, resolved: bool },
     /// A customer-satisfaction answer.
-    Csat {
-        at: f64,
-        task: u64,
-        queue: u32,
-        channel: u32,
-        agent: Option<u32>,
-        score: f64,
-    },
+    Csat { at: f64, task: u64, queue: u32, channel: u32, agent: Option<u32>, score: f64 },
     /// The agent's state changed.
-    AgentState {
-        at: f64,
-        agent: u32,
-        state: AgentActivity,
-    },
+    AgentState { at: f64, agent: u32, state: AgentActivity },
     /// The agent's load changed: capacity units in use, total capacity, tasks held.
-    AgentLoad {
-        at: f64,
-        agent: u32,
-        used: u32,
-        capacity: u32,
-        tasks: u32,
-    },
+    AgentLoad { at: f64, agent: u32, used: u32, capacity: u32, tasks: u32 },
 }
 
 /// [`MetricEvent`] with names instead of keys, for input from Python; see
@@ -145,93 +68,18 @@ pub enum MetricEvent {
 #[serde(tag = "type", rename_all = "snake_case")]
 #[allow(missing_docs)]
 pub enum NamedMetricEvent {
-    Arrived {
-        at: f64,
-        task: String,
-        queue: String,
-        channel: String,
-    },
-    Answered {
-        at: f64,
-        task: String,
-        queue: String,
-        channel: String,
-        agent: String,
-        wait: f64,
-    },
-    Abandoned {
-        at: f64,
-        task: String,
-        queue: String,
-        channel: String,
-        wait: f64,
-    },
-    Transferred {
-        at: f64,
-        task: String,
-        queue: String,
-        channel: String,
-        agent: Option<String>,
-    },
-    Completed {
-        at: f64,
-        task: String,
-        queue: String,
-        channel: String,
-        agent: String,
-    },
-    Talk {
-        at: f64,
-        task: String,
-        queue: String,
-        channel: String,
-        agent: String,
-        seconds: f64,
-    },
-    Hold {
-        at: f64,
-        task: String,
-        queue: String,
-        channel: String,
-        agent: String,
-        seconds: f64,
-    },
-    WrapUp {
-        at: f64,
-        task: String,
-        queue: String,
-        channel: String,
-        agent: String,
-        seconds: f64,
-    },
-    Disposition {
-        at: f64,
-        task: String,
-        queue: String,
-        channel: String,
-        agent: String,
-        resolved: bool,
-    },
-    Csat {
-        at: f64,
-        task: String,
-        queue: String,
-        channel: String,
-        agent: Option<String>,
-        score: f64,
-    },
-    AgentState {
-        at: f64,
-        agent: String,
-        state: AgentActivity,
-    },
-    AgentLoad {
-        at: f64,
-        agent: String,
-        used: u32,
-        capacity: u32,
-        tasks: u32,
-    },
+    Arrived { at: f64, task: String, queue: String, channel: String },
+    Answered { at: f64, task: String, queue: String, channel: String, agent: String, wait: f64 },
+    Abandoned { at: f64, task: String, queue: String, channel: String, wait: f64 },
+    Transferred { at: f64, task: String, queue: String, channel: String, agent: Option<String> },
+    Completed { at: f64, task: String, queue: String, channel: String, agent: String },
+    Talk { at: f64, task: String, queue: String, channel: String, agent: String, seconds: f64 },
+    Hold { at: f64, task: String, queue: String, channel: String, agent: String, seconds: f64 },
+    WrapUp { at: f64, task: String, queue: String, channel: String, agent: String, seconds: f64 },
+    Disposition { at: f64, task: String, queue: String, channel: String, agent: String, resolved: bool },
+    Csat { at: f64, task: String, queue: String, channel: String, agent: Option<String>, score: f64 },
+    AgentState { at: f64, agent: String, state: AgentActivity },
+    AgentLoad { at: f64, agent: String, used: u32, capacity: u32, tasks: u32 },
 }
 
 /// The numbers of an event that are checked the same way whether it is keyed or named.
@@ -251,12 +99,7 @@ impl Scalars {
         check_at(self.event, "at", self.at, last)?;
         if let Some((field, value)) = self.duration {
             if !in_range(value, MAX_SECONDS, true) {
-                return Err(MetricsError::InvalidValue {
-                    event: self.event,
-                    field,
-                    value,
-                    accepted: SECONDS_ACCEPTED,
-                });
+                return Err(MetricsError::InvalidValue { event: self.event, field, value, accepted: SECONDS_ACCEPTED });
             }
         }
         if let Some(value) = self.score {
@@ -286,12 +129,7 @@ pub(crate) fn check_at(
     last: Option<f64>,
 ) -> Result<(), MetricsError> {
     if !in_range(at, MAX_ABS_AT, false) {
-        return Err(MetricsError::InvalidValue {
-            event,
-            field,
-            value: at,
-            accepted: AT_ACCEPTED,
-        });
+        return Err(MetricsError::InvalidValue { event, field, value: at, accepted: AT_ACCEPTED });
     }
     match last {
         Some(last) if at < last => Err(MetricsError::TimeWentBackwards { event, at, last }),
@@ -311,37 +149,22 @@ macro_rules! scalars_of {
             $ty::Hold { at, seconds, .. } => Scalars::timed("hold", *at, "seconds", *seconds),
             $ty::WrapUp { at, seconds, .. } => Scalars::timed("wrap_up", *at, "seconds", *seconds),
             $ty::Disposition { at, .. } => Scalars::plain("disposition", *at),
-            $ty::Csat { at, score, .. } => Scalars {
-                score: Some(*score),
-                ..Scalars::plain("csat", *at)
-            },
+            $ty::Csat { at, score, .. } => Scalars { score: Some(*score), ..Scalars::plain("csat", *at) },
             $ty::AgentState { at, .. } => Scalars::plain("agent_state", *at),
-            $ty::AgentLoad {
-                at, used, capacity, ..
-            } => Scalars {
-                load: Some((*used, *capacity)),
-                ..Scalars::plain("agent_load", *at)
-            },
+            $ty::AgentLoad { at, used, capacity, .. } => {
+                Scalars { load: Some((*used, *capacity)), ..Scalars::plain("agent_load", *at) }
+            }
         }
     };
 }
 
 impl Scalars {
     fn plain(event: &'static str, at: f64) -> Self {
-        Self {
-            event,
-            at,
-            duration: None,
-            score: None,
-            load: None,
-        }
+        Self { event, at, duration: None, score: None, load: None }
     }
 
     fn timed(event: &'static str, at: f64, field: &'static str, value: f64) -> Self {
-        Self {
-            duration: Some((field, value)),
-            ..Self::plain(event, at)
-        }
+        Self { duration: Some((field, value)), ..Self::plain(event, at) }
     }
 }
 
@@ -383,25 +206,13 @@ impl NamedMetricEvent {
         use NamedMetricEvent as N;
         let t = |task: &str| task_id(task);
         match self {
-            N::Arrived {
-                at,
-                task,
-                queue,
-                channel,
-            } => MetricEvent::Arrived {
+            N::Arrived { at, task, queue, channel } => MetricEvent::Arrived {
                 at: *at,
                 task: t(task),
                 queue: key(Queue, queue),
                 channel: key(Channel, channel),
             },
-            N::Answered {
-                at,
-                task,
-                queue,
-                channel,
-                agent,
-                wait,
-            } => MetricEvent::Answered {
+            N::Answered { at, task, queue, channel, agent, wait } => MetricEvent::Answered {
                 at: *at,
                 task: t(task),
                 queue: key(Queue, queue),
@@ -409,53 +220,28 @@ impl NamedMetricEvent {
                 agent: key(Agent, agent),
                 wait: *wait,
             },
-            N::Abandoned {
-                at,
-                task,
-                queue,
-                channel,
-                wait,
-            } => MetricEvent::Abandoned {
+            N::Abandoned { at, task, queue, channel, wait } => MetricEvent::Abandoned {
                 at: *at,
                 task: t(task),
                 queue: key(Queue, queue),
                 channel: key(Channel, channel),
                 wait: *wait,
             },
-            N::Transferred {
-                at,
-                task,
-                queue,
-                channel,
-                agent,
-            } => MetricEvent::Transferred {
+            N::Transferred { at, task, queue, channel, agent } => MetricEvent::Transferred {
                 at: *at,
                 task: t(task),
                 queue: key(Queue, queue),
                 channel: key(Channel, channel),
                 agent: agent.as_deref().map(|agent| key(Agent, agent)),
             },
-            N::Completed {
-                at,
-                task,
-                queue,
-                channel,
-                agent,
-            } => MetricEvent::Completed {
+            N::Completed { at, task, queue, channel, agent } => MetricEvent::Completed {
                 at: *at,
                 task: t(task),
                 queue: key(Queue, queue),
                 channel: key(Channel, channel),
                 agent: key(Agent, agent),
             },
-            N::Talk {
-                at,
-                task,
-                queue,
-                channel,
-                agent,
-                seconds,
-            } => MetricEvent::Talk {
+            N::Talk { at, task, queue, channel, agent, seconds } => MetricEvent::Talk {
                 at: *at,
                 task: t(task),
                 queue: key(Queue, queue),
@@ -463,14 +249,7 @@ impl NamedMetricEvent {
                 agent: key(Agent, agent),
                 seconds: *seconds,
             },
-            N::Hold {
-                at,
-                task,
-                queue,
-                channel,
-                agent,
-                seconds,
-            } => MetricEvent::Hold {
+            N::Hold { at, task, queue, channel, agent, seconds } => MetricEvent::Hold {
                 at: *at,
                 task: t(task),
                 queue: key(Queue, queue),
@@ -478,14 +257,7 @@ impl NamedMetricEvent {
                 agent: key(Agent, agent),
                 seconds: *seconds,
             },
-            N::WrapUp {
-                at,
-                task,
-                queue,
-                channel,
-                agent,
-                seconds,
-            } => MetricEvent::WrapUp {
+            N::WrapUp { at, task, queue, channel, agent, seconds } => MetricEvent::WrapUp {
                 at: *at,
                 task: t(task),
                 queue: key(Queue, queue),
@@ -493,14 +265,7 @@ impl NamedMetricEvent {
                 agent: key(Agent, agent),
                 seconds: *seconds,
             },
-            N::Disposition {
-                at,
-                task,
-                queue,
-                channel,
-                agent,
-                resolved,
-            } => MetricEvent::Disposition {
+            N::Disposition { at, task, queue, channel, agent, resolved } => MetricEvent::Disposition {
                 at: *at,
                 task: t(task),
                 queue: key(Queue, queue),
@@ -508,14 +273,7 @@ impl NamedMetricEvent {
                 agent: key(Agent, agent),
                 resolved: *resolved,
             },
-            N::Csat {
-                at,
-                task,
-                queue,
-                channel,
-                agent,
-                score,
-            } => MetricEvent::Csat {
+            N::Csat { at, task, queue, channel, agent, score } => MetricEvent::Csat {
                 at: *at,
                 task: t(task),
                 queue: key(Queue, queue),
@@ -523,18 +281,10 @@ impl NamedMetricEvent {
                 agent: agent.as_deref().map(|agent| key(Agent, agent)),
                 score: *score,
             },
-            N::AgentState { at, agent, state } => MetricEvent::AgentState {
-                at: *at,
-                agent: key(Agent, agent),
-                state: *state,
-            },
-            N::AgentLoad {
-                at,
-                agent,
-                used,
-                capacity,
-                tasks,
-            } => MetricEvent::AgentLoad {
+            N::AgentState { at, agent, state } => {
+                MetricEvent::AgentState { at: *at, agent: key(Agent, agent), state: *state }
+            }
+            N::AgentLoad { at, agent, used, capacity, tasks } => MetricEvent::AgentLoad {
                 at: *at,
                 agent: key(Agent, agent),
                 used: *used,
@@ -548,9 +298,7 @@ impl NamedMetricEvent {
 /// The 64-bit id of a task name (FNV-1a), stable across runs and platforms.
 #[must_use]
 pub fn task_id(name: &str) -> u64 {
-    name.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
 #[cfg(test)]
@@ -569,23 +317,12 @@ mod tests {
             kind: String,
             state: Option<String>,
         }
-        let event = MetricEvent::WrapUp {
-            at: 1.0,
-            task: 9,
-            queue: 0,
-            channel: 1,
-            agent: 2,
-            seconds: 30.0,
-        };
+        let event = MetricEvent::WrapUp { at: 1.0, task: 9, queue: 0, channel: 1, agent: 2, seconds: 30.0 };
         assert_eq!(roundtrip(&event), event);
         // The tag and the field names as they appear on the wire.
         let wire: Wire = rmp_serde::from_slice(&rmp_serde::to_vec_named(&event).unwrap()).unwrap();
         assert_eq!(wire.kind, "wrap_up");
-        let state = MetricEvent::AgentState {
-            at: 0.0,
-            agent: 0,
-            state: AgentActivity::NotResponding,
-        };
+        let state = MetricEvent::AgentState { at: 0.0, agent: 0, state: AgentActivity::NotResponding };
         let wire: Wire = rmp_serde::from_slice(&rmp_serde::to_vec_named(&state).unwrap()).unwrap();
         assert_eq!(wire.kind, "agent_state");
         assert_eq!(wire.state.as_deref(), Some("not_responding"));
@@ -609,14 +346,7 @@ mod tests {
         });
         assert_eq!(
             keyed,
-            MetricEvent::Csat {
-                at: 5.0,
-                task: task_id("t-1"),
-                queue: 3,
-                channel: 1,
-                agent: None,
-                score: 4.0
-            }
+            MetricEvent::Csat { at: 5.0, task: task_id("t-1"), queue: 3, channel: 1, agent: None, score: 4.0 }
         );
         assert!((keyed.at() - 5.0).abs() < f64::EPSILON);
         assert_eq!(keyed.type_name(), "csat");
@@ -632,78 +362,25 @@ mod tests {
 
     #[test]
     fn scalars_are_checked_with_named_fields() {
-        let ok = MetricEvent::Talk {
-            at: 10.0,
-            task: 1,
-            queue: 0,
-            channel: 0,
-            agent: 0,
-            seconds: 3.0,
-        };
+        let ok = MetricEvent::Talk { at: 10.0, task: 1, queue: 0, channel: 0, agent: 0, seconds: 3.0 };
         assert!(ok.scalars().check(Some(10.0)).is_ok());
         assert_eq!(
             ok.scalars().check(Some(11.0)),
-            Err(MetricsError::TimeWentBackwards {
-                event: "talk",
-                at: 10.0,
-                last: 11.0
-            })
+            Err(MetricsError::TimeWentBackwards { event: "talk", at: 10.0, last: 11.0 })
         );
-        let negative = MetricEvent::Hold {
-            at: 10.0,
-            task: 1,
-            queue: 0,
-            channel: 0,
-            agent: 0,
-            seconds: -3.0,
-        };
+        let negative = MetricEvent::Hold { at: 10.0, task: 1, queue: 0, channel: 0, agent: 0, seconds: -3.0 };
         assert!(matches!(
             negative.scalars().check(None),
-            Err(MetricsError::InvalidValue {
-                event: "hold",
-                field: "seconds",
-                ..
-            })
+            Err(MetricsError::InvalidValue { event: "hold", field: "seconds", .. })
         ));
-        let nan_at = MetricEvent::Arrived {
-            at: f64::NAN,
-            task: 1,
-            queue: 0,
-            channel: 0,
-        };
+        let nan_at = MetricEvent::Arrived { at: f64::NAN, task: 1, queue: 0, channel: 0 };
         assert!(matches!(
             nan_at.scalars().check(None),
-            Err(MetricsError::InvalidValue {
-                event: "arrived",
-                field: "at",
-                ..
-            })
+            Err(MetricsError::InvalidValue { event: "arrived", field: "at", .. })
         ));
-        let score = MetricEvent::Csat {
-            at: 1.0,
-            task: 1,
-            queue: 0,
-            channel: 0,
-            agent: None,
-            score: f64::INFINITY,
-        };
-        assert!(matches!(
-            score.scalars().check(None),
-            Err(MetricsError::InvalidValue { field: "score", .. })
-        ));
-        let load = MetricEvent::AgentLoad {
-            at: 1.0,
-            agent: 0,
-            used: 2,
-            capacity: 1,
-            tasks: 1,
-        };
-        assert_eq!(
-            load.scalars().check(None),
-            Err(MetricsError::LoadOverCapacity {
-                used: 2,
-                capacity: 1
-            })
-        );
+        let score = MetricEvent::Csat { at: 1.0, task: 1, queue: 0, channel: 0, agent: None, score: f64::INFINITY };
+        assert!(matches!(score.scalars().check(None), Err(MetricsError::InvalidValue { field: "score", .. })));
+        let load = MetricEvent::AgentLoad { at: 1.0, agent: 0, used: 2, capacity: 1, tasks: 1 };
+        assert_eq!(load.scalars().check(None), Err(MetricsError::LoadOverCapacity { used: 2, capacity: 1 }));
     }
 }

@@ -174,20 +174,8 @@ mod tests {
 
     #[test]
     fn check_refuses_unsorted_or_out_of_range_buckets() {
-        assert!(WaitHistogram {
-            buckets: vec![(3, 1), (2, 1)]
-        }
-        .check()
-        .is_err());
-        assert!(WaitHistogram {
-            buckets: vec![(BUCKETS, 1)]
-        }
-        .check()
-        .is_err());
-        assert!(WaitHistogram {
-            buckets: vec![(2, 1), (3, 0)]
-        }
-        .check()
-        .is_ok());
+        assert!(WaitHistogram { buckets: vec![(3, 1), (2, 1)] }.check().is_err());
+        assert!(WaitHistogram { buckets: vec![(BUCKETS, 1)] }.check().is_err());
+        assert!(WaitHistogram { buckets: vec![(2, 1), (3, 0)] }.check().is_ok());
     }
 }

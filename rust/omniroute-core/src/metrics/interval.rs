@@ -27,10 +27,7 @@ pub(crate) struct ClosedInterval {
 
 impl ClosedInterval {
     pub fn entry(&self, dim: DimRef) -> Option<&IntervalEntry> {
-        self.entries
-            .binary_search_by(|entry| entry.dim.cmp(&dim))
-            .ok()
-            .map(|i| &self.entries[i])
+        self.entries.binary_search_by(|entry| entry.dim.cmp(&dim)).ok().map(|i| &self.entries[i])
     }
 }
 
@@ -100,11 +97,7 @@ impl Intervals {
         };
         let mut entries: Vec<IntervalEntry> = tallies
             .into_iter()
-            .map(|(dim, tally)| IntervalEntry {
-                dim,
-                tally,
-                agent_time: AgentTime::default(),
-            })
+            .map(|(dim, tally)| IntervalEntry { dim, tally, agent_time: AgentTime::default() })
             .collect();
         let mut overall = AgentTime::default();
         for &(agent, time) in agent_time {
@@ -112,27 +105,14 @@ impl Intervals {
             let dim = DimRef::agent(agent);
             match entries.binary_search_by(|entry| entry.dim.cmp(&dim)) {
                 Ok(i) => entries[i].agent_time = time,
-                Err(i) => entries.insert(
-                    i,
-                    IntervalEntry {
-                        dim,
-                        tally: Tally::default(),
-                        agent_time: time,
-                    },
-                ),
+                Err(i) => entries.insert(i, IntervalEntry { dim, tally: Tally::default(), agent_time: time }),
             }
         }
         if !overall.is_empty() {
             match entries.first_mut() {
                 Some(first) if first.dim == DimRef::OVERALL => first.agent_time = overall,
-                _ => entries.insert(
-                    0,
-                    IntervalEntry {
-                        dim: DimRef::OVERALL,
-                        tally: Tally::default(),
-                        agent_time: overall,
-                    },
-                ),
+                _ => entries
+                    .insert(0, IntervalEntry { dim: DimRef::OVERALL, tally: Tally::default(), agent_time: overall }),
             }
         }
         if !entries.is_empty() {
@@ -146,11 +126,7 @@ impl Intervals {
         let Some(current) = self.current_index else {
             return;
         };
-        while self
-            .closed
-            .front()
-            .is_some_and(|c| c.index < current - self.retained)
-        {
+        while self.closed.front().is_some_and(|c| c.index < current - self.retained) {
             self.closed.pop_front();
         }
     }
@@ -170,10 +146,7 @@ impl Intervals {
             DimensionKind::Agent => agents,
         };
         if self.current_index.is_some() != self.first_index.is_some()
-            || self
-                .first_index
-                .zip(self.current_index)
-                .is_some_and(|(first, current)| first > current)
+            || self.first_index.zip(self.current_index).is_some_and(|(first, current)| first > current)
         {
             return Err("the first interval does not match the current one".into());
         }
@@ -182,19 +155,12 @@ impl Intervals {
             if closed.index >= current || (i > 0 && self.closed[i - 1].index >= closed.index) {
                 return Err("closed intervals are out of order".into());
             }
-            if !closed
-                .entries
-                .windows(2)
-                .all(|pair| pair[0].dim < pair[1].dim)
-            {
+            if !closed.entries.windows(2).all(|pair| pair[0].dim < pair[1].dim) {
                 return Err("a closed interval's dimensions are out of order".into());
             }
             for entry in &closed.entries {
                 if entry.dim.key as usize >= len_of(entry.dim.kind) {
-                    return Err(format!(
-                        "a closed interval refers to an unknown {}",
-                        entry.dim.kind
-                    ));
+                    return Err(format!("a closed interval refers to an unknown {}", entry.dim.kind));
                 }
                 entry.tally.waits.check()?;
             }
@@ -209,26 +175,13 @@ mod tests {
     use crate::metrics::counts::Counts;
 
     fn intervals(retained: u32) -> Intervals {
-        let config = MetricsConfig {
-            interval_seconds: 900,
-            intervals_retained: retained,
-            ..MetricsConfig::default()
-        };
+        let config = MetricsConfig { interval_seconds: 900, intervals_retained: retained, ..MetricsConfig::default() };
         Intervals::new(&config)
     }
 
     fn offered(dim: DimRef) -> (DimRef, Tally) {
-        let counts = Counts {
-            offered: 1,
-            ..Counts::default()
-        };
-        (
-            dim,
-            Tally {
-                counts,
-                ..Tally::default()
-            },
-        )
+        let counts = Counts { offered: 1, ..Counts::default() };
+        (dim, Tally { counts, ..Tally::default() })
     }
 
     #[test]
@@ -245,28 +198,15 @@ mod tests {
     fn closing_keeps_the_figures_and_each_agents_time() {
         let mut i = intervals(4);
         i.restart_at(0);
-        let time = AgentTime {
-            handling: 1,
-            available_idle: 2,
-            logged_in: 3,
-        };
-        i.close(
-            vec![offered(DimRef::OVERALL), offered(DimRef::queue(1))],
-            &[(1, time)],
-        );
+        let time = AgentTime { handling: 1, available_idle: 2, logged_in: 3 };
+        i.close(vec![offered(DimRef::OVERALL), offered(DimRef::queue(1))], &[(1, time)]);
         assert_eq!(i.current_index(), Some(1));
         let closed = i.closed(0).unwrap();
         let dims: Vec<DimRef> = closed.entries.iter().map(|e| e.dim).collect();
-        assert_eq!(
-            dims,
-            vec![DimRef::OVERALL, DimRef::queue(1), DimRef::agent(1)]
-        );
+        assert_eq!(dims, vec![DimRef::OVERALL, DimRef::queue(1), DimRef::agent(1)]);
         assert_eq!(closed.entry(DimRef::OVERALL).unwrap().agent_time, time);
         assert_eq!(closed.entry(DimRef::agent(1)).unwrap().agent_time, time);
-        assert_eq!(
-            closed.entry(DimRef::queue(1)).unwrap().tally.counts.offered,
-            1
-        );
+        assert_eq!(closed.entry(DimRef::queue(1)).unwrap().tally.counts.offered, 1);
         assert!(closed.entry(DimRef::queue(0)).is_none());
         // An empty interval is not stored.
         i.close(Vec::new(), &[]);

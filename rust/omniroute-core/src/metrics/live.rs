@@ -10,7 +10,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::config::MAX_WINDOWS;
-use super::counts::{field, Contribution, Counts, Tally, COUNTERS};
+#[cfg(test)]
+use super::counts::Contribution;
+use super::counts::{field, Counts, Deltas, Tally, COUNTERS};
 use super::dimension::{DimRef, DimensionKind, PerDimension};
 use super::histogram::{representative, WaitHistogram, BUCKETS};
 
@@ -192,10 +194,7 @@ impl LiveFigures {
         let spans = FIRST_WINDOW + windows.min(MAX_WINDOWS);
         Self {
             spans,
-            counts: Blocks {
-                overall: vec![0; COUNTERS * spans],
-                ..Blocks::default()
-            },
+            counts: Blocks { overall: vec![0; COUNTERS * spans], ..Blocks::default() },
             waits: PerDimension::default(),
         }
     }
@@ -245,9 +244,14 @@ impl LiveFigures {
     }
 
     /// Adds a contact event to every span of every dimension in `dims`.
-    #[inline]
+    #[cfg(test)]
     pub fn add(&mut self, dims: &[DimRef], contribution: Contribution, wait_bucket: Option<u16>) {
-        let deltas = contribution.deltas();
+        self.add_deltas(dims, &contribution.deltas(), wait_bucket);
+    }
+
+    /// Adds what a contact event moves to every span of every dimension in `dims`.
+    #[inline]
+    pub fn add_deltas(&mut self, dims: &[DimRef], deltas: &Deltas, wait_bucket: Option<u16>) {
         // The usual numbers of spans get loops of known length, which compile to a few vector adds.
         match self.spans {
             2 => self.add_cells::<2>(dims, deltas.as_slice()),
@@ -307,13 +311,10 @@ impl LiveFigures {
     pub fn adjust(&mut self, dim: DimRef, span: usize, cells: &[u64; COUNTERS], add: bool) {
         let spans = self.spans;
         let block = self.block_mut(dim);
-        for (f, &amount) in cells.iter().enumerate() {
+        // Most counters of a slot are zero: skipping them skips their cache lines.
+        for (f, &amount) in cells.iter().enumerate().filter(|&(_, &amount)| amount != 0) {
             let cell = &mut block[f * spans + span];
-            *cell = if add {
-                cell.wrapping_add(amount)
-            } else {
-                cell.wrapping_sub(amount)
-            };
+            *cell = if add { cell.wrapping_add(amount) } else { cell.wrapping_sub(amount) };
         }
     }
 
@@ -328,6 +329,12 @@ impl LiveFigures {
     pub fn counts(&self, dim: DimRef, span: usize) -> Counts {
         let cells = self.cells(dim, span);
         Counts::from_fn(|f| cells[f])
+    }
+
+    /// Counter `f` of one span of one dimension.
+    #[inline]
+    pub fn cell(&self, dim: DimRef, span: usize, f: usize) -> u64 {
+        self.block(dim)[f * self.spans + span]
     }
 
     /// The counters of one span of one dimension, in [`field`](super::counts::field) order.
@@ -351,9 +358,7 @@ impl LiveFigures {
             return;
         }
         let mut answered = [0; MAX_SPANS];
-        answered[..spans].copy_from_slice(
-            &self.block(dim)[field::ANSWERED * spans..(field::ANSWERED + 1) * spans],
-        );
+        answered[..spans].copy_from_slice(&self.block(dim)[field::ANSWERED * spans..(field::ANSWERED + 1) * spans]);
         let waits = self.waits.get_mut(dim);
         let mut cached = std::mem::take(&mut waits.cached);
         cached.resize(spans, [None; 3]);
@@ -404,13 +409,7 @@ impl LiveFigures {
     }
 
     /// Checks deserialized state: one block and one histogram per name, of the configured width.
-    pub fn check(
-        &self,
-        windows: usize,
-        queues: usize,
-        channels: usize,
-        agents: usize,
-    ) -> Result<(), String> {
+    pub fn check(&self, windows: usize, queues: usize, channels: usize, agents: usize) -> Result<(), String> {
         if self.spans != FIRST_WINDOW + windows {
             return Err(format!("{} spans saved for {windows} windows", self.spans));
         }
@@ -423,8 +422,7 @@ impl LiveFigures {
         {
             return Err("the saved counters do not match the number of names".into());
         }
-        self.waits
-            .check_lens("wait histograms", queues, channels, agents)?;
+        self.waits.check_lens("wait histograms", queues, channels, agents)?;
         for (_, waits) in self.waits.iter() {
             waits.check(self.spans)?;
         }
@@ -461,11 +459,7 @@ mod tests {
         let mut live = live();
         let dims = [DimRef::OVERALL, DimRef::agent(0)];
         let wait = 12_000_000;
-        live.add(
-            &dims,
-            Contribution::Answered { wait, within: true },
-            Some(bucket_of(wait)),
-        );
+        live.add(&dims, Contribution::Answered { wait, within: true }, Some(bucket_of(wait)));
         let mut cells = [0; COUNTERS];
         cells[field::ANSWERED] = 1;
         cells[field::ANSWERED_WITHIN] = 1;
@@ -498,14 +492,7 @@ mod tests {
         let dim = DimRef::queue(0);
         for wait in [10_u64, 30, 165] {
             let micros = wait * 1_000_000;
-            live.add(
-                &[dim],
-                Contribution::Answered {
-                    wait: micros,
-                    within: false,
-                },
-                Some(bucket_of(micros)),
-            );
+            live.add(&[dim], Contribution::Answered { wait: micros, within: false }, Some(bucket_of(micros)));
         }
         // The first window lost the 10 s wait.
         live.adjust_wait(dim, FIRST_WINDOW, bucket_of(10_000_000), false);
@@ -521,32 +508,16 @@ mod tests {
         live.adjust_wait(dim, FIRST_WINDOW, bucket_of(10_000_000), true);
         live.adjust_wait(dim, FIRST_WINDOW, bucket_of(30_000_000), false);
         live.percentiles(dim, &[3, 3, 2, 3], &mut out);
-        assert_eq!(
-            out[FIRST_WINDOW][0],
-            Some(representative(bucket_of(10_000_000)))
-        );
+        assert_eq!(out[FIRST_WINDOW][0], Some(representative(bucket_of(10_000_000))));
         // The cache follows the histogram (since start holds 10, 30 and 165 s).
         live.refresh_percentiles(dim);
-        assert_eq!(
-            live.cached_percentiles(dim)[SINCE_START],
-            [Some(30.25), Some(165.0), Some(165.0)]
-        );
+        assert_eq!(live.cached_percentiles(dim)[SINCE_START], [Some(30.25), Some(165.0), Some(165.0)]);
         for _ in 0..3 {
             let micros = 1_000_000_000;
-            live.add(
-                &[dim],
-                Contribution::Answered {
-                    wait: micros,
-                    within: false,
-                },
-                Some(bucket_of(micros)),
-            );
+            live.add(&[dim], Contribution::Answered { wait: micros, within: false }, Some(bucket_of(micros)));
         }
         live.refresh_percentiles(dim);
-        assert_eq!(
-            live.cached_percentiles(dim)[SINCE_START][2],
-            Some(representative(bucket_of(1_000_000_000)))
-        );
+        assert_eq!(live.cached_percentiles(dim)[SINCE_START][2], Some(representative(bucket_of(1_000_000_000))));
         assert_eq!(live.cached_percentiles(dim)[SINCE_START][0], Some(165.0));
     }
 }

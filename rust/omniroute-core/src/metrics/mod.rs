@@ -52,7 +52,6 @@ pub use error::MetricsError;
 pub use event::{task_id, AgentActivity, MetricEvent, NamedMetricEvent};
 pub use histogram::WAIT_PERCENTILE_RELATIVE_ERROR;
 pub use snapshot::{
-    DimensionSnapshot, IntervalStats, MetricsSnapshot, SnapshotScope, StaffingNow, WaitingNow,
-    WindowSpan, WindowStats,
+    DimensionSnapshot, IntervalStats, MetricsSnapshot, SnapshotScope, StaffingNow, WaitingNow, WindowSpan, WindowStats,
 };
 pub use stats::Stats;

@@ -93,34 +93,21 @@ impl Aggregator {
 
     fn restore(mut state: State) -> Result<Self, String> {
         if state.format != FORMAT {
-            return Err(format!(
-                "saved format {} is not the supported format {FORMAT}",
-                state.format
-            ));
+            return Err(format!("saved format {} is not the supported format {FORMAT}", state.format));
         }
         let config = state.config;
         config.validate().map_err(|e| e.to_string())?;
         state.queues.rebuild(DimensionKind::Queue)?;
         state.channels.rebuild(DimensionKind::Channel)?;
         state.agent_names.rebuild(DimensionKind::Agent)?;
-        let (queues, channels, agents) = (
-            state.queues.len(),
-            state.channels.len(),
-            state.agent_names.len(),
-        );
-        state
-            .live
-            .check(config.windows.len(), queues, channels, agents)?;
+        let (queues, channels, agents) = (state.queues.len(), state.channels.len(), state.agent_names.len());
+        state.live.check(config.windows.len(), queues, channels, agents)?;
         state.intervals.configure(&config);
         state.intervals.check(queues, channels, agents)?;
         let windows = Windows::restore(
             state.windows,
             &config,
-            [
-                (DimensionKind::Queue, queues),
-                (DimensionKind::Channel, channels),
-                (DimensionKind::Agent, agents),
-            ],
+            [(DimensionKind::Queue, queues), (DimensionKind::Channel, channels), (DimensionKind::Agent, agents)],
             &mut state.live,
         )?;
         let clock = state.clock;
@@ -139,14 +126,11 @@ impl Aggregator {
         state.agents.check(agents, clock_micros)?;
         state.waiting.rebuild(queues, channels)?;
         let next_boundary = match (windows.current(), state.intervals.current_index()) {
-            (Some(_), Some(interval)) => windows
-                .next_boundary()
-                .min(state.intervals.start_of(interval + 1)),
+            (Some(_), Some(interval)) => windows.next_boundary().min(state.intervals.start_of(interval + 1)),
             _ => Micros::MIN,
         };
-        let queue_threshold = (0..queues as u32)
-            .map(|key| config.threshold_micros(state.queues.name(key)) as u64)
-            .collect();
+        let queue_threshold =
+            (0..queues as u32).map(|key| config.threshold_micros(state.queues.name(key)) as u64).collect();
         Ok(Self {
             short_abandon: to_micros(config.short_abandon_seconds) as u64,
             queue_threshold,
@@ -178,46 +162,12 @@ mod tests {
         let voice = agg.channel_key("voice");
         let ann = agg.agent_key("ann");
         let events = [
-            MetricEvent::AgentState {
-                at: 0.0,
-                agent: ann,
-                state: AgentActivity::Available,
-            },
-            MetricEvent::Arrived {
-                at: 10.0,
-                task: 1,
-                queue: vip,
-                channel: voice,
-            },
-            MetricEvent::Arrived {
-                at: 20.0,
-                task: 2,
-                queue: vip,
-                channel: voice,
-            },
-            MetricEvent::Answered {
-                at: 30.0,
-                task: 1,
-                queue: vip,
-                channel: voice,
-                agent: ann,
-                wait: 20.0,
-            },
-            MetricEvent::AgentLoad {
-                at: 30.0,
-                agent: ann,
-                used: 1,
-                capacity: 1,
-                tasks: 1,
-            },
-            MetricEvent::Talk {
-                at: 1_000.0,
-                task: 1,
-                queue: vip,
-                channel: voice,
-                agent: ann,
-                seconds: 970.0,
-            },
+            MetricEvent::AgentState { at: 0.0, agent: ann, state: AgentActivity::Available },
+            MetricEvent::Arrived { at: 10.0, task: 1, queue: vip, channel: voice },
+            MetricEvent::Arrived { at: 20.0, task: 2, queue: vip, channel: voice },
+            MetricEvent::Answered { at: 30.0, task: 1, queue: vip, channel: voice, agent: ann, wait: 20.0 },
+            MetricEvent::AgentLoad { at: 30.0, agent: ann, used: 1, capacity: 1, tasks: 1 },
+            MetricEvent::Talk { at: 1_000.0, task: 1, queue: vip, channel: voice, agent: ann, seconds: 970.0 },
         ];
         agg.record_batch(&events).unwrap();
         agg
@@ -226,35 +176,18 @@ mod tests {
     #[test]
     fn restored_state_carries_on_exactly_like_the_original() {
         let mut original = busy();
-        let mut restored = Aggregator::from_bytes(&original.to_bytes().unwrap()).unwrap();
-        let more = MetricEvent::Answered {
-            at: 1_100.0,
-            task: 2,
-            queue: 0,
-            channel: 0,
-            agent: 0,
-            wait: 1_080.0,
-        };
+        let bytes = original.to_bytes().unwrap();
+        let mut restored = Aggregator::from_bytes(&bytes).unwrap();
+        // A restored aggregator saves to the bytes it came from.
+        assert_eq!(restored.to_bytes().unwrap(), bytes);
+        let more = MetricEvent::Answered { at: 1_100.0, task: 2, queue: 0, channel: 0, agent: 0, wait: 1_080.0 };
         original.record(&more).unwrap();
         restored.record(&more).unwrap();
-        assert_eq!(
-            original.snapshot(4_000.0).unwrap(),
-            restored.snapshot(4_000.0).unwrap()
-        );
+        assert_eq!(original.snapshot(4_000.0).unwrap(), restored.snapshot(4_000.0).unwrap());
         assert_eq!(original.to_bytes().unwrap(), restored.to_bytes().unwrap());
         assert_eq!(
-            original.intervals(
-                DimensionKind::Queue,
-                "vip",
-                f64::NEG_INFINITY,
-                f64::INFINITY
-            ),
-            restored.intervals(
-                DimensionKind::Queue,
-                "vip",
-                f64::NEG_INFINITY,
-                f64::INFINITY
-            )
+            original.intervals(DimensionKind::Queue, "vip", f64::NEG_INFINITY, f64::INFINITY),
+            restored.intervals(DimensionKind::Queue, "vip", f64::NEG_INFINITY, f64::INFINITY)
         );
     }
 
@@ -267,17 +200,11 @@ mod tests {
 
     #[test]
     fn garbage_and_inconsistent_state_are_refused() {
-        assert!(matches!(
-            Aggregator::from_bytes(b"not msgpack"),
-            Err(MetricsError::Decode(_))
-        ));
+        assert!(matches!(Aggregator::from_bytes(b"not msgpack"), Err(MetricsError::Decode(_))));
         // A state whose clock disagrees with its window slots.
         let agg = busy();
         let mut state: State = rmp_serde::from_slice(&agg.to_bytes().unwrap()).unwrap();
-        state.clock = state.clock.map(|clock| Clock {
-            at: clock.at + 3_600.0,
-            micros: clock.micros + 3_600_000_000,
-        });
+        state.clock = state.clock.map(|clock| Clock { at: clock.at + 3_600.0, micros: clock.micros + 3_600_000_000 });
         let err = Aggregator::restore(state).unwrap_err();
         assert!(err.contains("do not match the clock"), "{err}");
         // A state with a name missing.

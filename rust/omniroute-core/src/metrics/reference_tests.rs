@@ -103,13 +103,7 @@ impl Naive<'_> {
                 E::Arrived { queue, channel, .. } if Self::touches(dim, queue, channel, None) => {
                     c.offered += 1;
                 }
-                E::Answered {
-                    queue,
-                    channel,
-                    agent,
-                    wait,
-                    ..
-                } if Self::touches(dim, queue, channel, Some(agent)) => {
+                E::Answered { queue, channel, agent, wait, .. } if Self::touches(dim, queue, channel, Some(agent)) => {
                     let wait = to_micros(wait) as u64;
                     c.answered += 1;
                     c.answered_wait += wait;
@@ -118,12 +112,7 @@ impl Naive<'_> {
                     }
                     waits.add(bucket_of(wait));
                 }
-                E::Abandoned {
-                    queue,
-                    channel,
-                    wait,
-                    ..
-                } if Self::touches(dim, queue, channel, None) => {
+                E::Abandoned { queue, channel, wait, .. } if Self::touches(dim, queue, channel, None) => {
                     let wait = to_micros(wait) as u64;
                     c.abandoned += 1;
                     c.abandoned_wait += wait;
@@ -133,62 +122,28 @@ impl Naive<'_> {
                         c.abandoned_within += 1;
                     }
                 }
-                E::Transferred {
-                    queue,
-                    channel,
-                    agent,
-                    ..
-                } if Self::touches(dim, queue, channel, agent) => c.transferred += 1,
-                E::Completed {
-                    queue,
-                    channel,
-                    agent,
-                    ..
-                } if Self::touches(dim, queue, channel, Some(agent)) => c.completed += 1,
-                E::Talk {
-                    queue,
-                    channel,
-                    agent,
-                    seconds,
-                    ..
-                } if Self::touches(dim, queue, channel, Some(agent)) => {
+                E::Transferred { queue, channel, agent, .. } if Self::touches(dim, queue, channel, agent) => {
+                    c.transferred += 1;
+                }
+                E::Completed { queue, channel, agent, .. } if Self::touches(dim, queue, channel, Some(agent)) => {
+                    c.completed += 1;
+                }
+                E::Talk { queue, channel, agent, seconds, .. } if Self::touches(dim, queue, channel, Some(agent)) => {
                     c.talk += to_micros(seconds) as u64;
                 }
-                E::Hold {
-                    queue,
-                    channel,
-                    agent,
-                    seconds,
-                    ..
-                } if Self::touches(dim, queue, channel, Some(agent)) => {
+                E::Hold { queue, channel, agent, seconds, .. } if Self::touches(dim, queue, channel, Some(agent)) => {
                     c.hold += to_micros(seconds) as u64;
                 }
-                E::WrapUp {
-                    queue,
-                    channel,
-                    agent,
-                    seconds,
-                    ..
-                } if Self::touches(dim, queue, channel, Some(agent)) => {
+                E::WrapUp { queue, channel, agent, seconds, .. } if Self::touches(dim, queue, channel, Some(agent)) => {
                     c.wrap_up += to_micros(seconds) as u64;
                 }
-                E::Disposition {
-                    queue,
-                    channel,
-                    agent,
-                    resolved,
-                    ..
-                } if Self::touches(dim, queue, channel, Some(agent)) => {
+                E::Disposition { queue, channel, agent, resolved, .. }
+                    if Self::touches(dim, queue, channel, Some(agent)) =>
+                {
                     c.dispositions += 1;
                     c.resolved += u64::from(resolved);
                 }
-                E::Csat {
-                    queue,
-                    channel,
-                    agent,
-                    score,
-                    ..
-                } if Self::touches(dim, queue, channel, agent) => {
+                E::Csat { queue, channel, agent, score, .. } if Self::touches(dim, queue, channel, agent) => {
                     c.csat_responses += 1;
                     c.csat_sum += to_micros(score);
                 }
@@ -213,15 +168,11 @@ impl Naive<'_> {
         for event in self.events {
             let at = to_micros(event.at());
             match *event {
-                MetricEvent::AgentState {
-                    agent: a, state, ..
-                } if a == agent => {
+                MetricEvent::AgentState { agent: a, state, .. } if a == agent => {
                     accrue(since, at, activity, tasks);
                     (since, activity) = (at, state);
                 }
-                MetricEvent::AgentLoad {
-                    agent: a, tasks: t, ..
-                } if a == agent => {
+                MetricEvent::AgentLoad { agent: a, tasks: t, .. } if a == agent => {
                     accrue(since, at, activity, tasks);
                     (since, tasks) = (at, t);
                 }
@@ -242,12 +193,7 @@ impl Naive<'_> {
         for event in self.events {
             let at = to_micros(event.at());
             match *event {
-                E::Arrived {
-                    task,
-                    queue,
-                    channel,
-                    ..
-                } => {
+                E::Arrived { task, queue, channel, .. } => {
                     let entry = tasks.entry(task).or_insert((at, None));
                     entry.1 = Some((queue, channel));
                 }
@@ -259,9 +205,7 @@ impl Naive<'_> {
                 E::Abandoned { task, .. } => {
                     tasks.remove(&task);
                 }
-                E::Completed { task, .. }
-                    if tasks.get(&task).is_some_and(|entry| entry.1.is_none()) =>
-                {
+                E::Completed { task, .. } if tasks.get(&task).is_some_and(|entry| entry.1.is_none()) => {
                     tasks.remove(&task);
                 }
                 _ => {}
@@ -276,10 +220,7 @@ impl Naive<'_> {
             .collect();
         Some(WaitingNow {
             contacts: waiting.len() as u64,
-            longest_wait: waiting
-                .iter()
-                .min()
-                .map(|&arrived| (now - arrived) as f64 / 1e6),
+            longest_wait: waiting.iter().min().map(|&arrived| (now - arrived) as f64 / 1e6),
         })
     }
 }
@@ -302,26 +243,14 @@ fn dimension<'s>(snapshot: &'s MetricsSnapshot, dim: DimRef, name: &str) -> &'s 
 }
 
 /// Checks a snapshot at `now` and the interval reports against the naive recount of `events`.
-fn check_against_naive(
-    agg: &mut Aggregator,
-    events: &[MetricEvent],
-    now: f64,
-) -> Result<(), TestCaseError> {
-    let naive = Naive {
-        config: config(),
-        events,
-    };
+fn check_against_naive(agg: &mut Aggregator, events: &[MetricEvent], now: f64) -> Result<(), TestCaseError> {
+    let naive = Naive { config: config(), events };
     let snapshot = agg.snapshot(now).unwrap();
     let t = to_micros(now);
     let end = t + 1; // events at `now` are inside
     for (dim, name) in all_dims() {
         let got = dimension(&snapshot, dim, &name);
-        prop_assert_eq!(
-            &got.since_start,
-            &naive.stats(dim, Micros::MIN, end, t),
-            "since start of {:?}",
-            dim
-        );
+        prop_assert_eq!(&got.since_start, &naive.stats(dim, Micros::MIN, end, t), "since start of {:?}", dim);
         let interval_start = to_micros(snapshot.interval_start);
         prop_assert_eq!(
             &got.current_interval,
@@ -340,23 +269,12 @@ fn check_against_naive(
             );
         }
         prop_assert_eq!(got.waiting, naive.waiting(dim, t), "waiting in {:?}", dim);
-        let history = agg
-            .intervals(dim.kind, &name, f64::NEG_INFINITY, f64::INFINITY)
-            .unwrap();
-        prop_assert!(
-            history.len() <= 4,
-            "3 past intervals and the current one at most"
-        );
+        let history = agg.intervals(dim.kind, &name, f64::NEG_INFINITY, f64::INFINITY).unwrap();
+        prop_assert!(history.len() <= 4, "3 past intervals and the current one at most");
         for interval in history {
             let start = to_micros(interval.start);
             let expected = naive.stats(dim, start, start + 300_000_000, t);
-            prop_assert_eq!(
-                &interval.stats,
-                &expected,
-                "interval at {} of {:?}",
-                interval.start,
-                dim
-            );
+            prop_assert_eq!(&interval.stats, &expected, "interval at {} of {:?}", interval.start, dim);
         }
     }
     Ok(())
@@ -366,124 +284,44 @@ fn check_against_naive(
 // One arm per event type.
 #[allow(clippy::too_many_lines)]
 fn events() -> impl Strategy<Value = Vec<MetricEvent>> {
-    let step = (
-        0_u64..90_000,
-        0_u8..12,
-        0_u64..5,
-        0..QUEUES,
-        0..CHANNELS,
-        0..AGENTS,
-        0_u64..40_000,
-        any::<bool>(),
-        0_u32..3,
-    );
+    let step =
+        (0_u64..90_000, 0_u8..12, 0_u64..5, 0..QUEUES, 0..CHANNELS, 0..AGENTS, 0_u64..40_000, any::<bool>(), 0_u32..3);
     prop::collection::vec(step, 1..120).prop_map(|steps| {
         let mut at_ms = 0_u64;
         steps
             .into_iter()
-            .map(
-                |(gap_ms, kind, task, queue, channel, agent, amount_ms, flag, tasks)| {
-                    at_ms += gap_ms;
-                    let at = at_ms as f64 / 1000.0;
-                    let amount = amount_ms as f64 / 1000.0;
-                    let some_agent = flag.then_some(agent);
-                    match kind {
-                        0 | 1 => MetricEvent::Arrived {
-                            at,
-                            task,
-                            queue,
-                            channel,
-                        },
-                        2 => MetricEvent::Answered {
-                            at,
-                            task,
-                            queue,
-                            channel,
-                            agent,
-                            wait: amount,
-                        },
-                        3 => MetricEvent::Abandoned {
-                            at,
-                            task,
-                            queue,
-                            channel,
-                            wait: amount / 4.0,
-                        },
-                        4 => MetricEvent::Transferred {
-                            at,
-                            task,
-                            queue,
-                            channel,
-                            agent: some_agent,
-                        },
-                        5 => MetricEvent::Completed {
-                            at,
-                            task,
-                            queue,
-                            channel,
-                            agent,
-                        },
-                        6 => MetricEvent::Talk {
-                            at,
-                            task,
-                            queue,
-                            channel,
-                            agent,
-                            seconds: amount,
-                        },
-                        7 => MetricEvent::Hold {
-                            at,
-                            task,
-                            queue,
-                            channel,
-                            agent,
-                            seconds: amount,
-                        },
-                        8 => MetricEvent::WrapUp {
-                            at,
-                            task,
-                            queue,
-                            channel,
-                            agent,
-                            seconds: amount,
-                        },
-                        9 if flag => MetricEvent::Disposition {
-                            at,
-                            task,
-                            queue,
-                            channel,
-                            agent,
-                            resolved: amount_ms % 2 == 0,
-                        },
-                        9 => MetricEvent::Csat {
-                            at,
-                            task,
-                            queue,
-                            channel,
-                            agent: Some(agent),
-                            score: amount / 8_000.0,
-                        },
-                        10 => MetricEvent::AgentState {
-                            at,
-                            agent,
-                            state: [
-                                AgentActivity::Offline,
-                                AgentActivity::Available,
-                                AgentActivity::Away,
-                                AgentActivity::NotResponding,
-                                AgentActivity::WrapUp,
-                            ][(amount_ms % 5) as usize],
-                        },
-                        _ => MetricEvent::AgentLoad {
-                            at,
-                            agent,
-                            used: tasks,
-                            capacity: 2 + tasks,
-                            tasks,
-                        },
+            .map(|(gap_ms, kind, task, queue, channel, agent, amount_ms, flag, tasks)| {
+                at_ms += gap_ms;
+                let at = at_ms as f64 / 1000.0;
+                let amount = amount_ms as f64 / 1000.0;
+                let some_agent = flag.then_some(agent);
+                match kind {
+                    0 | 1 => MetricEvent::Arrived { at, task, queue, channel },
+                    2 => MetricEvent::Answered { at, task, queue, channel, agent, wait: amount },
+                    3 => MetricEvent::Abandoned { at, task, queue, channel, wait: amount / 4.0 },
+                    4 => MetricEvent::Transferred { at, task, queue, channel, agent: some_agent },
+                    5 => MetricEvent::Completed { at, task, queue, channel, agent },
+                    6 => MetricEvent::Talk { at, task, queue, channel, agent, seconds: amount },
+                    7 => MetricEvent::Hold { at, task, queue, channel, agent, seconds: amount },
+                    8 => MetricEvent::WrapUp { at, task, queue, channel, agent, seconds: amount },
+                    9 if flag => {
+                        MetricEvent::Disposition { at, task, queue, channel, agent, resolved: amount_ms % 2 == 0 }
                     }
-                },
-            )
+                    9 => MetricEvent::Csat { at, task, queue, channel, agent: Some(agent), score: amount / 8_000.0 },
+                    10 => MetricEvent::AgentState {
+                        at,
+                        agent,
+                        state: [
+                            AgentActivity::Offline,
+                            AgentActivity::Available,
+                            AgentActivity::Away,
+                            AgentActivity::NotResponding,
+                            AgentActivity::WrapUp,
+                        ][(amount_ms % 5) as usize],
+                    },
+                    _ => MetricEvent::AgentLoad { at, agent, used: tasks, capacity: 2 + tasks, tasks },
+                }
+            })
             .collect()
     })
 }
@@ -513,13 +351,7 @@ proptest! {
 }
 
 fn offered(agg: &mut Aggregator, at: f64) {
-    agg.record(&MetricEvent::Arrived {
-        at,
-        task: 0,
-        queue: 0,
-        channel: 0,
-    })
-    .unwrap();
+    agg.record(&MetricEvent::Arrived { at, task: 0, queue: 0, channel: 0 }).unwrap();
 }
 
 #[test]
@@ -531,10 +363,7 @@ fn events_leave_a_window_when_it_moves_past_their_slot() {
     offered(&mut agg, 119.0);
     let at = |agg: &mut Aggregator, now: f64| {
         let snapshot = agg.snapshot(now).unwrap();
-        (
-            snapshot.windows[0].start,
-            snapshot.overall.windows[0].stats.offered,
-        )
+        (snapshot.windows[0].start, snapshot.overall.windows[0].stats.offered)
     };
     assert_eq!(at(&mut agg, 119.5), (0.0, 3));
     // At 120 s slot 0 (0-60 s) has left: only the events at 60 and 119 s remain.
@@ -556,28 +385,13 @@ fn interval_boundaries_belong_to_the_interval_they_start() {
     let snapshot = agg.snapshot(300.0).unwrap();
     assert_eq!(snapshot.interval_start, 300.0);
     assert_eq!(snapshot.overall.current_interval.offered, 1);
-    let history = agg
-        .intervals(DimensionKind::Overall, "", 0.0, 600.0)
-        .unwrap();
+    let history = agg.intervals(DimensionKind::Overall, "", 0.0, 600.0).unwrap();
     let counts: Vec<(f64, u64)> = history.iter().map(|i| (i.start, i.stats.offered)).collect();
     assert_eq!(counts, vec![(0.0, 1), (300.0, 1)]);
     // `from` is inclusive, `to` exclusive, both on interval starts.
-    assert_eq!(
-        agg.intervals(DimensionKind::Overall, "", 0.1, 600.0)
-            .unwrap()
-            .len(),
-        1
-    );
-    assert_eq!(
-        agg.intervals(DimensionKind::Overall, "", 0.0, 300.0)
-            .unwrap()
-            .len(),
-        1
-    );
-    assert!(agg
-        .intervals(DimensionKind::Overall, "", 301.0, 200.0)
-        .unwrap()
-        .is_empty());
+    assert_eq!(agg.intervals(DimensionKind::Overall, "", 0.1, 600.0).unwrap().len(), 1);
+    assert_eq!(agg.intervals(DimensionKind::Overall, "", 0.0, 300.0).unwrap().len(), 1);
+    assert!(agg.intervals(DimensionKind::Overall, "", 301.0, 200.0).unwrap().is_empty());
     assert!(matches!(
         agg.intervals(DimensionKind::Overall, "", f64::NAN, 1.0),
         Err(MetricsError::InvalidValue { field: "from", .. })
@@ -592,45 +406,24 @@ fn interval_boundaries_belong_to_the_interval_they_start() {
 fn only_the_configured_number_of_past_intervals_is_retained() {
     let mut agg = aggregator();
     let a0 = 0;
-    agg.record(&MetricEvent::AgentState {
-        at: 0.0,
-        agent: a0,
-        state: AgentActivity::Available,
-    })
-    .unwrap();
+    agg.record(&MetricEvent::AgentState { at: 0.0, agent: a0, state: AgentActivity::Available }).unwrap();
     for i in 0..10 {
         offered(&mut agg, f64::from(i) * 300.0 + 1.0);
     }
     // Current interval 9 (2700-3000 s); 3 retained: 6, 7, 8.
-    let history = agg
-        .intervals(DimensionKind::Queue, "q0", f64::NEG_INFINITY, f64::INFINITY)
-        .unwrap();
+    let history = agg.intervals(DimensionKind::Queue, "q0", f64::NEG_INFINITY, f64::INFINITY).unwrap();
     let starts: Vec<f64> = history.iter().map(|i| i.start).collect();
     assert_eq!(starts, vec![1800.0, 2100.0, 2400.0, 2700.0]);
     assert!(history.iter().all(|i| i.stats.offered == 1));
     // The agent was available throughout each retained interval.
-    let agent = agg
-        .intervals(DimensionKind::Agent, "a0", 1800.0, 2700.0)
-        .unwrap();
-    assert!(agent
-        .iter()
-        .all(|i| (i.stats.available_idle_seconds - 300.0).abs() < 1e-9));
+    let agent = agg.intervals(DimensionKind::Agent, "a0", 1800.0, 2700.0).unwrap();
+    assert!(agent.iter().all(|i| (i.stats.available_idle_seconds - 300.0).abs() < 1e-9));
     // A jump of a day keeps the last 3 intervals of the jump, agent time included, and nothing older.
-    agg.record(&MetricEvent::Arrived {
-        at: 86_400.0,
-        task: 1,
-        queue: 0,
-        channel: 0,
-    })
-    .unwrap();
-    let history = agg
-        .intervals(DimensionKind::Agent, "a0", f64::NEG_INFINITY, f64::INFINITY)
-        .unwrap();
+    agg.record(&MetricEvent::Arrived { at: 86_400.0, task: 1, queue: 0, channel: 0 }).unwrap();
+    let history = agg.intervals(DimensionKind::Agent, "a0", f64::NEG_INFINITY, f64::INFINITY).unwrap();
     let starts: Vec<f64> = history.iter().map(|i| i.start).collect();
     assert_eq!(starts, vec![85_500.0, 85_800.0, 86_100.0, 86_400.0]);
-    assert!(history[..3]
-        .iter()
-        .all(|i| (i.stats.logged_in_seconds - 300.0).abs() < 1e-9));
+    assert!(history[..3].iter().all(|i| (i.stats.logged_in_seconds - 300.0).abs() < 1e-9));
     assert_eq!(history[3].stats.logged_in_seconds, 0.0);
     let snapshot = agg.snapshot(86_400.0).unwrap();
     assert_eq!(snapshot.overall.since_start.offered, 11);
@@ -645,43 +438,15 @@ fn snapshots_move_the_clock_and_refuse_the_past() {
     agg.snapshot(50.0).unwrap();
     assert_eq!(agg.last_time(), Some(50.0));
     assert_eq!(
-        agg.record(&MetricEvent::Arrived {
-            at: 40.0,
-            task: 1,
-            queue: 0,
-            channel: 0
-        }),
-        Err(MetricsError::TimeWentBackwards {
-            event: "arrived",
-            at: 40.0,
-            last: 50.0
-        })
+        agg.record(&MetricEvent::Arrived { at: 40.0, task: 1, queue: 0, channel: 0 }),
+        Err(MetricsError::TimeWentBackwards { event: "arrived", at: 40.0, last: 50.0 })
     );
-    assert!(matches!(
-        agg.snapshot(49.0),
-        Err(MetricsError::TimeWentBackwards {
-            event: "snapshot",
-            ..
-        })
-    ));
-    assert!(matches!(
-        agg.snapshot(f64::NAN),
-        Err(MetricsError::InvalidValue {
-            event: "snapshot",
-            field: "now",
-            ..
-        })
-    ));
+    assert!(matches!(agg.snapshot(49.0), Err(MetricsError::TimeWentBackwards { event: "snapshot", .. })));
+    assert!(matches!(agg.snapshot(f64::NAN), Err(MetricsError::InvalidValue { event: "snapshot", field: "now", .. })));
     // A snapshot before any event works and reports nothing.
     let mut empty = aggregator();
     let snapshot = empty.snapshot(0.0).unwrap();
     assert_eq!(snapshot.overall.since_start, Stats::default());
     assert_eq!(snapshot.queues.len(), 2);
-    assert_eq!(
-        snapshot.overall.waiting,
-        Some(WaitingNow {
-            contacts: 0,
-            longest_wait: None
-        })
-    );
+    assert_eq!(snapshot.overall.waiting, Some(WaitingNow { contacts: 0, longest_wait: None }));
 }

@@ -42,10 +42,7 @@ const EPSILON: f64 = 1e-12;
 #[track_caller]
 fn close(actual: Option<f64>, expected: f64) {
     let actual = actual.expect("a figure was None");
-    assert!(
-        (actual - expected).abs() <= EPSILON * expected.abs().max(1.0),
-        "{actual} != {expected}"
-    );
+    assert!((actual - expected).abs() <= EPSILON * expected.abs().max(1.0), "{actual} != {expected}");
 }
 
 #[track_caller]
@@ -72,82 +69,19 @@ impl Example {
         let ann = metrics.agent_key("ann");
         let bob = metrics.agent_key("bob");
         let (q, c) = (billing, voice);
-        let arrived = |at, task| MetricEvent::Arrived {
-            at,
-            task,
-            queue: q,
-            channel: c,
-        };
-        let answered = |at, task, agent, wait| MetricEvent::Answered {
-            at,
-            task,
-            queue: q,
-            channel: c,
-            agent,
-            wait,
-        };
-        let abandoned = |at, task, wait| MetricEvent::Abandoned {
-            at,
-            task,
-            queue: q,
-            channel: c,
-            wait,
-        };
-        let talk = |at, task, agent, seconds| MetricEvent::Talk {
-            at,
-            task,
-            queue: q,
-            channel: c,
-            agent,
-            seconds,
-        };
-        let hold = |at, task, agent, seconds| MetricEvent::Hold {
-            at,
-            task,
-            queue: q,
-            channel: c,
-            agent,
-            seconds,
-        };
-        let wrap_up = |at, task, agent, seconds| MetricEvent::WrapUp {
-            at,
-            task,
-            queue: q,
-            channel: c,
-            agent,
-            seconds,
-        };
-        let resolved = |at, task, agent, resolved| MetricEvent::Disposition {
-            at,
-            task,
-            queue: q,
-            channel: c,
-            agent,
-            resolved,
-        };
-        let completed = |at, task, agent| MetricEvent::Completed {
-            at,
-            task,
-            queue: q,
-            channel: c,
-            agent,
-        };
-        let csat = |at, task, agent, score| MetricEvent::Csat {
-            at,
-            task,
-            queue: q,
-            channel: c,
-            agent: Some(agent),
-            score,
-        };
+        let arrived = |at, task| MetricEvent::Arrived { at, task, queue: q, channel: c };
+        let answered = |at, task, agent, wait| MetricEvent::Answered { at, task, queue: q, channel: c, agent, wait };
+        let abandoned = |at, task, wait| MetricEvent::Abandoned { at, task, queue: q, channel: c, wait };
+        let talk = |at, task, agent, seconds| MetricEvent::Talk { at, task, queue: q, channel: c, agent, seconds };
+        let hold = |at, task, agent, seconds| MetricEvent::Hold { at, task, queue: q, channel: c, agent, seconds };
+        let wrap_up = |at, task, agent, seconds| MetricEvent::WrapUp { at, task, queue: q, channel: c, agent, seconds };
+        let resolved =
+            |at, task, agent, resolved| MetricEvent::Disposition { at, task, queue: q, channel: c, agent, resolved };
+        let completed = |at, task, agent| MetricEvent::Completed { at, task, queue: q, channel: c, agent };
+        let csat =
+            |at, task, agent, score| MetricEvent::Csat { at, task, queue: q, channel: c, agent: Some(agent), score };
         let state = |at, agent, state| MetricEvent::AgentState { at, agent, state };
-        let load = |at, agent, tasks| MetricEvent::AgentLoad {
-            at,
-            agent,
-            used: tasks,
-            capacity: 1,
-            tasks,
-        };
+        let load = |at, agent, tasks| MetricEvent::AgentLoad { at, agent, used: tasks, capacity: 1, tasks };
         let events = [
             state(0.0, ann, Available),
             load(0.0, ann, 0),
@@ -175,13 +109,7 @@ impl Example {
             state(170.0, ann, Available),
             csat(175.0, 1, ann, 5.0),
             talk(200.0, 4, bob, 120.0),
-            MetricEvent::Transferred {
-                at: 200.0,
-                task: 4,
-                queue: q,
-                channel: c,
-                agent: Some(bob),
-            },
+            MetricEvent::Transferred { at: 200.0, task: 4, queue: q, channel: c, agent: Some(bob) },
             load(200.0, bob, 0),
             state(200.0, bob, WrapUp),
             arrived(200.0, 4),
@@ -266,26 +194,13 @@ fn worked_example_at_330_seconds() {
     // Windows of 15 and 60 slots ending in slot 5 (300..360 s) start 14 and 59 slots earlier.
     assert_eq!(
         snapshot.windows,
-        vec![
-            WindowSpan {
-                seconds: 900,
-                start: -540.0
-            },
-            WindowSpan {
-                seconds: 3600,
-                start: -3240.0
-            }
-        ]
+        vec![WindowSpan { seconds: 900, start: -540.0 }, WindowSpan { seconds: 3600, start: -3240.0 }]
     );
 
     let billing = &snapshot.queues["billing"];
     // Everything happened in the first interval and inside both windows: every span agrees.
-    for stats in [
-        &billing.since_start,
-        &billing.current_interval,
-        &billing.windows[0].stats,
-        &billing.windows[1].stats,
-    ] {
+    for stats in [&billing.since_start, &billing.current_interval, &billing.windows[0].stats, &billing.windows[1].stats]
+    {
         assert_contact_figures(stats);
         // Occupancy is per agent and overall; a queue has no agent time.
         assert_eq!(stats.occupancy, None);
@@ -293,16 +208,10 @@ fn worked_example_at_330_seconds() {
     }
     assert_contact_figures(&snapshot.channels["voice"].since_start);
     assert_contact_figures(&snapshot.overall.since_start);
-    assert_eq!(
-        snapshot.channels["voice"].since_start,
-        snapshot.queues["billing"].since_start
-    );
+    assert_eq!(snapshot.channels["voice"].since_start, snapshot.queues["billing"].since_start);
 
     // Contacts 6 (arrived 250) and 7 (arrived 320) still wait: the longest for 330 - 250 = 80 s.
-    let waiting = WaitingNow {
-        contacts: 2,
-        longest_wait: Some(80.0),
-    };
+    let waiting = WaitingNow { contacts: 2, longest_wait: Some(80.0) };
     assert_eq!(billing.waiting, Some(waiting));
     assert_eq!(snapshot.channels["voice"].waiting, Some(waiting));
     assert_eq!(snapshot.overall.waiting, Some(waiting));
@@ -317,10 +226,7 @@ fn worked_example_at_330_seconds() {
     close(ann.occupancy, 215.0 / 330.0);
     close(ann.utilisation, 215.0 / 330.0);
     // ann answered 1 (wait 10) and 4 (wait 165), completed both: talk 145, hold 20, wrap-up 50.
-    assert_eq!(
-        (ann.answered, ann.answered_within_threshold, ann.completed),
-        (2, 1, 2)
-    );
+    assert_eq!((ann.answered, ann.answered_within_threshold, ann.completed), (2, 1, 2));
     close(ann.asa, 87.5);
     close(ann.service_level_answered, 0.5);
     close(ann.aht, 215.0 / 2.0);
@@ -352,20 +258,9 @@ fn worked_example_at_330_seconds() {
     close(overall.utilisation, 345.0 / 630.0);
 
     // Now: ann is Available with nothing in hand, bob is offline.
-    let staffing = StaffingNow {
-        offline: 1,
-        available: 1,
-        capacity_free: 1,
-        ..StaffingNow::default()
-    };
+    let staffing = StaffingNow { offline: 1, available: 1, capacity_free: 1, ..StaffingNow::default() };
     assert_eq!(snapshot.overall.staffing, Some(staffing));
-    assert_eq!(
-        snapshot.agents["ann"].staffing,
-        Some(StaffingNow {
-            offline: 0,
-            ..staffing
-        })
-    );
+    assert_eq!(snapshot.agents["ann"].staffing, Some(StaffingNow { offline: 0, ..staffing }));
     assert_eq!(snapshot.agents["ann"].waiting, None);
 }
 
@@ -378,20 +273,11 @@ fn worked_example_at_1000_seconds_moves_the_window_and_the_interval() {
     let billing = &snapshot.queues["billing"];
     assert_eq!(billing.current_interval.offered, 0);
     // The 15-minute window ends in slot 16 (960-1020 s) and starts 14 slots earlier, at 120 s.
-    assert_eq!(
-        snapshot.windows[0],
-        WindowSpan {
-            seconds: 900,
-            start: 120.0
-        }
-    );
+    assert_eq!(snapshot.windows[0], WindowSpan { seconds: 900, start: 120.0 });
     let window = &billing.windows[0].stats;
     // Left in it: arrivals of 4 (again), 6 and 7; ann's answer of 4 (wait 165); the transfer;
     // the three completions with all their segments.
-    assert_eq!(
-        (window.offered, window.answered, window.abandoned),
-        (3, 1, 0)
-    );
+    assert_eq!((window.offered, window.answered, window.abandoned), (3, 1, 0));
     close(window.service_level_answered, 0.0);
     close(window.service_level_abandons_negative, 0.0);
     close(window.asa, 165.0);
@@ -404,10 +290,7 @@ fn worked_example_at_1000_seconds_moves_the_window_and_the_interval() {
 
     // ann in the window (120-1000 s): handling 120-140, 140-170, 215-260, 260-280; idle 170-215 and 280-1000.
     let ann = &snapshot.agents["ann"];
-    seconds(
-        ann.windows[0].stats.handling_seconds,
-        20.0 + 30.0 + 45.0 + 20.0,
-    );
+    seconds(ann.windows[0].stats.handling_seconds, 20.0 + 30.0 + 45.0 + 20.0);
     seconds(ann.windows[0].stats.available_idle_seconds, 45.0 + 720.0);
     seconds(ann.windows[0].stats.logged_in_seconds, 880.0);
     // ann in the current interval (900-1000 s): idle throughout.
@@ -420,49 +303,24 @@ fn worked_example_at_1000_seconds_moves_the_window_and_the_interval() {
     assert_eq!(snapshot.agents["bob"].current_interval.utilisation, None);
 
     // 6 and 7 still wait; 6 for 1000 - 250 s.
-    assert_eq!(
-        billing.waiting,
-        Some(WaitingNow {
-            contacts: 2,
-            longest_wait: Some(750.0)
-        })
-    );
+    assert_eq!(billing.waiting, Some(WaitingNow { contacts: 2, longest_wait: Some(750.0) }));
 
     // The historical report: the first interval holds everything, the second only ann's idle time so far.
-    let history = example
-        .metrics
-        .intervals(DimensionKind::Queue, "billing", 0.0, 1_000.0)
-        .unwrap();
+    let history = example.metrics.intervals(DimensionKind::Queue, "billing", 0.0, 1_000.0).unwrap();
     assert_eq!(history.len(), 2);
     assert_eq!((history[0].start, history[1].start), (0.0, 900.0));
     assert_contact_figures(&history[0].stats);
     assert_eq!(history[1].stats, Stats::default());
-    let ann = example
-        .metrics
-        .intervals(
-            DimensionKind::Agent,
-            "ann",
-            f64::NEG_INFINITY,
-            f64::INFINITY,
-        )
-        .unwrap();
+    let ann = example.metrics.intervals(DimensionKind::Agent, "ann", f64::NEG_INFINITY, f64::INFINITY).unwrap();
     seconds(ann[0].stats.handling_seconds, 215.0);
     seconds(ann[0].stats.available_idle_seconds, 115.0 + 570.0);
     seconds(ann[0].stats.logged_in_seconds, 900.0);
     seconds(ann[1].stats.available_idle_seconds, 100.0);
-    let overall = example
-        .metrics
-        .intervals(DimensionKind::Overall, "", 0.0, 900.0)
-        .unwrap();
+    let overall = example.metrics.intervals(DimensionKind::Overall, "", 0.0, 900.0).unwrap();
     assert_eq!(overall.len(), 1);
     seconds(overall[0].stats.logged_in_seconds, 900.0 + 300.0);
     assert_eq!(
-        example
-            .metrics
-            .intervals(DimensionKind::Queue, "sales", 0.0, 900.0),
-        Err(MetricsError::UnknownName {
-            kind: DimensionKind::Queue,
-            name: "sales".into()
-        })
+        example.metrics.intervals(DimensionKind::Queue, "sales", 0.0, 900.0),
+        Err(MetricsError::UnknownName { kind: DimensionKind::Queue, name: "sales".into() })
     );
 }

@@ -47,17 +47,9 @@ pub struct SnapshotScope {
 
 impl SnapshotScope {
     /// Every queue, channel and agent.
-    pub const ALL: Self = Self {
-        queues: true,
-        channels: true,
-        agents: true,
-    };
+    pub const ALL: Self = Self { queues: true, channels: true, agents: true };
     /// Queues and channels, no agents.
-    pub const QUEUES_AND_CHANNELS: Self = Self {
-        queues: true,
-        channels: true,
-        agents: false,
-    };
+    pub const QUEUES_AND_CHANNELS: Self = Self { queues: true, channels: true, agents: false };
 }
 
 impl Default for SnapshotScope {
@@ -174,11 +166,7 @@ impl Aggregator {
     }
 
     /// [`Self::snapshot`] of the dimensions in `scope` only (and overall).
-    pub fn snapshot_scoped(
-        &mut self,
-        now: f64,
-        scope: SnapshotScope,
-    ) -> Result<MetricsSnapshot, MetricsError> {
+    pub fn snapshot_scoped(&mut self, now: f64, scope: SnapshotScope) -> Result<MetricsSnapshot, MetricsError> {
         check_at("snapshot", "now", now, self.last_time())?;
         let t = to_micros(now);
         self.advance_to(now, t);
@@ -217,19 +205,13 @@ impl Aggregator {
         };
         Ok(MetricsSnapshot {
             now,
-            interval_start: to_seconds(
-                self.intervals
-                    .start_of(self.intervals.current_index().unwrap_or(0)),
-            ),
+            interval_start: to_seconds(self.intervals.start_of(self.intervals.current_index().unwrap_or(0))),
             windows: self
                 .config
                 .windows
                 .iter()
                 .enumerate()
-                .map(|(w, &seconds)| WindowSpan {
-                    seconds,
-                    start: to_seconds(self.windows.start_of(w)),
-                })
+                .map(|(w, &seconds)| WindowSpan { seconds, start: to_seconds(self.windows.start_of(w)) })
                 .collect(),
             overall: self.dimension(DimRef::OVERALL, t, &times),
             queues: by_name(DimensionKind::Queue, &queue_order),
@@ -241,34 +223,20 @@ impl Aggregator {
     /// Agent time since start, in the current interval and in each window, up
     /// to `t`: overall, and per agent when `per_agent`.
     fn span_times(&mut self, t: Micros, per_agent: bool) -> SpanTimes {
-        let window_starts: Vec<Micros> = (0..self.windows.count())
-            .map(|w| self.windows.start_of(w))
-            .collect();
+        let window_starts: Vec<Micros> = (0..self.windows.count()).map(|w| self.windows.start_of(w)).collect();
         let windows = window_starts.len();
         let spans = FIRST_WINDOW + windows;
         let everybody = self.agents.overall();
         let now = everybody.cumulative_at(t);
         let mut overall = vec![now, everybody.interval_time(t)];
-        overall.extend(
-            window_starts
-                .iter()
-                .map(|&start| now.since(everybody.cumulative_at(start))),
-        );
+        overall.extend(window_starts.iter().map(|&start| now.since(everybody.cumulative_at(start))));
         if !per_agent {
-            return SpanTimes {
-                spans,
-                agents: Vec::new(),
-                overall,
-            };
+            return SpanTimes { spans, agents: Vec::new(), overall };
         }
         let slot = self.windows.current().unwrap_or(0);
         let (tracks, bases) = self.agents.window_bases(slot, &window_starts);
         let mut agents = vec![AgentTime::default(); tracks.len() * spans];
-        for (a, (track, row)) in tracks
-            .iter()
-            .zip(agents.chunks_exact_mut(spans))
-            .enumerate()
-        {
+        for (a, (track, row)) in tracks.iter().zip(agents.chunks_exact_mut(spans)).enumerate() {
             if track.time.last_change().is_none() {
                 continue; // never logged in: no time anywhere
             }
@@ -279,11 +247,7 @@ impl Aggregator {
                 *time = cumulative.since(bases[a * windows + w]);
             }
         }
-        SpanTimes {
-            spans,
-            agents,
-            overall,
-        }
+        SpanTimes { spans, agents, overall }
     }
 
     fn dimension(&self, dim: DimRef, t: Micros, times: &SpanTimes) -> DimensionSnapshot {
@@ -308,10 +272,7 @@ impl Aggregator {
                 .windows
                 .iter()
                 .enumerate()
-                .map(|(w, &seconds)| WindowStats {
-                    seconds,
-                    stats: stats(FIRST_WINDOW + w),
-                })
+                .map(|(w, &seconds)| WindowStats { seconds, stats: stats(FIRST_WINDOW + w) })
                 .collect(),
             waiting: self.waiting_now(dim, t),
             staffing: self.staffing_now(dim),
@@ -325,20 +286,13 @@ impl Aggregator {
             DimensionKind::Channel => self.waiting.channel_waiting(dim.key),
             DimensionKind::Agent => return None,
         };
-        Some(WaitingNow {
-            contacts,
-            longest_wait: oldest.map(|arrived| to_seconds(t - arrived)),
-        })
+        Some(WaitingNow { contacts, longest_wait: oldest.map(|arrived| to_seconds(t - arrived)) })
     }
 
     fn staffing_now(&self, dim: DimRef) -> Option<StaffingNow> {
         let mut staffing = StaffingNow::default();
         match dim.kind {
-            DimensionKind::Overall => self
-                .agents
-                .tracks()
-                .iter()
-                .for_each(|track| staffing.add(track)),
+            DimensionKind::Overall => self.agents.tracks().iter().for_each(|track| staffing.add(track)),
             DimensionKind::Agent => staffing.add(self.agents.track(dim.key)),
             DimensionKind::Queue | DimensionKind::Channel => return None,
         }
@@ -371,17 +325,12 @@ impl Aggregator {
             None => DimRef::OVERALL,
             Some(names) => DimRef {
                 kind,
-                key: names.key(name).ok_or_else(|| MetricsError::UnknownName {
-                    kind,
-                    name: name.to_owned(),
-                })?,
+                key: names.key(name).ok_or_else(|| MetricsError::UnknownName { kind, name: name.to_owned() })?,
             },
         };
-        let (Some(current), Some(oldest), Some(clock)) = (
-            self.intervals.current_index(),
-            self.intervals.oldest_reported(),
-            self.clock,
-        ) else {
+        let (Some(current), Some(oldest), Some(clock)) =
+            (self.intervals.current_index(), self.intervals.oldest_reported(), self.clock)
+        else {
             return Ok(Vec::new());
         };
         let length = f64::from(self.config.interval_seconds);
@@ -404,8 +353,7 @@ impl Aggregator {
             let mut answered = [0; MAX_SPANS];
             answered[INTERVAL] = counts.answered;
             let mut percentiles: [Percentiles; MAX_SPANS] = [[None; 3]; MAX_SPANS];
-            self.live
-                .percentiles(dim, &answered[..spans], &mut percentiles[..spans]);
+            self.live.percentiles(dim, &answered[..spans], &mut percentiles[..spans]);
             let time = match dim.kind {
                 DimensionKind::Agent => self.agents.track(dim.key).time.interval_time(clock),
                 DimensionKind::Overall => self.agents.overall().interval_time(clock),
@@ -413,12 +361,57 @@ impl Aggregator {
             };
             return Stats::compute(&counts, percentiles[INTERVAL], &time);
         }
-        self.intervals
-            .closed(index)
-            .and_then(|closed| closed.entry(dim))
-            .map_or_else(Stats::default, |entry| {
-                let [p50, p90, p99] = entry.tally.waits.percentiles(super::live::PERCENTILES);
-                Stats::compute(&entry.tally.counts, [p50, p90, p99], &entry.agent_time)
-            })
+        self.intervals.closed(index).and_then(|closed| closed.entry(dim)).map_or_else(Stats::default, |entry| {
+            let [p50, p90, p99] = entry.tally.waits.percentiles(super::live::PERCENTILES);
+            Stats::compute(&entry.tally.counts, [p50, p90, p99], &entry.agent_time)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{MetricEvent, MetricsConfig};
+
+    fn aggregator() -> Aggregator {
+        let mut agg = Aggregator::new(MetricsConfig::default()).unwrap();
+        let queue = agg.queue_key("billing");
+        let channel = agg.channel_key("voice");
+        let ann = agg.agent_key("ann");
+        agg.agent_key("bob");
+        let events = [
+            MetricEvent::AgentState { at: 0.0, agent: ann, state: AgentActivity::Away },
+            MetricEvent::AgentLoad { at: 0.0, agent: ann, used: 2, capacity: 5, tasks: 1 },
+            MetricEvent::Arrived { at: 1.0, task: 1, queue, channel },
+        ];
+        agg.record_batch(&events).unwrap();
+        agg
+    }
+
+    #[test]
+    fn a_scoped_snapshot_leaves_out_whole_kinds_but_not_overall() {
+        let mut agg = aggregator();
+        let scoped = agg.snapshot_scoped(2.0, SnapshotScope::QUEUES_AND_CHANNELS).unwrap();
+        assert!(scoped.agents.is_empty());
+        assert_eq!(scoped.queues.keys().collect::<Vec<_>>(), ["billing"]);
+        let full = agg.snapshot(2.0).unwrap();
+        assert_eq!(full.agents.keys().collect::<Vec<_>>(), ["ann", "bob"]);
+        // Overall, queues and channels do not depend on the scope.
+        assert_eq!(scoped.overall, full.overall);
+        assert_eq!(scoped.queues, full.queues);
+        assert_eq!(SnapshotScope::default(), SnapshotScope::ALL);
+    }
+
+    #[test]
+    fn staffing_counts_states_and_the_capacity_of_agents_logged_in() {
+        let mut agg = aggregator();
+        let snapshot = agg.snapshot(2.0).unwrap();
+        let ann = StaffingNow { away: 1, capacity_used: 2, capacity_free: 3, tasks_held: 1, ..StaffingNow::default() };
+        assert_eq!(snapshot.agents["ann"].staffing, Some(ann));
+        assert_eq!(snapshot.agents["bob"].staffing, Some(StaffingNow { offline: 1, ..StaffingNow::default() }));
+        assert_eq!(snapshot.overall.staffing, Some(StaffingNow { offline: 1, ..ann }));
+        assert_eq!(snapshot.queues["billing"].staffing, None);
+        assert_eq!(snapshot.queues["billing"].waiting, Some(WaitingNow { contacts: 1, longest_wait: Some(1.0) }));
+        assert_eq!(snapshot.agents["ann"].waiting, None);
     }
 }

@@ -136,15 +136,9 @@ impl Stats {
             available_idle_seconds,
             logged_in_seconds,
             service_level_answered: count_ratio(c.answered_within, c.answered),
-            service_level_abandons_ignored: count_ratio(
-                c.answered_within,
-                sl_events - c.abandoned_within,
-            ),
+            service_level_abandons_ignored: count_ratio(c.answered_within, sl_events - c.abandoned_within),
             service_level_abandons_negative: count_ratio(c.answered_within, sl_events),
-            service_level_abandons_positive: count_ratio(
-                c.answered_within + c.abandoned_within,
-                sl_events,
-            ),
+            service_level_abandons_positive: count_ratio(c.answered_within + c.abandoned_within, sl_events),
             abandon_rate: count_ratio(c.abandoned - c.short_abandoned, sl_events),
             asa: ratio(wait_seconds, c.answered as f64),
             average_abandon_wait: ratio(abandon_wait_seconds, c.abandoned as f64),
@@ -183,58 +177,18 @@ mod tests {
         let mut counts = Counts::default();
         // 70 answered within, 10 answered late, 10 abandoned within, 10 abandoned late, 5 short abandons.
         for (n, contribution) in [
-            (
-                70,
-                Contribution::Answered {
-                    wait: 1,
-                    within: true,
-                },
-            ),
-            (
-                10,
-                Contribution::Answered {
-                    wait: 1,
-                    within: false,
-                },
-            ),
-            (
-                10,
-                Contribution::Abandoned {
-                    wait: 1,
-                    short: false,
-                    within: true,
-                },
-            ),
-            (
-                10,
-                Contribution::Abandoned {
-                    wait: 1,
-                    short: false,
-                    within: false,
-                },
-            ),
-            (
-                5,
-                Contribution::Abandoned {
-                    wait: 1,
-                    short: true,
-                    within: true,
-                },
-            ),
+            (70, Contribution::Answered { wait: 1, within: true }),
+            (10, Contribution::Answered { wait: 1, within: false }),
+            (10, Contribution::Abandoned { wait: 1, short: false, within: true }),
+            (10, Contribution::Abandoned { wait: 1, short: false, within: false }),
+            (5, Contribution::Abandoned { wait: 1, short: true, within: true }),
         ] {
             for _ in 0..n {
                 counts.apply(contribution);
             }
         }
-        let stats = Stats::compute(
-            &counts,
-            [Some(1.0), Some(2.0), Some(3.0)],
-            &AgentTime::default(),
-        );
-        assert_eq!(
-            (stats.wait_p50, stats.wait_p90, stats.wait_p99),
-            (Some(1.0), Some(2.0), Some(3.0))
-        );
+        let stats = Stats::compute(&counts, [Some(1.0), Some(2.0), Some(3.0)], &AgentTime::default());
+        assert_eq!((stats.wait_p50, stats.wait_p90, stats.wait_p99), (Some(1.0), Some(2.0), Some(3.0)));
         // 100 service-level events: the 5 short abandons are left out.
         assert_eq!(stats.service_level_answered, Some(70.0 / 80.0));
         assert_eq!(stats.service_level_abandons_ignored, Some(70.0 / 90.0));
@@ -246,14 +200,8 @@ mod tests {
     #[test]
     fn averages_and_rates() {
         let mut counts = Counts::default();
-        counts.apply(Contribution::Answered {
-            wait: 10_000_000,
-            within: true,
-        });
-        counts.apply(Contribution::Answered {
-            wait: 20_000_000,
-            within: false,
-        });
+        counts.apply(Contribution::Answered { wait: 10_000_000, within: true });
+        counts.apply(Contribution::Answered { wait: 20_000_000, within: false });
         counts.apply(Contribution::Transferred);
         counts.apply(Contribution::Completed);
         counts.apply(Contribution::Completed);
@@ -262,11 +210,7 @@ mod tests {
         counts.apply(Contribution::WrapUp(40_000_000));
         counts.apply(Contribution::Disposition { resolved: true });
         counts.apply(Contribution::Csat(4_500_000));
-        let time = AgentTime {
-            handling: 30_000_000,
-            available_idle: 10_000_000,
-            logged_in: 60_000_000,
-        };
+        let time = AgentTime { handling: 30_000_000, available_idle: 10_000_000, logged_in: 60_000_000 };
         let stats = Stats::compute(&counts, [None; 3], &time);
         assert_eq!(stats.asa, Some(15.0));
         assert_eq!(stats.aht, Some(80.0));

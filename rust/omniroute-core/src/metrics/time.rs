@@ -69,24 +69,11 @@ mod tests {
         assert_eq!(to_micros(-2.25), -2_250_000);
         assert_eq!(to_micros(0.000_000_5), 1);
         assert_eq!(to_micros(-0.000_000_5), -1);
-        for seconds in [
-            0.1,
-            0.7,
-            1.234_567_5,
-            -3.000_000_49,
-            12_345.678_9,
-            1_700_000_000.123_456,
-        ] {
-            assert_eq!(
-                to_micros(seconds),
-                (seconds * MICROS_PER_SECOND).round() as Micros,
-                "{seconds}"
-            );
+        for seconds in [0.1, 0.7, 1.234_567_5, -3.000_000_49, 12_345.678_9, 1_700_000_000.123_456] {
+            assert_eq!(to_micros(seconds), (seconds * MICROS_PER_SECOND).round() as Micros, "{seconds}");
         }
         assert_eq!(to_micros(MAX_ABS_AT), 1_000_000_000_000_000_000);
-        assert!(
-            (to_seconds(to_micros(1_700_000_000.123_456)) - 1_700_000_000.123_456).abs() < 1e-6
-        );
+        assert!((to_seconds(to_micros(1_700_000_000.123_456)) - 1_700_000_000.123_456).abs() < 1e-6);
         assert!((sum_to_seconds(2_500_000) - 2.5).abs() < f64::EPSILON);
     }
 

@@ -77,15 +77,8 @@ impl Waiting {
     pub fn arrived(&mut self, task: u64, queue: u32, channel: u32, at: Micros) {
         let seq = self.next_seq;
         self.next_seq += 1;
-        let entry = self.tasks.entry(task).or_insert(TaskEntry {
-            arrived: at,
-            waiting: None,
-        });
-        let previous = entry.waiting.replace(WaitingIn {
-            queue,
-            channel,
-            seq,
-        });
+        let entry = self.tasks.entry(task).or_insert(TaskEntry { arrived: at, waiting: None });
+        let previous = entry.waiting.replace(WaitingIn { queue, channel, seq });
         let arrived = entry.arrived;
         if let Some(previous) = previous {
             // A contact waits in one queue at a time: arriving elsewhere ends the earlier wait.
@@ -129,30 +122,16 @@ impl Waiting {
         self.channel_counts[was.channel as usize] -= 1;
         self.total -= 1;
         let tasks = &self.tasks;
-        tidy(
-            &mut self.queue_heaps[was.queue as usize],
-            tasks,
-            self.queue_counts[was.queue as usize],
-        );
-        tidy(
-            &mut self.channel_heaps[was.channel as usize],
-            tasks,
-            self.channel_counts[was.channel as usize],
-        );
+        tidy(&mut self.queue_heaps[was.queue as usize], tasks, self.queue_counts[was.queue as usize]);
+        tidy(&mut self.channel_heaps[was.channel as usize], tasks, self.channel_counts[was.channel as usize]);
     }
 
     pub fn queue_waiting(&self, queue: u32) -> (u64, Option<Micros>) {
-        (
-            self.queue_counts[queue as usize],
-            oldest(&self.queue_heaps[queue as usize]),
-        )
+        (self.queue_counts[queue as usize], oldest(&self.queue_heaps[queue as usize]))
     }
 
     pub fn channel_waiting(&self, channel: u32) -> (u64, Option<Micros>) {
-        (
-            self.channel_counts[channel as usize],
-            oldest(&self.channel_heaps[channel as usize]),
-        )
+        (self.channel_counts[channel as usize], oldest(&self.channel_heaps[channel as usize]))
     }
 
     /// Every waiting contact waits in exactly one queue, so the oldest overall is the oldest of the queues' oldest.
@@ -173,11 +152,7 @@ impl Waiting {
         self.queue_counts = vec![0; queues];
         self.channel_counts = vec![0; channels];
         self.total = 0;
-        let mut entries: Vec<(u64, TaskEntry)> = self
-            .tasks
-            .iter()
-            .map(|(&task, &entry)| (task, entry))
-            .collect();
+        let mut entries: Vec<(u64, TaskEntry)> = self.tasks.iter().map(|(&task, &entry)| (task, entry)).collect();
         entries.sort_unstable_by_key(|&(task, _)| task);
         for (task, entry) in entries {
             let Some(w) = entry.waiting else { continue };
@@ -185,9 +160,7 @@ impl Waiting {
                 return Err(format!("task {task} waits in an unknown queue or channel"));
             }
             if w.seq >= self.next_seq {
-                return Err(format!(
-                    "task {task} has a wait sequence number from the future"
-                ));
+                return Err(format!("task {task} has a wait sequence number from the future"));
             }
             self.queue_heaps[w.queue as usize].push(Reverse((entry.arrived, w.seq, task)));
             self.channel_heaps[w.channel as usize].push(Reverse((entry.arrived, w.seq, task)));
@@ -200,8 +173,7 @@ impl Waiting {
 }
 
 fn save_sorted<S: serde::Serializer>(tasks: &TaskMap, serializer: S) -> Result<S::Ok, S::Error> {
-    let mut sorted: Vec<(u64, TaskEntry)> =
-        tasks.iter().map(|(&task, &entry)| (task, entry)).collect();
+    let mut sorted: Vec<(u64, TaskEntry)> = tasks.iter().map(|(&task, &entry)| (task, entry)).collect();
     sorted.sort_unstable_by_key(|&(task, _)| task);
     sorted.serialize(serializer)
 }
@@ -212,19 +184,14 @@ fn load_sorted<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Task
     tasks.reserve(sorted.len());
     for (task, entry) in sorted {
         if tasks.insert(task, entry).is_some() {
-            return Err(serde::de::Error::custom(format!(
-                "task {task} is saved twice"
-            )));
+            return Err(serde::de::Error::custom(format!("task {task} is saved twice")));
         }
     }
     Ok(tasks)
 }
 
 fn is_live(tasks: &TaskMap, &Reverse((_, seq, task)): &HeapEntry) -> bool {
-    tasks
-        .get(&task)
-        .and_then(|entry| entry.waiting)
-        .is_some_and(|w| w.seq == seq)
+    tasks.get(&task).and_then(|entry| entry.waiting).is_some_and(|w| w.seq == seq)
 }
 
 /// Drops stale entries from the top, and rebuilds the heap when stale entries
@@ -309,11 +276,7 @@ mod tests {
             w.stopped_waiting(task);
             w.ended(task, true);
         }
-        assert!(
-            w.queue_heaps[0].len() <= 2 + 32,
-            "{}",
-            w.queue_heaps[0].len()
-        );
+        assert!(w.queue_heaps[0].len() <= 2 + 32, "{}", w.queue_heaps[0].len());
         assert_eq!(w.queue_waiting(0), (1, Some(0)));
         assert_eq!(w.tasks_known(), 1);
     }

@@ -35,12 +35,7 @@ pub(crate) struct WaitRecord {
 
 impl WaitRecord {
     fn dims(self) -> [DimRef; 4] {
-        [
-            DimRef::OVERALL,
-            DimRef::queue(self.queue),
-            DimRef::channel(self.channel),
-            DimRef::agent(self.agent),
-        ]
+        [DimRef::OVERALL, DimRef::queue(self.queue), DimRef::channel(self.channel), DimRef::agent(self.agent)]
     }
 }
 
@@ -58,6 +53,19 @@ struct CurrentSlot {
     index: i64,
     touched: Vec<DimRef>,
     waits: Vec<WaitRecord>,
+}
+
+/// The last slot that touched a dimension, and which counters it moved there (`1 << field`).
+#[derive(Clone, Copy, Debug)]
+struct Touch {
+    slot: i64,
+    fields: u32,
+}
+
+impl Default for Touch {
+    fn default() -> Self {
+        Self { slot: i64::MIN, fields: 0 }
+    }
 }
 
 /// The windows as saved: the past slots, and the current one with its counts worked out.
@@ -84,8 +92,8 @@ pub(crate) struct Windows {
     spans: Vec<i64>,
     /// Slots in the longest window (at least 1).
     kept: i64,
-    /// Per dimension, the index of the last slot that touched it.
-    last_touched: PerDimension<i64>,
+    /// Per dimension, the last slot that touched it and the counters moved in it.
+    last_touched: PerDimension<Touch>,
     /// Per dimension, its since-start counters when the current slot began (valid for the
     /// dimensions the current slot touched; refreshed when a slot that touched it ends).
     base: PerDimension<[u64; COUNTERS]>,
@@ -102,31 +110,14 @@ impl Windows {
 
     fn configure(&mut self, config: &MetricsConfig) {
         self.slot_micros = config.slot_micros();
-        self.spans = config
-            .windows
-            .iter()
-            .map(|&w| i64::from(w / config.window_slot_seconds))
-            .collect();
+        self.spans = config.windows.iter().map(|&w| i64::from(w / config.window_slot_seconds)).collect();
         self.kept = self.spans.iter().copied().max().unwrap_or(1);
         self.last_touched = PerDimension::default();
-        self.last_touched.overall = i64::MIN;
         self.base = PerDimension::default();
     }
 
     pub fn grow(&mut self, kind: DimensionKind, len: usize) {
-        let old = match kind {
-            DimensionKind::Overall => return,
-            DimensionKind::Queue => self.last_touched.queues.len(),
-            DimensionKind::Channel => self.last_touched.channels.len(),
-            DimensionKind::Agent => self.last_touched.agents.len(),
-        };
         self.last_touched.grow(kind, len);
-        for key in old..len {
-            *self.last_touched.get_mut(DimRef {
-                kind,
-                key: key as u32,
-            }) = i64::MIN;
-        }
         self.base.grow(kind, len);
     }
 
@@ -137,18 +128,14 @@ impl Windows {
 
     /// Where the slot after the current one starts: nothing expires before then.
     pub fn next_boundary(&self) -> Micros {
-        self.current()
-            .map_or(Micros::MIN, |current| (current + 1) * self.slot_micros)
+        self.current().map_or(Micros::MIN, |current| (current + 1) * self.slot_micros)
     }
 
     /// Moves the current slot to the one holding `t`, taking what leaves each window out of `live`.
     pub fn advance_to(&mut self, t: Micros, live: &mut LiveFigures) {
         let target = t.div_euclid(self.slot_micros);
         let Some(current) = self.current() else {
-            self.current = Some(CurrentSlot {
-                index: target,
-                ..CurrentSlot::default()
-            });
+            self.current = Some(CurrentSlot { index: target, ..CurrentSlot::default() });
             return;
         };
         if target <= current {
@@ -176,10 +163,17 @@ impl Windows {
         let mut ended = self.spare.pop().unwrap_or_default();
         ended.index = current.index;
         for &dim in &current.touched {
-            let now = live.cells(dim, SINCE_START);
             let base = self.base.get_mut(dim);
-            let added = std::array::from_fn(|f| now[f].wrapping_sub(base[f]));
-            *base = now;
+            let mut added = [0; COUNTERS];
+            let mut fields = self.last_touched.get(dim).fields;
+            // Only the counters this slot moved: the others' lines stay untouched.
+            while fields != 0 {
+                let f = fields.trailing_zeros() as usize;
+                fields &= fields - 1;
+                let now = live.cell(dim, SINCE_START, f);
+                added[f] = now.wrapping_sub(base[f]);
+                base[f] = now;
+            }
             ended.entries.push((dim, added));
         }
         current.touched.clear();
@@ -191,19 +185,10 @@ impl Windows {
             // The slot leaving this window as `next` becomes current.
             let leaving = next - span;
             if leaving >= oldest {
-                apply(
-                    live,
-                    FIRST_WINDOW + w,
-                    &self.past[(leaving - oldest) as usize],
-                    false,
-                );
+                apply(live, FIRST_WINDOW + w, &self.past[(leaving - oldest) as usize], false);
             }
         }
-        while self
-            .past
-            .front()
-            .is_some_and(|slot| slot.index <= next - self.kept)
-        {
+        while self.past.front().is_some_and(|slot| slot.index <= next - self.kept) {
             if let Some(mut slot) = self.past.pop_front() {
                 slot.entries.clear();
                 slot.waits.clear();
@@ -212,9 +197,10 @@ impl Windows {
         }
     }
 
-    /// Notes that a contact event touched `dims` (and answered a contact after `wait`).
+    /// Notes that a contact event moved counters `fields` (`1 << field`) of `dims`
+    /// (and answered a contact after `wait`).
     #[inline]
-    pub fn touch(&mut self, dims: &[DimRef], wait: Option<WaitRecord>) {
+    pub fn touch(&mut self, dims: &[DimRef], fields: u32, wait: Option<WaitRecord>) {
         if self.spans.is_empty() {
             return;
         }
@@ -223,8 +209,10 @@ impl Windows {
         };
         for &dim in dims {
             let last = self.last_touched.get_mut(dim);
-            if *last != current.index {
-                *last = current.index;
+            if last.slot == current.index {
+                last.fields |= fields;
+            } else {
+                *last = Touch { slot: current.index, fields };
                 current.touched.push(dim);
             }
         }
@@ -260,15 +248,15 @@ impl Windows {
                 .map(|&dim| {
                     let now = live.cells(dim, SINCE_START);
                     let base = self.base.get(dim);
-                    (dim, std::array::from_fn(|f| now[f].wrapping_sub(base[f])))
+                    let fields = self.last_touched.get(dim).fields;
+                    let added =
+                        std::array::from_fn(|f| if fields & (1 << f) == 0 { 0 } else { now[f].wrapping_sub(base[f]) });
+                    (dim, added)
                 })
                 .collect(),
             waits: current.waits.clone(),
         });
-        SavedWindowsRef {
-            past: &self.past,
-            current,
-        }
+        SavedWindowsRef { past: &self.past, current }
     }
 
     /// Restores saved windows, checking them against the configuration and the
@@ -285,18 +273,11 @@ impl Windows {
         }
         let len_of = |kind: DimensionKind| match kind {
             DimensionKind::Overall => 1,
-            other => lens
-                .iter()
-                .find(|(k, _)| *k == other)
-                .map_or(0, |&(_, len)| len),
+            other => lens.iter().find(|(k, _)| *k == other).map_or(0, |&(_, len)| len),
         };
         let slots: Vec<&Slot> = saved.past.iter().chain(saved.current.as_ref()).collect();
         if slots.len() > windows.kept as usize {
-            return Err(format!(
-                "{} window slots kept, at most {} expected",
-                slots.len(),
-                windows.kept
-            ));
+            return Err(format!("{} window slots kept, at most {} expected", slots.len(), windows.kept));
         }
         if saved.current.is_none() && !saved.past.is_empty() {
             return Err("window slots saved without a current slot".into());
@@ -307,10 +288,7 @@ impl Windows {
             }
         }
         for slot in &slots {
-            let dims_ok = slot
-                .entries
-                .iter()
-                .all(|(dim, _)| (dim.key as usize) < len_of(dim.kind));
+            let dims_ok = slot.entries.iter().all(|(dim, _)| (dim.key as usize) < len_of(dim.kind));
             let waits_ok = slot.waits.iter().all(|w| {
                 w.bucket < BUCKETS
                     && (w.queue as usize) < len_of(DimensionKind::Queue)
@@ -318,10 +296,7 @@ impl Windows {
                     && (w.agent as usize) < len_of(DimensionKind::Agent)
             });
             if !dims_ok || !waits_ok {
-                return Err(
-                    "a window slot refers to an unknown queue, channel, agent or wait bucket"
-                        .into(),
-                );
+                return Err("a window slot refers to an unknown queue, channel, agent or wait bucket".into());
             }
         }
         live.clear_windows();
@@ -329,10 +304,7 @@ impl Windows {
             return Ok(windows);
         };
         for (w, &span) in windows.spans.iter().enumerate() {
-            for slot in slots
-                .iter()
-                .filter(|slot| slot.index > current_index - span)
-            {
+            for slot in slots.iter().filter(|slot| slot.index > current_index - span) {
                 apply(live, FIRST_WINDOW + w, slot, true);
             }
         }
@@ -345,20 +317,17 @@ impl Windows {
         }
         let mut touched = Vec::with_capacity(current.entries.len());
         for &(dim, added) in &current.entries {
-            if *windows.last_touched.get(dim) == current.index {
+            if windows.last_touched.get(dim).slot == current.index {
                 return Err("the current window slot names a dimension twice".into());
             }
-            *windows.last_touched.get_mut(dim) = current.index;
+            let fields = (0..COUNTERS).filter(|&f| added[f] != 0).fold(0, |mask, f| mask | 1 << f);
+            *windows.last_touched.get_mut(dim) = Touch { slot: current.index, fields };
             let base = windows.base.get_mut(dim);
             *base = std::array::from_fn(|f| base[f].wrapping_sub(added[f]));
             touched.push(dim);
         }
         windows.past = saved.past;
-        windows.current = Some(CurrentSlot {
-            index: current.index,
-            touched,
-            waits: current.waits,
-        });
+        windows.current = Some(CurrentSlot { index: current.index, touched, waits: current.waits });
         Ok(windows)
     }
 }
@@ -382,11 +351,8 @@ mod tests {
     use crate::metrics::histogram::bucket_of;
 
     const S: Micros = 1_000_000;
-    const LENS: [(DimensionKind, usize); 3] = [
-        (DimensionKind::Queue, 2),
-        (DimensionKind::Channel, 1),
-        (DimensionKind::Agent, 1),
-    ];
+    const LENS: [(DimensionKind, usize); 3] =
+        [(DimensionKind::Queue, 2), (DimensionKind::Channel, 1), (DimensionKind::Agent, 1)];
 
     struct Fixture {
         config: MetricsConfig,
@@ -395,22 +361,14 @@ mod tests {
     }
 
     fn fixture(spans: Vec<u32>) -> Fixture {
-        let config = MetricsConfig {
-            windows: spans,
-            window_slot_seconds: 60,
-            ..MetricsConfig::default()
-        };
+        let config = MetricsConfig { windows: spans, window_slot_seconds: 60, ..MetricsConfig::default() };
         let mut windows = Windows::new(&config);
         let mut live = LiveFigures::new(config.windows.len());
         for (kind, len) in LENS {
             windows.grow(kind, len);
             live.grow(kind, len);
         }
-        Fixture {
-            config,
-            windows,
-            live,
-        }
+        Fixture { config, windows, live }
     }
 
     impl Fixture {
@@ -418,25 +376,15 @@ mod tests {
             self.windows.advance_to(t, &mut self.live);
         }
 
-        fn record(
-            &mut self,
-            t: Micros,
-            dims: &[DimRef],
-            contribution: Contribution,
-            wait: Option<WaitRecord>,
-        ) {
+        fn record(&mut self, t: Micros, dims: &[DimRef], contribution: Contribution, wait: Option<WaitRecord>) {
             self.advance_to(t);
-            self.live.add(dims, contribution, wait.map(|w| w.bucket));
-            self.windows.touch(dims, wait);
+            let deltas = contribution.deltas();
+            self.live.add_deltas(dims, &deltas, wait.map(|w| w.bucket));
+            self.windows.touch(dims, deltas.fields(), wait);
         }
 
         fn offered(&mut self, t: Micros, queue: u32) {
-            self.record(
-                t,
-                &[DimRef::OVERALL, DimRef::queue(queue)],
-                Contribution::Offered,
-                None,
-            );
+            self.record(t, &[DimRef::OVERALL, DimRef::queue(queue)], Contribution::Offered, None);
         }
 
         fn offered_in(&self, w: usize, dim: DimRef) -> u64 {
@@ -447,13 +395,8 @@ mod tests {
             let bytes = rmp_serde::to_vec_named(&self.windows.saved(&self.live)).unwrap();
             let mut live = self.live.clone();
             live.clear_windows();
-            let windows = Windows::restore(
-                rmp_serde::from_slice(&bytes).unwrap(),
-                &self.config,
-                LENS,
-                &mut live,
-            )
-            .unwrap();
+            let windows =
+                Windows::restore(rmp_serde::from_slice(&bytes).unwrap(), &self.config, LENS, &mut live).unwrap();
             (windows, live)
         }
     }
@@ -515,24 +458,9 @@ mod tests {
     fn waits_leave_the_window_histograms_too() {
         let mut f = fixture(vec![60]);
         let wait = 12 * S as u64;
-        let record = WaitRecord {
-            bucket: bucket_of(wait),
-            queue: 1,
-            channel: 0,
-            agent: 0,
-        };
-        let dims = [
-            DimRef::OVERALL,
-            DimRef::queue(1),
-            DimRef::channel(0),
-            DimRef::agent(0),
-        ];
-        f.record(
-            0,
-            &dims,
-            Contribution::Answered { wait, within: true },
-            Some(record),
-        );
+        let record = WaitRecord { bucket: bucket_of(wait), queue: 1, channel: 0, agent: 0 };
+        let dims = [DimRef::OVERALL, DimRef::queue(1), DimRef::channel(0), DimRef::agent(0)];
+        f.record(0, &dims, Contribution::Answered { wait, within: true }, Some(record));
         let mut out = [[None; 3]; 3];
         f.live.percentiles(DimRef::agent(0), &[1, 1, 1], &mut out);
         assert!(out[FIRST_WINDOW][0].is_some());
@@ -552,32 +480,21 @@ mod tests {
         f.offered(131 * S, 0);
         let (windows, live) = f.save_and_restore();
         assert_eq!(live, f.live);
-        let mut g = Fixture {
-            config: f.config.clone(),
-            windows,
-            live,
-        };
+        let mut g = Fixture { config: f.config.clone(), windows, live };
         for fixture in [&mut f, &mut g] {
             fixture.offered(140 * S, 1);
             fixture.advance_to(200 * S);
             fixture.advance_to(250 * S);
         }
         assert_eq!(g.live, f.live);
-        let mut broken = rmp_serde::from_slice::<SavedWindows>(
-            &rmp_serde::to_vec_named(&f.windows.saved(&f.live)).unwrap(),
-        )
-        .unwrap();
+        let mut broken =
+            rmp_serde::from_slice::<SavedWindows>(&rmp_serde::to_vec_named(&f.windows.saved(&f.live)).unwrap())
+                .unwrap();
         broken.current = None;
         assert!(Windows::restore(broken, &f.config, LENS, &mut f.live.clone()).is_err());
-        let saved = rmp_serde::from_slice::<SavedWindows>(
-            &rmp_serde::to_vec_named(&f.windows.saved(&f.live)).unwrap(),
-        )
-        .unwrap();
-        let short = [
-            (DimensionKind::Queue, 1),
-            (DimensionKind::Channel, 1),
-            (DimensionKind::Agent, 1),
-        ];
+        let saved = rmp_serde::from_slice::<SavedWindows>(&rmp_serde::to_vec_named(&f.windows.saved(&f.live)).unwrap())
+            .unwrap();
+        let short = [(DimensionKind::Queue, 1), (DimensionKind::Channel, 1), (DimensionKind::Agent, 1)];
         assert!(Windows::restore(saved, &f.config, short, &mut f.live.clone()).is_err());
     }
 

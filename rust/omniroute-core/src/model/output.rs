@@ -207,19 +207,37 @@ pub struct BatchResult {
 #[serde(tag = "verdict", rename_all = "snake_case")]
 pub enum Verdict {
     /// Eligible now; the strategy's score for this agent.
-    Eligible { score: f64 },
+    Eligible {
+        score: f64,
+    },
     /// The task is currently offered to this agent.
     Offered,
     NotServingQueue,
-    MissingSkill { skill: String, required: u8, has: u8 },
+    MissingSkill {
+        skill: String,
+        required: u8,
+        has: u8,
+    },
     /// A negated or alternative condition does not hold.
-    ConditionNotMet { condition: String },
-    NoCapacity { needed: u32, free: u32 },
-    ChannelLimit { channel: String, max: u32 },
-    NotAvailable { status: AgentStatus },
+    ConditionNotMet {
+        condition: String,
+    },
+    NoCapacity {
+        needed: u32,
+        free: u32,
+    },
+    ChannelLimit {
+        channel: String,
+        max: u32,
+    },
+    NotAvailable {
+        status: AgentStatus,
+    },
     DeclinedBefore,
     Excluded,
-    ReservedForOthers { until: f64 },
+    ReservedForOthers {
+        until: f64,
+    },
 }
 
 /// One agent's verdict on a task.

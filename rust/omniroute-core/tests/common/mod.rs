@@ -6,9 +6,8 @@
 #![allow(dead_code)]
 
 use omniroute_core::model::{
-    AgentConfig, AgentStatus, BatchResult, ChannelConfig, Condition, EngineConfig, Explanation,
-    Input, NewTask, OfferReason, Output, QueueConfig, RequestedState, Step, StepAction, Strategy,
-    Verdict,
+    AgentConfig, AgentStatus, BatchResult, ChannelConfig, Condition, EngineConfig, Explanation, Input, NewTask,
+    OfferReason, Output, QueueConfig, RequestedState, Step, StepAction, Strategy, Verdict,
 };
 use omniroute_core::Engine;
 
@@ -16,35 +15,17 @@ use omniroute_core::Engine;
 
 /// A phone call: it fills an agent's default capacity of 60.
 pub fn voice() -> ChannelConfig {
-    ChannelConfig {
-        name: "voice".into(),
-        cost: 60,
-        max_per_agent: None,
-        interruptible: false,
-        inactive_after: None,
-    }
+    ChannelConfig { name: "voice".into(), cost: 60, max_per_agent: None, interruptible: false, inactive_after: None }
 }
 
 /// A web chat: up to three at once.
 pub fn chat() -> ChannelConfig {
-    ChannelConfig {
-        name: "chat".into(),
-        cost: 20,
-        max_per_agent: Some(3),
-        interruptible: false,
-        inactive_after: None,
-    }
+    ChannelConfig { name: "chat".into(), cost: 20, max_per_agent: Some(3), interruptible: false, inactive_after: None }
 }
 
 /// An e-mail: five fill an agent, and a call or chat may interrupt them.
 pub fn email() -> ChannelConfig {
-    ChannelConfig {
-        name: "email".into(),
-        cost: 12,
-        max_per_agent: None,
-        interruptible: true,
-        inactive_after: None,
-    }
+    ChannelConfig { name: "email".into(), cost: 12, max_per_agent: None, interruptible: true, inactive_after: None }
 }
 
 /// An SMS conversation: it stops counting against the agent after the
@@ -68,17 +49,11 @@ pub fn queue(name: &str) -> QueueConfig {
 }
 
 pub fn queue_with(name: &str, strategy: Strategy) -> QueueConfig {
-    QueueConfig {
-        strategy,
-        ..QueueConfig::named(name)
-    }
+    QueueConfig { strategy, ..QueueConfig::named(name) }
 }
 
 pub fn step(after_seconds: f64, action: StepAction) -> Step {
-    Step {
-        after_seconds,
-        action,
-    }
+    Step { after_seconds, action }
 }
 
 /// An available agent with the default capacity, serving `queues` (with
@@ -99,22 +74,13 @@ pub fn member(id: &str, queue: &str) -> AgentConfig {
 /// The standard four channels, the queues and agents given, seed 0 and
 /// three missed offers before an agent counts as not responding.
 pub fn config(queues: Vec<QueueConfig>, agents: Vec<AgentConfig>) -> EngineConfig {
-    EngineConfig {
-        seed: 0,
-        max_missed_offers: 3,
-        channels: channels(),
-        queues,
-        agents,
-    }
+    EngineConfig { seed: 0, max_missed_offers: 3, channels: channels(), queues, agents }
 }
 
 // ----- conditions and tasks -----
 
 pub fn skill(name: &str, min_level: u8) -> Condition {
-    Condition::Skill {
-        skill: name.into(),
-        min_level,
-    }
+    Condition::Skill { skill: name.into(), min_level }
 }
 
 pub fn all(of: Vec<Condition>) -> Condition {
@@ -126,9 +92,7 @@ pub fn any(of: Vec<Condition>) -> Condition {
 }
 
 pub fn not(c: Condition) -> Condition {
-    Condition::Not {
-        condition: Box::new(c),
-    }
+    Condition::Not { condition: Box::new(c) }
 }
 
 /// A task with no requirement, priority 0, no preferences.
@@ -168,35 +132,19 @@ pub fn complete(task: &str) -> Input {
 }
 
 pub fn to_queue(task: &str, queue: &str) -> Input {
-    Input::Transfer {
-        task: task.into(),
-        to_queue: Some(queue.into()),
-        to_agent: None,
-    }
+    Input::Transfer { task: task.into(), to_queue: Some(queue.into()), to_agent: None }
 }
 
 pub fn to_agent(task: &str, agent: &str) -> Input {
-    Input::Transfer {
-        task: task.into(),
-        to_queue: None,
-        to_agent: Some(agent.into()),
-    }
+    Input::Transfer { task: task.into(), to_queue: None, to_agent: Some(agent.into()) }
 }
 
 pub fn set_state(agent: &str, state: RequestedState) -> Input {
-    Input::SetAgentState {
-        agent: agent.into(),
-        state,
-    }
+    Input::SetAgentState { agent: agent.into(), state }
 }
 
 pub fn away(agent: &str) -> Input {
-    set_state(
-        agent,
-        RequestedState::Away {
-            reason: "break".into(),
-        },
-    )
+    set_state(agent, RequestedState::Away { reason: "break".into() })
 }
 
 pub fn available(agent: &str) -> Input {
@@ -230,16 +178,7 @@ pub fn offers(events: &[Output]) -> Vec<Offer> {
     events
         .iter()
         .filter_map(|e| match e {
-            Output::OfferMade {
-                at,
-                offer,
-                task,
-                agent,
-                queue,
-                expires_at,
-                reason,
-                ..
-            } => Some(Offer {
+            Output::OfferMade { at, offer, task, agent, queue, expires_at, reason, .. } => Some(Offer {
                 id: *offer,
                 task: task.clone(),
                 agent: agent.clone(),
@@ -256,15 +195,8 @@ pub fn offers(events: &[Output]) -> Vec<Offer> {
 /// The one offer of `task` in these events (panics with the events if there
 /// is none or more than one).
 pub fn offer_of(events: &[Output], task: &str) -> Offer {
-    let found: Vec<Offer> = offers(events)
-        .into_iter()
-        .filter(|o| o.task == task)
-        .collect();
-    assert_eq!(
-        found.len(),
-        1,
-        "expected exactly one offer of {task:?} in {events:#?}"
-    );
+    let found: Vec<Offer> = offers(events).into_iter().filter(|o| o.task == task).collect();
+    assert_eq!(found.len(), 1, "expected exactly one offer of {task:?} in {events:#?}");
     found.into_iter().next().unwrap()
 }
 
@@ -275,10 +207,7 @@ pub fn offered_to(events: &[Output], task: &str) -> String {
 
 /// (task, agent) of every offer, in order: compact for assertions.
 pub fn pairs(events: &[Output]) -> Vec<(String, String)> {
-    offers(events)
-        .into_iter()
-        .map(|o| (o.task, o.agent))
-        .collect()
+    offers(events).into_iter().map(|o| (o.task, o.agent)).collect()
 }
 
 /// Whether no offer was made.
@@ -296,9 +225,7 @@ pub fn statuses(events: &[Output], agent: &str) -> Vec<AgentStatus> {
     events
         .iter()
         .filter_map(|e| match e {
-            Output::AgentStateChanged {
-                agent: a, status, ..
-            } if a == agent => Some(status.clone()),
+            Output::AgentStateChanged { agent: a, status, .. } if a == agent => Some(status.clone()),
             _ => None,
         })
         .collect()
@@ -331,39 +258,23 @@ impl World {
     }
 
     pub fn at(config: &EngineConfig, now: f64) -> World {
-        let engine =
-            Engine::new(config, now).unwrap_or_else(|e| panic!("configuration refused: {e}"));
-        engine
-            .check_invariants()
-            .unwrap_or_else(|e| panic!("new engine: {e}"));
-        World {
-            engine,
-            log: Vec::new(),
-        }
+        let engine = Engine::new(config, now).unwrap_or_else(|e| panic!("configuration refused: {e}"));
+        engine.check_invariants().unwrap_or_else(|e| panic!("new engine: {e}"));
+        World { engine, log: Vec::new() }
     }
 
     /// Process a batch that must be accepted whole; returns its events.
     pub fn run(&mut self, now: f64, inputs: &[Input]) -> Vec<Output> {
         let result = self.batch(now, inputs);
-        assert!(
-            result.errors.is_empty(),
-            "batch at {now} refused events: {:#?}\ninputs: {inputs:#?}",
-            result.errors
-        );
+        assert!(result.errors.is_empty(), "batch at {now} refused events: {:#?}\ninputs: {inputs:#?}", result.errors);
         result.events
     }
 
     /// Process a batch whose refusals the test inspects itself.
     pub fn batch(&mut self, now: f64, inputs: &[Input]) -> BatchResult {
-        let result = self
-            .engine
-            .process(now, inputs)
-            .unwrap_or_else(|e| panic!("batch at {now} failed: {e}"));
+        let result = self.engine.process(now, inputs).unwrap_or_else(|e| panic!("batch at {now} failed: {e}"));
         if let Err(e) = self.engine.check_invariants() {
-            panic!(
-                "after the batch at {now} ({inputs:#?}): {e}\nevents: {:#?}",
-                result.events
-            );
+            panic!("after the batch at {now} ({inputs:#?}): {e}\nevents: {:#?}", result.events);
         }
         self.log.extend(result.events.iter().cloned());
         result
@@ -374,13 +285,7 @@ impl World {
     pub fn refused(&mut self, now: f64, input: Input) -> (String, String) {
         let inputs = [input];
         let result = self.batch(now, &inputs);
-        assert_eq!(
-            result.errors.len(),
-            1,
-            "expected {:?} to be refused; events: {:#?}",
-            inputs[0],
-            result.events
-        );
+        assert_eq!(result.errors.len(), 1, "expected {:?} to be refused; events: {:#?}", inputs[0], result.events);
         let e = &result.errors[0];
         (e.kind.clone(), e.message.clone())
     }
@@ -405,20 +310,14 @@ impl World {
     }
 
     pub fn explain(&self, task: &str) -> Explanation {
-        self.engine
-            .explain(task)
-            .unwrap_or_else(|e| panic!("explain {task:?}: {e}"))
+        self.engine.explain(task).unwrap_or_else(|e| panic!("explain {task:?}: {e}"))
     }
 
     pub fn status(&self, agent: &str) -> AgentStatus {
-        self.engine
-            .agent_status(agent)
-            .unwrap_or_else(|e| panic!("status of {agent:?}: {e}"))
+        self.engine.agent_status(agent).unwrap_or_else(|e| panic!("status of {agent:?}: {e}"))
     }
 
     pub fn snapshot(&self) -> Vec<u8> {
-        self.engine
-            .snapshot()
-            .unwrap_or_else(|e| panic!("snapshot: {e}"))
+        self.engine.snapshot().unwrap_or_else(|e| panic!("snapshot: {e}"))
     }
 }
