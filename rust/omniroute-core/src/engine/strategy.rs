@@ -151,7 +151,10 @@ impl Engine {
                 }
                 x -= w;
             }
-            return candidates.last().copied();
+            // Rounding can leave `x` just past the last weight: the draw then
+            // belongs to the last agent that had any weight at all.
+            let last = weights.iter().rposition(|w| *w > 0.0).unwrap_or(candidates.len() - 1);
+            return Some(candidates[last]);
         }
         let mut best: Option<(f64, f64, AgentIx)> = None;
         for &a in candidates {
