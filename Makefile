@@ -49,5 +49,5 @@ fmt: venv ## format Rust and Python
 	ruff check --fix python tests benches
 
 bench: develop-release ## benchmarks: pytest-benchmark (through Python) and Criterion (core)
-	pytest -q -p no:cacheprovider benches --benchmark-only --benchmark-columns=min,median,mean,ops,rounds
-	cargo bench --locked -p omniroute-core
+	pytest -q -s -p no:cacheprovider benches --benchmark-only --benchmark-columns=min,median,mean,ops,rounds
+	cargo bench --locked -p omniroute-core --bench routing --bench metrics
