@@ -292,16 +292,6 @@ impl LiveFigures {
         }
     }
 
-    /// The counters of every span of one dimension, read in one pass over its block.
-    pub fn all_counts(&self, dim: DimRef, out: &mut [[u64; COUNTERS]]) {
-        let spans = self.spans;
-        for (f, cells) in self.block(dim).chunks_exact(spans).enumerate() {
-            for (span, &cell) in cells.iter().enumerate() {
-                out[span][f] = cell;
-            }
-        }
-    }
-
     /// Every dimension, overall first.
     pub fn dims(&self) -> impl Iterator<Item = (DimRef, &SpanWaits)> {
         self.waits.iter()

@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 use super::agent_time::AgentTime;
 use super::agents::AgentTrack;
 use super::aggregator::Aggregator;
-use super::counts::{Counts, COUNTERS};
 use super::dimension::{DimRef, DimensionKind};
 use super::error::MetricsError;
 use super::event::{check_at, AgentActivity};
@@ -195,13 +194,13 @@ impl Aggregator {
             let Some(names) = self.names(kind) else {
                 return BTreeMap::new();
             };
-            order
-                .iter()
-                .map(|&key| {
-                    let dim = DimRef { kind, key };
-                    (names.name(key).to_owned(), self.dimension(dim, t, &times))
-                })
-                .collect()
+            // Keys come in name order: inserting them one by one appends to the map, without
+            // the intermediate vector (and its sort) that collecting into a map would build.
+            let mut map = BTreeMap::new();
+            for &key in order {
+                map.insert(names.name(key).to_owned(), self.dimension(DimRef { kind, key }, t, &times));
+            }
+            map
         };
         Ok(MetricsSnapshot {
             now,
@@ -254,26 +253,22 @@ impl Aggregator {
         let zero = AgentTime::default();
         let agent_time = times.of(dim);
         let time = |span: usize| agent_time.map_or(&zero, |times| &times[span]);
-        let spans = self.live.spans();
-        let mut cells = [[0; COUNTERS]; MAX_SPANS];
-        self.live.all_counts(dim, &mut cells[..spans]);
-        let mut counts = [Counts::default(); MAX_SPANS];
-        for span in 0..spans {
-            counts[span] = Counts::from_fn(|f| cells[span][f]);
-        }
         // Refreshed by the caller.
         let percentiles = self.live.cached_percentiles(dim);
-        let stats = |span: usize| Stats::compute(&counts[span], percentiles[span], time(span));
-        DimensionSnapshot {
-            since_start: stats(SINCE_START),
-            current_interval: stats(INTERVAL),
-            windows: self
-                .config
+        // Each span's counters read straight from the dimension's block: no scratch arrays to clear.
+        let stats = |span: usize| Stats::compute(&self.live.counts(dim, span), percentiles[span], time(span));
+        let mut windows = Vec::with_capacity(self.config.windows.len());
+        windows.extend(
+            self.config
                 .windows
                 .iter()
                 .enumerate()
-                .map(|(w, &seconds)| WindowStats { seconds, stats: stats(FIRST_WINDOW + w) })
-                .collect(),
+                .map(|(w, &seconds)| WindowStats { seconds, stats: stats(FIRST_WINDOW + w) }),
+        );
+        DimensionSnapshot {
+            since_start: stats(SINCE_START),
+            current_interval: stats(INTERVAL),
+            windows,
             waiting: self.waiting_now(dim, t),
             staffing: self.staffing_now(dim),
         }
