@@ -6,6 +6,7 @@ import heapq
 import itertools
 import random
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -96,6 +97,7 @@ def _segment(event: o.TaskAssigned, at: float, seconds: float, resolved: bool) -
 @dataclass
 class DemoReport:
     metrics: m.MetricsSnapshot
+    refusals: dict[str, int]
     offers: list[o.OfferMade]
     explanation: o.Explanation | None
     counters: o.Counters
@@ -122,6 +124,7 @@ def run(hours: float = 2.0, agents: int = 30, seed: int = 1) -> DemoReport:
     counts = {"arrivals": 0, "answered": 0, "abandoned": 0}
     explanation: o.Explanation | None = None
     handled: set[str] = set()  # tasks answered: their customers no longer give up
+    refusals: Counter[str] = Counter()  # e.g. an agent answering an offer already withdrawn
     talks: dict[str, tuple[o.TaskAssigned, float, bool]] = {}  # handle time, resolved
     end = hours * 3600.0
 
@@ -173,6 +176,8 @@ def run(hours: float = 2.0, agents: int = 30, seed: int = 1) -> DemoReport:
         while due and due[0].at == now:
             batch.extend(heapq.heappop(due).action())
         result = engine.process(batch, now=now, metrics=metrics)
+        for error in result.errors:
+            refusals[f"{type(batch[error.index]).__name__} ({error.kind})"] += 1
         for event in result.events:
             if isinstance(event, o.OfferMade):
                 offers.append(event)
@@ -203,6 +208,7 @@ def run(hours: float = 2.0, agents: int = 30, seed: int = 1) -> DemoReport:
     snapshot = metrics.snapshot(now)
     return DemoReport(
         metrics=snapshot,
+        refusals=dict(refusals),
         offers=offers,
         explanation=explanation,
         counters=engine.counters(),
@@ -272,4 +278,9 @@ def describe(report: DemoReport, hours: float, shown: int = 8) -> str:
         f"Engine: {c.inputs} input events, {c.refused} refused, {c.offers} offers; "
         f"{report.wall_seconds:.2f} s of wall time",
     ]
+    if report.refusals:
+        why = ", ".join(f"{n} {kind}" for kind, n in sorted(report.refusals.items()))
+        lines.append(
+            f"  refused: {why} (late answers to offers withdrawn when a customer left or an agent went away)"
+        )
     return "\n".join(lines)
