@@ -225,7 +225,7 @@ class _Requirement:
 @dataclass(order=True)
 class _Timer:
     at: float
-    seq: int
+    seq: int  # set by _schedule: (rank, creation order), reservation ends first at equal times
     kind: Literal["step", "offer_timeout", "reservation_end", "wrap_up_end"] = field(compare=False)
     task: _Task | None = field(default=None, compare=False)
     offer: int = field(default=0, compare=False)
@@ -1082,7 +1082,9 @@ class ReferenceEngine:
     # ----- timers -----
 
     def _schedule(self, timer: _Timer) -> None:
-        timer.seq = self._next_timer
+        # A reservation that ends at t is over for every decision made at t.
+        rank = 0 if timer.kind == "reservation_end" else 1
+        timer.seq = rank * 2**62 + self._next_timer
         self._next_timer += 1
         heapq.heappush(self._timers, timer)
 

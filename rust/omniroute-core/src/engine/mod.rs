@@ -250,7 +250,8 @@ impl Engine {
     pub(crate) fn schedule(&mut self, at: f64, kind: state::TimerKind) {
         let seq = self.next_timer;
         self.next_timer += 1;
-        self.timers.push(Reverse(Timer { at: state::Time(at), seq, kind }));
+        let rank = u8::from(!matches!(kind, state::TimerKind::ReservationEnd { .. }));
+        self.timers.push(Reverse(Timer { at: state::Time(at), rank, seq, kind }));
     }
 
     /// Whether a task of channel `c` fits the agent's capacity now, or the

@@ -153,10 +153,14 @@ pub(crate) enum TimerKind {
     Inactivity { task: TaskIx, seq: u64, gen: u32 },
 }
 
-/// A timer, ordered by time then creation.
+/// A timer, ordered by time, then rank, then creation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub(crate) struct Timer {
     pub at: Time,
+    /// 0 for a reservation's end, 1 for the rest: a reservation that ends at
+    /// `t` is over for every decision made at `t`, whichever timer of `t`
+    /// triggers it.
+    pub rank: u8,
     pub seq: u64,
     pub kind: TimerKind,
 }
