@@ -80,7 +80,8 @@ fn random_task(rng: &mut Pcg64Mcg, id: usize, agents: usize) -> NewTask {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    // PROPTEST_CASES=n runs a deeper search than CI's default.
+    #![proptest_config(ProptestConfig { cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(48), ..ProptestConfig::default() })]
 
     #[test]
     fn indexed_choice_equals_the_scan(seed in any::<u64>()) {

@@ -1311,7 +1311,8 @@ fn run_day(setup: &Setup, batches: &[Batch], restore_at: usize) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    // PROPTEST_CASES=n runs a deeper search than CI's default.
+    #![proptest_config(ProptestConfig { cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(64), ..ProptestConfig::default() })]
 
     /// A random day: every offer goes to an eligible agent with room, no
     /// task is offered twice or lost, agents take their work in order, and
