@@ -86,7 +86,7 @@ def test_decisions_per_second_through_the_batch_api(benchmark: Any, mode: str) -
     codec = time.process_time() - cpu
     ratio = sum(spent for _, _, spent in driver.samples) / codec
     p99 = percentile(driver.latencies, 99) * 1e3
-    events = sum(driver.batch_sizes) / len(driver.batch_sizes)
+    events = driver.inputs / len(driver.latencies)
     report(
         benchmark,
         f"batch API, {agents:,} agents, {tasks:,} tasks, {events:,.0f} events/batch: "

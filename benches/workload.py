@@ -156,10 +156,9 @@ class Driver:
         self.assigned: list[str] = []
         self.pending: list[int] = []
         self.decisions = 0
-        self.seconds = 0.0
+        self.inputs = 0
         self.cpu_seconds = 0.0
         self.latencies: list[float] = []
-        self.batch_sizes: list[int] = []
         # The first few measured batches, their results and CPU seconds.
         self.samples: list[tuple[list[Input], BatchResult, float]] = []
 
@@ -214,10 +213,9 @@ class Driver:
         self.check(batch, result)
         self._absorb(result)
         self.decisions += len(result.offers)
-        self.seconds += elapsed
+        self.inputs += len(batch)
         self.cpu_seconds += cpu
         self.latencies.append(elapsed)
-        self.batch_sizes.append(len(batch))
         if len(self.samples) < SAMPLES:
             self.samples.append((batch, result, cpu))
         return result
@@ -241,8 +239,13 @@ class Driver:
 
     def reset(self) -> None:
         """Forget the timings so far (after a warm-up)."""
-        self.decisions, self.seconds, self.cpu_seconds = 0, 0.0, 0.0
-        self.latencies, self.batch_sizes, self.samples = [], [], []
+        self.decisions, self.inputs, self.cpu_seconds = 0, 0, 0.0
+        self.latencies, self.samples = [], []
+
+    @property
+    def seconds(self) -> float:
+        """Wall-clock seconds spent in ``process`` over the measured batches."""
+        return sum(self.latencies)
 
     @property
     def rate(self) -> float:

@@ -97,9 +97,15 @@ def test_metrics_survive_a_round_trip_and_refuse_time_going_back() -> None:
     with pytest.raises(o.InvalidInputError, match="before the metrics' time"):
         engine.process([], now=7.0, metrics=metrics)
     assert engine.now == 5.0  # refused before routing: nothing moved
+    # Ann's offer of c1 times out at 35. Metrics read at 40 could no longer
+    # take that event, so the engine refuses to move past it rather than lose it.
+    metrics.snapshot(40.0)
+    with pytest.raises(o.InvalidInputError, match="events at 35, before the metrics' time 40"):
+        engine.process([], now=50.0, metrics=metrics)
+    assert engine.now == 5.0
     with pytest.raises(o.InvalidInputError, match="seconds"):
         metrics.record(
-            [m.Talk(at=20.0, task="c1", queue="support", channel="voice", agent="ann", seconds=-1.0)]
+            [m.Talk(at=60.0, task="c1", queue="support", channel="voice", agent="ann", seconds=-1.0)]
         )
 
 

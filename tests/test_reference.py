@@ -586,5 +586,5 @@ def test_per_channel_idle_time_does_not_depend_on_the_order_channels_are_declare
         )
         # a has never had a call and has been idle since 11; b had its last call at 5.
         assert offers(run(ReferenceEngine(config))) == [("z", "b")]
-        # The engine agrees when chat is declared first, not when voice is.
+        # Per-channel idle time once depended on which channel was declared first.
         assert run(Engine(config)) == run(ReferenceEngine(config)), [c.name for c in channels]

@@ -15,6 +15,7 @@ __all__ = [
     "Abandoned",
     "AgentActivity",
     "AgentLoadRecorded",
+    "AgentStateRecorded",
     "Answered",
     "Arrived",
     "Completed",

@@ -386,9 +386,6 @@ fn benches(c: &mut Criterion) {
             BatchSize::LargeInput,
         );
     });
-    group.bench_function("naive_recompute", |b| {
-        b.iter(|| naive::recompute(black_box(&events), now, snapshot.interval_start, &window_starts));
-    });
     group.finish();
 
     // A wallboard refresh: the last second's events, then a snapshot. The aggregator starts

@@ -43,8 +43,6 @@ fn to_py(e: &Error) -> PyErr {
     }
 }
 
-/// Results travel as MessagePack arrays (fields by position): the Python
-/// structs are `array_like` and list their fields in the same order.
 fn metrics_err(e: &MetricsError) -> PyErr {
     match e {
         MetricsError::InvalidConfig { .. } => InvalidConfigError::new_err(e.to_string()),
@@ -64,6 +62,8 @@ fn lock<'a, T: Send>(py: Python<'_>, mutex: &'a Mutex<T>) -> PyResult<MutexGuard
     }
 }
 
+/// Results travel as MessagePack arrays (fields by position): the Python
+/// structs are `array_like` and list their fields in the same order.
 fn encode<T: serde::Serialize>(value: &T, size_hint: usize) -> PyResult<Vec<u8>> {
     // Sized up front: a large result grown by doubling is copied and
     // re-mapped several times over.
@@ -124,10 +124,15 @@ impl Engine {
         let mut metrics_guard = metrics.map(|m| lock(py, &m.inner)).transpose()?;
         if let Some(last) = metrics_guard.as_ref().and_then(|m| m.last_time()) {
             // Checked before routing: once the engine has moved, its events
-            // must reach the metrics, or they would be lost to them.
-            if now < last {
+            // must reach the metrics, or they would be lost to them. The
+            // earliest event this call can make is at its first live timer's
+            // time or at `now`, and none is before the engine's own time.
+            let earliest =
+                if last <= guard.now() { guard.now() } else { guard.next_live_timer_at().map_or(now, |t| t.min(now)) };
+            if earliest < last {
                 return Err(InvalidInputError::new_err(format!(
-                    "now: {now} is before the metrics' time {last} (their last event or snapshot)"
+                    "now: this call would report events at {earliest}, before the metrics' time {last} (their \
+                     last event or snapshot); read the metrics at the engine's time, or tick the engine first"
                 )));
             }
         }

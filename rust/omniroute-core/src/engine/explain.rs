@@ -13,7 +13,6 @@ impl Engine {
         let t = self.task_ix(task)?;
         let rec = self.task(t);
         let class = &self.ix.classes[self.ix.task_class[t as usize] as usize];
-        let rate = self.queues[rec.queue as usize].config.aging_per_second;
         let agents = self
             .agents
             .iter()
@@ -35,7 +34,7 @@ impl Engine {
             .to_owned(),
             step: rec.step,
             requirement: class.text.clone(),
-            effective_priority: f64::from(rec.priority) + rate * (self.now - rec.arrived_at),
+            effective_priority: self.effective_priority(t),
             agents,
         })
     }

@@ -1,7 +1,6 @@
 //! Input events: each handler checks everything first, then changes state,
 //! so a refused event changes nothing.
 
-use super::matching::{add_active, remove_active};
 use super::state::{
     AgentIx, AgentRec, ChannelIx, ChannelRec, Phase, QueueRec, Reservation, TaskIx, TaskRec, TimerKind,
 };
@@ -37,14 +36,7 @@ impl Engine {
             Input::SetPriority { task, priority } => self.set_priority(task, *priority),
             Input::UpsertAgent { agent } => self.upsert_agent(agent),
             Input::RemoveAgent { agent } => self.remove_agent(agent),
-            Input::UpsertQueue { queue } => {
-                if !self.ix.queue_by_name.contains_key(&queue.name) {
-                    check_name("name", &queue.name)?;
-                    self.validate_queue(queue)?;
-                    self.add_queue_shell(queue);
-                }
-                self.upsert_queue(queue)
-            }
+            Input::UpsertQueue { queue } => self.upsert_queue(queue),
             Input::UpsertChannel { channel } => self.upsert_channel(channel),
         }
     }
@@ -194,32 +186,30 @@ impl Engine {
         self.out.push(ev);
         // An answer, even a no, ends a run of missed offers.
         self.agent_mut(a).missed = 0;
-        self.withdraw_offer(t, a, true);
+        self.withdraw_offer(t, a);
         Ok(())
     }
 
-    /// End a pending offer and put the task back in its original place.
-    /// `declined`: the agent rejected it or let it time out, and is excluded.
-    pub(crate) fn withdraw_offer(&mut self, t: TaskIx, a: AgentIx, declined: bool) {
+    /// End a pending offer the agent declined (rejected, or let time out):
+    /// the agent is excluded and the task goes back to its original place.
+    pub(crate) fn withdraw_offer(&mut self, t: TaskIx, a: AgentIx) {
         if let Phase::Offered { offer, .. } = self.task(t).phase {
             self.ix.offers.remove(&offer);
         }
         self.release(a, t);
         let task = self.task_mut(t);
         task.phase = Phase::Waiting;
-        if declined {
-            if let Err(p) = task.excluded.binary_search(&a) {
-                task.excluded.insert(p, a);
-            }
-            task.declined.push(a);
-            // Once every agent it was reserved for has declined it, the
-            // reservation can only keep the customer waiting: end it.
-            let excluded = &task.excluded;
-            if task.reservation.as_ref().is_some_and(|r| r.agents.iter().all(|x| excluded.binary_search(x).is_ok())) {
-                task.reservation = None;
-                let ev = Output::ReservationExpired { at: self.now, task: self.task(t).id.clone() };
-                self.out.push(ev);
-            }
+        if let Err(p) = task.excluded.binary_search(&a) {
+            task.excluded.insert(p, a);
+        }
+        task.declined.push(a);
+        // Once every agent it was reserved for has declined it, the
+        // reservation can only keep the customer waiting: end it.
+        let excluded = &task.excluded;
+        if task.reservation.as_ref().is_some_and(|r| r.agents.iter().all(|x| excluded.binary_search(x).is_ok())) {
+            task.reservation = None;
+            let ev = Output::ReservationExpired { at: self.now, task: self.task(t).id.clone() };
+            self.out.push(ev);
         }
         self.catch_up_steps(t);
         self.enlist(t);
@@ -529,9 +519,6 @@ impl Engine {
     /// Give capacity back to the agent's conversations that became active
     /// again, oldest first, as far as the capacity allows.
     pub(crate) fn try_reactivate(&mut self, a: AgentIx) {
-        if !self.agent(a).tasks.iter().any(|&t| self.task(t).reactivation_pending) {
-            return;
-        }
         let pending: Vec<TaskIx> =
             self.agent(a).tasks.iter().copied().filter(|&t| self.task(t).reactivation_pending).collect();
         for t in pending {
@@ -548,9 +535,7 @@ impl Engine {
             task.last_activity = now;
             task.activity_gen += 1;
             let id = task.id.clone();
-            let ch = &self.channels[c as usize].config;
-            let (cost, interruptible) = (ch.cost, ch.interruptible);
-            add_active(self.agent_mut(a), c, cost, interruptible);
+            self.activate(a, c);
             let ev = Output::TaskReactivated { at: self.now, task: id, agent: self.agent(a).id.clone() };
             self.out.push(ev);
             self.schedule_inactivity(t);
@@ -560,11 +545,8 @@ impl Engine {
 
     /// Release an assigned task's capacity while its customer is silent.
     pub(crate) fn make_inactive(&mut self, t: TaskIx, a: AgentIx) {
-        let c = self.task(t).channel;
-        let ch = &self.channels[c as usize].config;
-        let (cost, interruptible) = (ch.cost, ch.interruptible);
         self.task_mut(t).inactive = true;
-        remove_active(self.agent_mut(a), c, cost, interruptible);
+        self.deactivate(a, self.task(t).channel);
         let ev = Output::TaskInactive { at: self.now, task: self.task(t).id.clone(), agent: self.agent(a).id.clone() };
         self.out.push(ev);
         self.after_release(a);
@@ -793,7 +775,11 @@ impl Engine {
     }
 
     pub(crate) fn upsert_queue(&mut self, cfg: &QueueConfig) -> Result<()> {
+        check_name("name", &cfg.name)?;
         self.validate_queue(cfg)?;
+        if !self.ix.queue_by_name.contains_key(&cfg.name) {
+            self.add_queue_shell(cfg);
+        }
         let q = self.ix.queue_by_name[&cfg.name];
         self.queues[q as usize].config = cfg.clone();
         // Requirements, overflow and ordering of waiting work may all have

@@ -233,6 +233,12 @@ impl Engine {
         if agent.status != crate::model::AgentStatus::Available {
             return 0;
         }
+        self.room_for(agent)
+    }
+
+    /// The channels whose next task fits the agent's capacity, one bit each,
+    /// whatever its state.
+    pub(crate) fn room_for(&self, agent: &super::state::AgentRec) -> u64 {
         (0..self.channels.len() as ChannelIx).filter(|&c| self.fits(agent, c).is_ok()).fold(0, |m, c| m | (1 << c))
     }
 

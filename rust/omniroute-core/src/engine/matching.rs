@@ -50,7 +50,7 @@ impl Engine {
     /// The agents who may take the task now, by index.
     pub(crate) fn candidates(&self, t: TaskIx) -> Vec<AgentIx> {
         let task = self.task(t);
-        let out: Vec<AgentIx> = if let Some(r) = &task.reservation {
+        if let Some(r) = &task.reservation {
             r.agents.iter().copied().filter(|&a| self.can_take(a, t)).collect()
         } else {
             let class = &self.ix.classes[self.ix.task_class[t as usize] as usize];
@@ -67,8 +67,7 @@ impl Engine {
                 v.dedup();
             }
             v
-        };
-        out
+        }
     }
 
     /// Try to offer a waiting task to the best free agent.
@@ -146,16 +145,7 @@ impl Engine {
                         continue;
                     }
                     *seen = mark;
-                    let class = &self.ix.classes[c as usize];
-                    if !class.cond.holds(&agent.levels) {
-                        continue;
-                    }
-                    let first = if self.task(head.task).excludes(a) {
-                        class.backlog.iter().find(|k| !self.task(k.task).excludes(a)).copied()
-                    } else {
-                        Some(head)
-                    };
-                    if let Some(k) = first {
+                    if let Some(k) = self.first_takeable(c, a, &agent.levels, head) {
                         if local.is_none_or(|l| k < l) {
                             local = Some(k);
                         }
@@ -163,7 +153,7 @@ impl Engine {
                 }
                 if let Some(k) = local {
                     let slot = if external { &mut best_external } else { &mut best };
-                    self.consider(slot, tier, q, k);
+                    self.consider(slot, tier, k);
                 }
                 // Other queues' classes that overflowed to this queue.
                 for &c in &self.ix.overflow[q as usize][ch] {
@@ -173,30 +163,38 @@ impl Engine {
                     }
                     *seen = mark;
                     let class = &self.ix.classes[c as usize];
-                    if !class.cond.holds(&agent.levels) {
-                        continue;
-                    }
-                    let Some(&k) = class.backlog.iter().find(|k| !self.task(k.task).excludes(a)) else {
-                        continue;
-                    };
+                    let Some(&head) = class.backlog.first() else { continue };
+                    let Some(k) = self.first_takeable(c, a, &agent.levels, head) else { continue };
                     let own = class.key.queue;
                     let slot = if self.queues[own as usize].config.strategy == Strategy::External {
                         &mut best_external
                     } else {
                         &mut best
                     };
-                    self.consider(slot, tier, own, k);
+                    self.consider(slot, tier, k);
                 }
             }
         }
         (best.map(|b| (b.4, false)), best_external.map(|b| b.4))
     }
 
-    /// Keep `k` (a task of queue `q`, reached at `tier`) if it beats `slot`.
-    fn consider(&self, slot: &mut Option<Pick>, tier: i32, q: u32, k: WaitKey) {
-        let rate = self.queues[q as usize].config.aging_per_second;
-        let eff = f64::from(self.task(k.task).priority) + rate * (self.now - k.arrived.0);
-        let cand = (tier, eff, k.arrived, k.seq, k.task);
+    /// The first task of class `c` (whose first task is `head`) that agent
+    /// `a` with these skill levels may take: none if the class's requirement
+    /// does not hold, else the first one that does not exclude the agent.
+    fn first_takeable(&self, c: u32, a: AgentIx, levels: &[u8], head: WaitKey) -> Option<WaitKey> {
+        let class = &self.ix.classes[c as usize];
+        if !class.cond.holds(levels) {
+            return None;
+        }
+        if !self.task(head.task).excludes(a) {
+            return Some(head);
+        }
+        class.backlog.iter().find(|k| !self.task(k.task).excludes(a)).copied()
+    }
+
+    /// Keep `k` (a task reached at `tier`) if it beats `slot`.
+    fn consider(&self, slot: &mut Option<Pick>, tier: i32, k: WaitKey) {
+        let cand = (tier, self.effective_priority(k.task), k.arrived, k.seq, k.task);
         if slot.is_none_or(|b| better(cand, b)) {
             *slot = Some(cand);
         }
@@ -208,9 +206,7 @@ impl Engine {
     /// it to [`Engine::best_task_by_scan`].
     pub fn next_task_for(&mut self, agent: &str) -> crate::error::Result<Option<String>> {
         let a = self.agent_ix(agent)?;
-        let rec = self.agent(a);
-        let room =
-            (0..self.channels.len() as u32).filter(|&c| self.fits(rec, c).is_ok()).fold(0u64, |m, c| m | (1 << c));
+        let room = self.room_for(self.agent(a));
         Ok(self.best_task_for(a, room).0.map(|(t, _)| self.task(t).id.clone()))
     }
 
@@ -229,8 +225,7 @@ impl Engine {
             };
             let task = self.task(t);
             let tier = self.agent(a).priority_for(task.queue).unwrap_or(0);
-            let queue = &self.queues[task.queue as usize].config;
-            let eff = f64::from(task.priority) + queue.aging_per_second * (self.now - task.arrived_at);
+            let eff = self.effective_priority(t);
             let parts = vec![
                 ScorePart { feature: "queue_priority".into(), value: f64::from(tier), weight: 0.0 },
                 ScorePart { feature: "effective_priority".into(), value: eff, weight: 1.0 },
@@ -292,31 +287,45 @@ impl Engine {
 
     /// Count a task against the agent's capacity.
     pub(crate) fn hold(&mut self, a: AgentIx, t: TaskIx) {
-        let c = self.task(t).channel;
-        let (cost, interruptible) = {
-            let ch = &self.channels[c as usize].config;
-            (ch.cost, ch.interruptible)
-        };
-        let agent = self.agent_mut(a);
-        agent.tasks.push(t);
-        add_active(agent, c, cost, interruptible);
+        self.agent_mut(a).tasks.push(t);
+        self.activate(a, self.task(t).channel);
     }
 
     /// Take a task off the agent's capacity.
     pub(crate) fn release(&mut self, a: AgentIx, t: TaskIx) {
-        let (c, inactive) = {
-            let task = self.task(t);
-            (task.channel, task.inactive)
-        };
-        let (cost, interruptible) = {
-            let ch = &self.channels[c as usize].config;
-            (ch.cost, ch.interruptible)
-        };
-        let agent = self.agent_mut(a);
-        agent.tasks.retain(|&x| x != t);
-        if !inactive {
-            remove_active(agent, c, cost, interruptible);
+        self.agent_mut(a).tasks.retain(|&x| x != t);
+        let task = self.task(t);
+        if !task.inactive {
+            self.deactivate(a, task.channel);
         }
+    }
+
+    /// Count one active task of channel `c` against the agent's capacity.
+    pub(crate) fn activate(&mut self, a: AgentIx, c: u32) {
+        let ch = &self.channels[c as usize].config;
+        let agent = self.agents[a as usize].as_mut().expect("live agent index");
+        if ch.interruptible {
+            agent.load_interruptible += ch.cost;
+        } else {
+            agent.load_firm += ch.cost;
+        }
+        let slot = c as usize;
+        if agent.per_channel.len() <= slot {
+            agent.per_channel.resize(slot + 1, 0);
+        }
+        agent.per_channel[slot] += 1;
+    }
+
+    /// Take one active task of channel `c` off the agent's capacity.
+    pub(crate) fn deactivate(&mut self, a: AgentIx, c: u32) {
+        let ch = &self.channels[c as usize].config;
+        let agent = self.agents[a as usize].as_mut().expect("live agent index");
+        if ch.interruptible {
+            agent.load_interruptible -= ch.cost;
+        } else {
+            agent.load_firm -= ch.cost;
+        }
+        agent.per_channel[c as usize] -= 1;
     }
 
     /// After an agent's capacity was freed: reactivate its own waiting
@@ -335,8 +344,7 @@ impl Engine {
         for (t, task) in self.tasks.iter().enumerate() {
             if let Some(task) = task {
                 if task.phase == Phase::Waiting {
-                    let rate = self.queues[task.queue as usize].config.aging_per_second;
-                    let eff = f64::from(task.priority) + rate * (self.now - task.arrived_at);
+                    let eff = self.effective_priority(t as TaskIx);
                     waiting.push((-eff, Time(task.arrived_at), task.seq, t as TaskIx));
                 }
             }
@@ -349,28 +357,6 @@ impl Engine {
             self.match_task(t);
         }
     }
-}
-
-pub(crate) fn add_active(agent: &mut super::state::AgentRec, c: u32, cost: u32, interruptible: bool) {
-    if interruptible {
-        agent.load_interruptible += cost;
-    } else {
-        agent.load_firm += cost;
-    }
-    let slot = c as usize;
-    if agent.per_channel.len() <= slot {
-        agent.per_channel.resize(slot + 1, 0);
-    }
-    agent.per_channel[slot] += 1;
-}
-
-pub(crate) fn remove_active(agent: &mut super::state::AgentRec, c: u32, cost: u32, interruptible: bool) {
-    if interruptible {
-        agent.load_interruptible -= cost;
-    } else {
-        agent.load_firm -= cost;
-    }
-    agent.per_channel[c as usize] -= 1;
 }
 
 /// A candidate task for an agent: (tier, effective priority, arrived, seq, task).

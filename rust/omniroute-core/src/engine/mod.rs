@@ -168,20 +168,22 @@ impl Engine {
     #[must_use]
     pub fn roster(&self) -> Vec<Output> {
         let mut out = Vec::with_capacity(self.ix.agent_by_id.len() * 2);
-        for agent in self.agents.iter().flatten() {
-            let assigned =
-                agent.tasks.iter().filter(|&&t| matches!(self.task(t).phase, state::Phase::Assigned { .. })).count()
-                    as u32;
-            out.push(Output::AgentStateChanged { at: self.now, agent: agent.id.clone(), status: agent.status.clone() });
-            out.push(Output::AgentLoad {
-                at: self.now,
-                agent: agent.id.clone(),
-                used: agent.used(),
-                capacity: agent.capacity,
-                tasks: assigned,
-            });
+        for a in 0..self.agents.len() as AgentIx {
+            if self.agents[a as usize].is_some() {
+                out.push(self.status_event(a));
+                out.push(self.load_event(a));
+            }
         }
         out
+    }
+
+    /// When the earliest timer that may still change something falls due
+    /// (relaxation, offer timeout, reservation, wrap-up or inactivity), if
+    /// any. Timers made stale by what happened since are passed over; this
+    /// looks at every timer, so it is for occasional use, not per batch.
+    #[must_use]
+    pub fn next_live_timer_at(&self) -> Option<f64> {
+        self.timers.iter().filter(|t| self.timer_is_live(t.0.kind)).map(|t| t.0.at.0).min_by(f64::total_cmp)
     }
 
     /// The engine's time: the `now` of the last call.
@@ -239,6 +241,14 @@ impl Engine {
         self.ix.task_by_id.get(id).copied().ok_or_else(|| Error::unknown("task", id))
     }
 
+    /// Priority plus what the task has gained by waiting since its original
+    /// arrival, at its queue's aging rate.
+    pub(crate) fn effective_priority(&self, t: TaskIx) -> f64 {
+        let task = self.task(t);
+        let rate = self.queues[task.queue as usize].config.aging_per_second;
+        f64::from(task.priority) + rate * (self.now - task.arrived_at)
+    }
+
     pub(crate) fn queue_name(&self, q: u32) -> String {
         self.queues[q as usize].config.name.clone()
     }
@@ -271,23 +281,32 @@ impl Engine {
         }
     }
 
-    pub(crate) fn emit_load(&mut self, a: AgentIx) {
+    /// The agent's capacity in use and the tasks it has accepted, now.
+    fn load_event(&self, a: AgentIx) -> Output {
         let agent = self.agent(a);
         let assigned =
             agent.tasks.iter().filter(|&&t| matches!(self.task(t).phase, state::Phase::Assigned { .. })).count() as u32;
-        let ev = Output::AgentLoad {
+        Output::AgentLoad {
             at: self.now,
             agent: agent.id.clone(),
             used: agent.used(),
             capacity: agent.capacity,
             tasks: assigned,
-        };
+        }
+    }
+
+    fn status_event(&self, a: AgentIx) -> Output {
+        let agent = self.agent(a);
+        Output::AgentStateChanged { at: self.now, agent: agent.id.clone(), status: agent.status.clone() }
+    }
+
+    pub(crate) fn emit_load(&mut self, a: AgentIx) {
+        let ev = self.load_event(a);
         self.out.push(ev);
     }
 
     pub(crate) fn emit_status(&mut self, a: AgentIx) {
-        let agent = self.agent(a);
-        let ev = Output::AgentStateChanged { at: self.now, agent: agent.id.clone(), status: agent.status.clone() };
+        let ev = self.status_event(a);
         self.out.push(ev);
     }
 }

@@ -31,7 +31,7 @@ impl Engine {
             }
             let class = &self.ix.classes[self.ix.task_class[t as usize] as usize];
             let tier = class.serving.iter().filter_map(|&q| rec.priority_for(q)).max().unwrap_or(0);
-            let eff = f64::from(task.priority) + queue.aging_per_second * (self.now - task.arrived_at);
+            let eff = self.effective_priority(t);
             let key = (
                 reserved,
                 if reserved { 0 } else { tier },

@@ -82,6 +82,24 @@ impl Engine {
         }
     }
 
+    /// Whether firing the timer could still change something: its task,
+    /// offer or wrap-up is still the one it was set for.
+    pub(crate) fn timer_is_live(&self, kind: TimerKind) -> bool {
+        match kind {
+            TimerKind::Step { task, seq } => self.live(task, seq).is_some_and(|p| *p == Phase::Waiting),
+            TimerKind::OfferTimeout { offer, .. } => self.ix.offers.contains_key(&offer),
+            TimerKind::ReservationEnd { task, seq } => {
+                self.live(task, seq).is_some() && self.task(task).reservation.is_some()
+            }
+            TimerKind::WrapUpEnd { agent, gen } => self.agents[agent as usize]
+                .as_ref()
+                .is_some_and(|a| a.status == AgentStatus::WrapUp && a.wrap_gen == gen),
+            TimerKind::Inactivity { task, seq, gen } => {
+                matches!(self.live(task, seq), Some(Phase::Assigned { .. })) && self.task(task).activity_gen == gen
+            }
+        }
+    }
+
     /// The phase of the task in this slot, if it is still the task `seq`.
     fn live(&self, t: TaskIx, seq: u64) -> Option<&Phase> {
         self.tasks[t as usize].as_ref().filter(|x| x.seq == seq).map(|x| &x.phase)
@@ -104,7 +122,7 @@ impl Engine {
             self.emit_status(a);
             self.refresh_ready(a);
         }
-        self.withdraw_offer(t, a, true);
+        self.withdraw_offer(t, a);
         if silent {
             self.rescind_offers_of(a, "agent_not_responding");
         }

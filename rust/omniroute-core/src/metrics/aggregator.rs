@@ -173,9 +173,12 @@ impl Aggregator {
     /// Records an event that names its queue, channel and agent, interning new
     /// names. A refused event changes nothing (its names are not interned).
     pub fn record_named(&mut self, event: &NamedMetricEvent) -> Result<(), MetricsError> {
-        event.scalars().check(self.last_time())?;
+        let scalars = event.scalars();
+        scalars.check(self.last_time())?;
         let keyed = event.to_keyed(|kind, name| self.key_of(kind, name));
-        self.record(&keyed)
+        // Checked above, and its keys were interned just now.
+        self.apply(&keyed, scalars.at);
+        Ok(())
     }
 
     /// [`Self::record_named`] over a batch, stopping at the first refused event.
