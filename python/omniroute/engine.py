@@ -70,6 +70,12 @@ class Engine:
             raise
         return batch_decoder.decode(raw)
 
+    def process_encoded(self, now: float, batch: bytes, *, metrics: Metrics | None = None) -> BatchResult:
+        """:meth:`process` for a batch already encoded as MessagePack (a log
+        replays the bytes it stored)."""
+        raw = self._core.process(now, batch, None if metrics is None else metrics.core)
+        return batch_decoder.decode(raw)
+
     def apply(self, event: Input, now: float) -> list[Output]:
         """Apply one event and return what it caused; raise if it is refused."""
         result = self.process([event], now)
@@ -109,6 +115,16 @@ class Engine:
     def task_count(self) -> int:
         """Tasks held in any phase: waiting, offered or assigned."""
         return self._core.task_count
+
+    @property
+    def waiting(self) -> int:
+        """Tasks waiting: not offered, not assigned."""
+        return self._core.waiting
+
+    def next_timer_at(self) -> float | None:
+        """When the next timer falls due (relaxation, offer timeout, reservation,
+        wrap-up, inactivity), or None: a runtime sleeps until then."""
+        return self._core.next_timer_at()
 
     def counters(self) -> Counters:
         offers, arrivals, inputs, refused = self._core.counters()

@@ -206,6 +206,18 @@ impl Engine {
         Ok(self.lock(py)?.task_count())
     }
 
+    /// Tasks waiting (not offered, not assigned).
+    #[getter]
+    fn waiting(&self, py: Python<'_>) -> PyResult<usize> {
+        Ok(self.lock(py)?.waiting())
+    }
+
+    /// When the next live timer falls due (relaxation, offer timeout,
+    /// reservation, wrap-up, inactivity), or None; cheap after every batch.
+    fn next_timer_at(&self, py: Python<'_>) -> PyResult<Option<f64>> {
+        Ok(self.lock(py)?.next_timer_at())
+    }
+
     /// Offers made, arrivals, inputs applied and inputs refused since creation.
     fn counters(&self, py: Python<'_>) -> PyResult<(u64, u64, u64, u64)> {
         let c = self.lock(py)?.counters();

@@ -186,6 +186,20 @@ impl Engine {
         self.timers.iter().filter(|t| self.timer_is_live(t.0.kind)).map(|t| t.0.at.0).min_by(f64::total_cmp)
     }
 
+    /// When the next live timer falls due, if any; stale timers at the top
+    /// of the heap (offers already answered, tasks gone) are dropped on the
+    /// way, so a runtime can call this after every batch: amortised O(1).
+    /// Dropping them changes nothing a later call can observe.
+    pub fn next_timer_at(&mut self) -> Option<f64> {
+        while let Some(top) = self.timers.peek() {
+            if self.timer_is_live(top.0.kind) {
+                return Some(top.0.at.0);
+            }
+            self.timers.pop();
+        }
+        None
+    }
+
     /// The engine's time: the `now` of the last call.
     #[must_use]
     pub fn now(&self) -> f64 {

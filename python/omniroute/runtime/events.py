@@ -1,0 +1,174 @@
+"""Every state change as an event: an envelope (in the spirit of CloudEvents) around typed data."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import msgspec
+from msgspec import Struct
+
+from omniroute.model import Output
+from omniroute.store.records import (
+    Attachment,
+    Conversation,
+    Customer,
+    IdentityRecord,
+    Interaction,
+    Merge,
+    Message,
+    Note,
+)
+
+__all__ = [
+    "ConfigApplied",
+    "ConversationClosed",
+    "ConversationOpened",
+    "CustomerCreated",
+    "CustomersMerged",
+    "Envelope",
+    "EventData",
+    "IdentityAdded",
+    "InteractionCreated",
+    "InteractionUpdated",
+    "MergeUndone",
+    "MessageAdded",
+    "NoteAdded",
+    "RuntimeEvent",
+    "decode_data",
+    "encode_data",
+    "to_cloudevent",
+]
+
+
+class _RuntimeEvent(Struct, frozen=True, kw_only=True, tag_field="type"):
+    at: float
+
+
+class InteractionCreated(_RuntimeEvent, tag="interaction_created", frozen=True):
+    interaction: Interaction
+
+
+class InteractionUpdated(_RuntimeEvent, tag="interaction_updated", frozen=True):
+    """Disposition and outcome given at completion."""
+
+    interaction: str
+    disposition: str | None
+    outcome: str | None
+
+
+class CustomerCreated(_RuntimeEvent, tag="customer_created", frozen=True):
+    customer: Customer
+
+
+class IdentityAdded(_RuntimeEvent, tag="identity_added", frozen=True):
+    identity: IdentityRecord
+
+
+class ConversationOpened(_RuntimeEvent, tag="conversation_opened", frozen=True):
+    conversation: Conversation
+
+
+class ConversationClosed(_RuntimeEvent, tag="conversation_closed", frozen=True):
+    conversation: str
+
+
+class MessageAdded(_RuntimeEvent, tag="message_added", frozen=True):
+    message: Message
+    attachments: list[Attachment] = []
+
+
+class NoteAdded(_RuntimeEvent, tag="note_added", frozen=True):
+    note: Note
+
+
+class CustomersMerged(_RuntimeEvent, tag="customers_merged", frozen=True):
+    merge: Merge
+
+
+class MergeUndone(_RuntimeEvent, tag="merge_undone", frozen=True):
+    merge: Merge
+
+
+class ConfigApplied(_RuntimeEvent, tag="config_applied", frozen=True):
+    channels: list[str]
+    queues: list[str]
+    agents: list[str]
+    removed_agents: list[str]
+
+
+RuntimeEvent = (
+    InteractionCreated
+    | InteractionUpdated
+    | CustomerCreated
+    | IdentityAdded
+    | ConversationOpened
+    | ConversationClosed
+    | MessageAdded
+    | NoteAdded
+    | CustomersMerged
+    | MergeUndone
+    | ConfigApplied
+)
+EventData = Output | RuntimeEvent
+
+_RUNTIME_TAGS = frozenset(cls.__struct_config__.tag for cls in RuntimeEvent.__args__)
+_encoder = msgspec.msgpack.Encoder()
+_output_decoder: msgspec.msgpack.Decoder[Output] = msgspec.msgpack.Decoder(Output)
+_runtime_decoder: msgspec.msgpack.Decoder[RuntimeEvent] = msgspec.msgpack.Decoder(RuntimeEvent)
+
+
+class Envelope(Struct, frozen=True, kw_only=True, gc=False):
+    """One event: ``seq`` orders the log (and is the event's id), ``type``
+    names what happened, ``subject`` what it happened to (a task, an agent,
+    a customer), ``data`` the typed details."""
+
+    seq: int
+    type: str
+    time: float
+    subject: str
+    data: EventData
+
+
+def encode_data(data: EventData) -> bytes:
+    return _encoder.encode(data)
+
+
+def decode_data(type_: str, data: bytes) -> EventData:
+    """The typed data of a stored event."""
+    if type_ in _RUNTIME_TAGS:
+        return _runtime_decoder.decode(data)
+    return _output_decoder.decode(data)
+
+
+def _plain(value: Any) -> Any:
+    """Structs as JSON objects (the engine's outputs travel as arrays)."""
+    if isinstance(value, Struct):
+        out = {}
+        tag = value.__struct_config__.tag
+        if tag is not None:
+            out[value.__struct_config__.tag_field or "type"] = tag
+        for name in value.__struct_fields__:
+            out[name] = _plain(getattr(value, name))
+        return out
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def to_cloudevent(envelope: Envelope, *, source: str = "omniroute") -> dict[str, Any]:
+    """The event as a CloudEvents 1.0 JSON object."""
+    data = _plain(envelope.data)
+    data.pop("type", None)
+    return {
+        "specversion": "1.0",
+        "id": str(envelope.seq),
+        "source": source,
+        "type": f"omniroute.{envelope.type}",
+        "time": dt.datetime.fromtimestamp(envelope.time, dt.UTC).isoformat().replace("+00:00", "Z"),
+        "subject": envelope.subject,
+        "datacontenttype": "application/json",
+        "data": data,
+    }

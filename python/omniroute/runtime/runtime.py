@@ -1,0 +1,1273 @@
+"""The live engine: the routing core and the metrics kept in time, on durable storage, behind one API."""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import anyio
+import msgspec
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from omniroute.engine import Engine
+from omniroute.errors import (
+    InvalidInputError,
+    OmnirouteError,
+    UnknownIdError,
+    error_for_kind,
+)
+from omniroute.identity import normalize
+from omniroute.metrics import Disposition, MetricEvent, Metrics, MetricsConfig, MetricsSnapshot, Talk, WrapUp
+from omniroute.model import (
+    Accept,
+    AddTask,
+    AgentState,
+    AgentStateChanged,
+    Cancel,
+    Complete,
+    CustomerActivity,
+    EndWrapUp,
+    EngineConfig,
+    Explanation,
+    Input,
+    NewTask,
+    OfferMade,
+    OfferRejected,
+    OfferRescinded,
+    OfferTimedOut,
+    Output,
+    Reject,
+    RemoveAgent,
+    SetAgentState,
+    SetPriority,
+    TaskAssigned,
+    TaskCancelled,
+    TaskCompleted,
+    TaskQueued,
+    TaskTransferred,
+    Transfer,
+    UpsertAgent,
+    UpsertChannel,
+    UpsertQueue,
+)
+from omniroute.runtime.api import Acknowledgement, MessageIn, NewInteraction, RuntimeSettings
+from omniroute.runtime.bus import EventBus, Subscription
+from omniroute.runtime.clock import Clock, SystemClock
+from omniroute.runtime.events import (
+    ConfigApplied,
+    ConversationClosed,
+    ConversationOpened,
+    CustomerCreated,
+    CustomersMerged,
+    Envelope,
+    EventData,
+    IdentityAdded,
+    InteractionCreated,
+    InteractionUpdated,
+    MergeUndone,
+    MessageAdded,
+    NoteAdded,
+    decode_data,
+    encode_data,
+)
+from omniroute.store import (
+    Attachment,
+    Conversation,
+    Customer,
+    CustomerContext,
+    EngineSnapshot,
+    IdentityRecord,
+    Interaction,
+    InteractionPatch,
+    LogEntry,
+    Merge,
+    Message,
+    Note,
+    Reader,
+    SqlStore,
+    StoredEvent,
+    Writer,
+)
+from omniroute.store.sql import StoreError
+
+__all__ = ["Runtime", "RuntimeClosedError"]
+
+_inputs_encoder = msgspec.msgpack.Encoder()
+_metric_encoder = msgspec.msgpack.Encoder()
+
+
+class RuntimeClosedError(OmnirouteError):
+    """The runtime is shutting down or stopped; nothing of the call was applied."""
+
+
+def _tag(value: msgspec.Struct) -> str:
+    tag = type(value).__struct_config__.tag
+    assert isinstance(tag, str)
+    return tag
+
+
+@dataclass(slots=True, eq=False)
+class _Command:
+    """One call waiting for the next batch."""
+
+    kind: str
+    args: dict[str, Any]
+    done: anyio.Event = field(default_factory=anyio.Event)
+    result: Any = None
+    error: BaseException | None = None
+    # Whether a refusal by the engine fails the call (a message still lands
+    # even when the engine has nothing to reactivate).
+    engine_required: bool = True
+
+
+@dataclass(slots=True)
+class _Pending:
+    """An interaction's changes within one batch, folded in event order."""
+
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    def set(self, **values: Any) -> None:
+        self.fields.update(values)
+
+    def first(self, name: str, value: float) -> None:
+        self.fields.setdefault(name, value)
+
+
+@dataclass(slots=True)
+class _Batch:
+    now: float
+    inputs: list[Input] = field(default_factory=list)
+    owners: list[_Command] = field(default_factory=list)
+    customers: list[Customer] = field(default_factory=list)
+    identities: list[IdentityRecord] = field(default_factory=list)
+    conversations: list[Conversation] = field(default_factory=list)
+    touched: dict[str, float] = field(default_factory=dict)
+    interactions: dict[str, tuple[_Command, Interaction]] = field(default_factory=dict)
+    messages: list[tuple[_Command, Message, list[Attachment]]] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
+    events: list[EventData] = field(default_factory=list)
+    patches: dict[str, _Pending] = field(default_factory=dict)
+    metric_events: list[MetricEvent] = field(default_factory=list)
+    # Identities first seen in this batch, so two contacts from one new
+    # customer in the same batch find the same record.
+    new_identities: dict[tuple[str, str], str] = field(default_factory=dict)
+    open_conversations: dict[str, Conversation] = field(default_factory=dict)
+    cancel_status: dict[str, str] = field(default_factory=dict)
+    answered: dict[str, float] = field(default_factory=dict)
+    wrapping: dict[str, list[tuple[str, str, str, float]]] = field(default_factory=dict)
+    snapshot_due: bool = False
+
+    def add_input(self, command: _Command, event: Input) -> None:
+        self.inputs.append(event)
+        self.owners.append(command)
+
+    def patch(self, interaction: str) -> _Pending:
+        pending = self.patches.get(interaction)
+        if pending is None:
+            pending = self.patches[interaction] = _Pending()
+        return pending
+
+
+class Runtime:
+    """Owns the routing engine and the metrics, keeps their time, stores
+    everything before acknowledging it, and publishes every change.
+
+    Use ``async with Runtime.open(store, config) as runtime``; calls are
+    batched: whatever arrives while a batch is being stored goes into the
+    next one, so throughput grows with load while each call still waits for
+    its own commit.
+    """
+
+    def __init__(
+        self,
+        store: SqlStore,
+        config: EngineConfig | None = None,
+        *,
+        settings: RuntimeSettings | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings or RuntimeSettings()
+        self.clock: Clock = clock or SystemClock()
+        self._initial_config = config
+        self._config: EngineConfig | None = None
+        self._engine: Engine | None = None
+        self._metrics: Metrics | None = None
+        self._log_seq = 0
+        self._event_seq = 0
+        self._offers: dict[int, tuple[str, str]] = {}
+        self._wrap_up_queues: set[str] = set()
+        self._channels: set[str] = set()
+        self._queues: set[str] = set()
+        self._agents: set[str] = set()
+        self._writer = anyio.CapacityLimiter(1)
+        self._readers = anyio.CapacityLimiter(4)
+        self._send: MemoryObjectSendStream[_Command] | None = None
+        self._next_timer: float | None = None
+        self._timer_changed = anyio.Event()
+        self._closing = False
+        self._batches_since_snapshot = 0
+        self._snapshot_at = 0.0
+        self._floor = 0.0
+        self.bus = EventBus(self._read_log, default_buffer=self.settings.subscriber_buffer)
+        self.recovered_batches = 0
+        self.recovery_seconds = 0.0
+
+    # ----- lifecycle -----
+
+    @classmethod
+    @asynccontextmanager
+    async def open(
+        cls,
+        store: SqlStore,
+        config: EngineConfig | None = None,
+        *,
+        settings: RuntimeSettings | None = None,
+        clock: Clock | None = None,
+    ) -> AsyncIterator[Runtime]:
+        """Start a runtime on ``store``: rebuild the engine from the latest
+        snapshot and the log since, then serve until the block ends. The
+        configuration seeds an empty store; a store that has one keeps it
+        (change it with :meth:`apply_config`)."""
+        runtime = cls(store, config, settings=settings, clock=clock)
+        async with anyio.create_task_group() as tg:
+            await tg.start(runtime._serve, tg)
+            try:
+                yield runtime
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await runtime._shutdown()
+                tg.cancel_scope.cancel()
+
+    async def _serve(self, tg: TaskGroup, *, task_status: anyio.abc.TaskStatus[None]) -> None:
+        await anyio.to_thread.run_sync(self.store.acquire_writer, limiter=self._writer)
+        await anyio.to_thread.run_sync(self._recover, limiter=self._writer)
+        send, receive = anyio.create_memory_object_stream[_Command](self.settings.queue_size)
+        self._send = send
+        tg.start_soon(self._batcher, receive)
+        tg.start_soon(self._timer_loop)
+        task_status.started()
+
+    async def _shutdown(self) -> None:
+        """Stop taking calls, finish those taken, snapshot, close the store."""
+        self._closing = True
+        if self._send is not None:
+            done = anyio.Event()
+            await self._send.send(_Command("stop", {}, done=done))
+            await done.wait()
+            await self._send.aclose()
+        if self._engine is not None:
+            await anyio.to_thread.run_sync(self._take_snapshot, limiter=self._writer)
+        self.bus.close()
+        await anyio.to_thread.run_sync(self.store.close, limiter=self._writer)
+
+    # ----- recovery -----
+
+    def _recover(self) -> None:
+        """Rebuild the engine and the metrics from storage: the latest
+        snapshot, then every logged batch since, replayed as it was made."""
+        started = time.perf_counter()
+        with self.store.read() as r:
+            config = r.config()
+            snapshot = r.latest_snapshot()
+        if snapshot is None:
+            config = config or self._initial_config
+            if config is None:
+                raise StoreError(f"store {self.store.url}: empty, and no configuration was given to start it")
+            now = self.clock.now()
+            engine = Engine(config, now=now)
+            metrics = Metrics(self.settings.metrics or MetricsConfig.for_engine(config))
+            engine.roster(metrics=metrics)
+            with self.store.write() as w:
+                w.save_config(config)
+                w.save_snapshot(
+                    EngineSnapshot(
+                        log_seq=0,
+                        event_seq=0,
+                        taken_at=now,
+                        engine=engine.snapshot(),
+                        metrics=metrics.to_bytes(),
+                    )
+                )
+            replayed = 0
+        else:
+            assert config is not None
+            engine = Engine.restore(snapshot.engine)
+            metrics = Metrics.from_bytes(snapshot.metrics)
+            replayed = 0
+            with self.store.read() as r:
+                for entry in r.log_after(snapshot.log_seq):
+                    engine.process_encoded(entry.now, entry.inputs, metrics=metrics)
+                    if entry.metrics is not None:
+                        metrics.core.record(entry.metrics)
+                    replayed += 1
+        engine.check_invariants()
+        with self.store.read() as r:
+            self._log_seq = r.last_log_seq()
+            self._event_seq = r.last_event_seq()
+            offered = r.offered()
+        self._engine = engine
+        self._metrics = metrics
+        self._set_config(config)
+        self._offers = {offer: (task, agent) for task, offer, agent in offered}
+        self.bus.last_seq = self._event_seq
+        self._next_timer = engine.next_timer_at()
+        self.recovered_batches = replayed
+        self.recovery_seconds = time.perf_counter() - started
+        self._snapshot_at = self.clock.now()
+        if replayed:
+            # Start the next restart from here rather than replaying again.
+            self._take_snapshot()
+
+    def _set_config(self, config: EngineConfig) -> None:
+        self._config = config
+        self._channels = {c.name for c in config.channels}
+        self._queues = {q.name for q in config.queues}
+        self._agents = {a.id for a in config.agents}
+        self._wrap_up_queues = {q.name for q in config.queues if q.wrap_up is not None}
+
+    def _take_snapshot(self) -> None:
+        engine, metrics = self._live()
+        snapshot = EngineSnapshot(
+            log_seq=self._log_seq,
+            event_seq=self._event_seq,
+            taken_at=self.clock.now(),
+            engine=engine.snapshot(),
+            metrics=metrics.to_bytes(),
+        )
+        with self.store.write() as w:
+            if w.latest_snapshot_seq() != self._log_seq:
+                w.save_snapshot(snapshot)
+        self._batches_since_snapshot = 0
+        self._snapshot_at = self.clock.now()
+
+    def _now(self, engine: Engine) -> float:
+        """The clock, never behind what the engine or the metrics have seen
+        (a wall clock can step back)."""
+        self._floor = max(self.clock.now(), engine.now, self._floor)
+        return self._floor
+
+    def _live(self) -> tuple[Engine, Metrics]:
+        if self._engine is None or self._metrics is None:
+            raise RuntimeClosedError("the runtime is not running")
+        return self._engine, self._metrics
+
+    # ----- the batcher -----
+
+    async def _submit(self, command: _Command) -> Any:
+        if self._closing or self._send is None:
+            raise RuntimeClosedError("the runtime is shutting down; nothing was applied")
+        await self._send.send(command)
+        await command.done.wait()
+        if command.error is not None:
+            raise command.error
+        return command.result
+
+    async def _batcher(self, receive: MemoryObjectReceiveStream[_Command]) -> None:
+        async with receive:
+            while True:
+                try:
+                    first = await receive.receive()
+                except anyio.EndOfStream:
+                    return
+                commands = [first]
+                while len(commands) < self.settings.max_batch:
+                    try:
+                        commands.append(receive.receive_nowait())
+                    except anyio.WouldBlock:
+                        break
+                stop = [c for c in commands if c.kind == "stop"]
+                work = [c for c in commands if c.kind != "stop"]
+                if work:
+                    await self._run(work)
+                for c in stop:
+                    c.done.set()
+                if stop:
+                    return
+
+    async def _run(self, commands: list[_Command]) -> None:
+        try:
+            envelopes, snapshot_due = await anyio.to_thread.run_sync(
+                self._run_batch, commands, limiter=self._writer
+            )
+        except BaseException as e:
+            for c in commands:
+                if c.error is None:
+                    c.error = (
+                        e if isinstance(e, OmnirouteError) else StoreError(f"the batch was not stored: {e!r}")
+                    )
+                c.done.set()
+            if not isinstance(e, Exception):
+                raise
+            return
+        self.bus.publish(envelopes)
+        for c in commands:
+            c.done.set()
+        self._timer_changed.set()
+        if snapshot_due:
+            await anyio.to_thread.run_sync(self._take_snapshot, limiter=self._writer)
+
+    def _run_batch(self, commands: list[_Command]) -> tuple[list[Envelope], bool]:
+        engine, metrics = self._live()
+        now = self._now(engine)
+        batch = _Batch(now)
+        try:
+            with self.store.write() as w:
+                self._prepare(w, batch, commands)
+                raw = _inputs_encoder.encode(batch.inputs)
+                result = engine.process_encoded(now, raw, metrics=metrics)
+                for error in result.errors:
+                    owner = batch.owners[error.index]
+                    if owner.engine_required and owner.error is None:
+                        owner.error = error_for_kind(error.kind, error.message)
+                self._derive(w, batch, result.events)
+                extras = None
+                if batch.metric_events:
+                    extras = _metric_encoder.encode(batch.metric_events)
+                    metrics.core.record(extras)
+                if batch.inputs or result.events or extras is not None:
+                    self._log_seq += 1
+                    w.append_log(LogEntry(seq=self._log_seq, now=now, inputs=raw, metrics=extras))
+                self._write_rows(w, batch)
+                envelopes = self._envelopes(batch.events, result.events)
+                w.append_events(
+                    [
+                        StoredEvent(
+                            seq=e.seq, type=e.type, time=e.time, subject=e.subject, data=encode_data(e.data)
+                        )
+                        for e in envelopes
+                    ]
+                )
+        except BaseException:
+            # The engine may have moved past what storage holds: rebuild
+            # both from storage so they agree again.
+            self._event_seq = -1
+            self._engine = None
+            self._recover()
+            raise
+        self._next_timer = engine.next_timer_at()
+        self._batches_since_snapshot += 1
+        due = self._batches_since_snapshot >= self.settings.snapshot_every_batches or (
+            now - self._snapshot_at >= self.settings.snapshot_every_seconds
+            and self._batches_since_snapshot > 0
+        )
+        return envelopes, due
+
+    def _envelopes(self, runtime_events: list[EventData], outputs: list[Output]) -> list[Envelope]:
+        envelopes = []
+        for data in [*runtime_events, *outputs]:
+            self._event_seq += 1
+            envelopes.append(
+                Envelope(
+                    seq=self._event_seq, type=_tag(data), time=data.at, subject=_subject(data), data=data
+                )
+            )
+        return envelopes
+
+    # ----- preparing commands: reads and checks, rows kept for after routing -----
+
+    def _prepare(self, w: Writer, batch: _Batch, commands: list[_Command]) -> None:
+        creates = [c for c in commands if c.kind == "create"]
+        if creates:
+            self._prepare_creates(w, batch, creates)
+        for c in commands:
+            if c.kind == "create":
+                continue
+            try:
+                getattr(self, f"_prepare_{c.kind}")(w, batch, c)
+            except OmnirouteError as e:
+                c.error = e
+
+    def _prepare_creates(self, w: Writer, batch: _Batch, commands: list[_Command]) -> None:
+        ids = [c.args["id"] for c in commands]
+        existing = w.interactions_by_id(ids)
+        keys = [key for c in commands for key in c.args["identities"]]
+        known = w.find_customers(keys) if keys else {}
+        for c in commands:
+            try:
+                self._prepare_create(w, batch, c, existing, known)
+            except OmnirouteError as e:
+                c.error = e
+
+    def _prepare_create(
+        self,
+        w: Writer,
+        batch: _Batch,
+        c: _Command,
+        existing: dict[str, Interaction],
+        known: dict[tuple[str, str], str],
+    ) -> None:
+        new: NewInteraction = c.args["new"]
+        iid: str = c.args["id"]
+        now = batch.now
+        found = existing.get(iid)
+        if found is None and iid in batch.interactions:
+            found = batch.interactions[iid][1]
+        if found is not None:
+            c.result = Acknowledgement(
+                interaction=found.id,
+                customer=found.customer_id,
+                conversation=found.conversation_id,
+                created=False,
+                at=found.created_at,
+            )
+            return
+        identities: list[tuple[str, str]] = c.args["identities"]
+        # Which customer: named, else found by any identity (merging the
+        # records when the identities belong to several), else a new one.
+        owners: list[str] = []
+        if new.customer is not None:
+            owners.append(w.live_customer(new.customer).id)
+        for key in identities:
+            owner = known.get(key) or batch.new_identities.get(key)
+            if owner is not None:
+                owner = w.live_customer(owner).id if key in known else owner
+                if owner not in owners:
+                    owners.append(owner)
+        if not owners:
+            customer = Customer(id=uuid.uuid4().hex, created_at=now, display_name=new.display_name)
+            batch.customers.append(customer)
+            batch.events.append(CustomerCreated(at=now, customer=customer))
+            customer_id = customer.id
+        else:
+            customer_id = owners[0]
+            for other in owners[1:]:
+                merge = w.merge_customers(customer_id, other, now)
+                batch.events.append(CustomersMerged(at=now, merge=merge))
+                for key, value in list(batch.new_identities.items()):
+                    if value == other:
+                        batch.new_identities[key] = customer_id
+        for key in identities:
+            if key not in known and key not in batch.new_identities:
+                record = IdentityRecord(kind=key[0], value=key[1], customer_id=customer_id, created_at=now)
+                batch.identities.append(record)
+                batch.new_identities[key] = customer_id
+                batch.events.append(IdentityAdded(at=now, identity=record))
+        conversation = self._conversation_for(w, batch, customer_id, new.conversation)
+        interaction = Interaction(
+            id=iid,
+            conversation_id=conversation.id,
+            customer_id=customer_id,
+            channel=new.channel,
+            direction=new.direction,
+            queue=new.queue,
+            status="waiting",
+            priority=new.priority,
+            created_at=now,
+            subject=new.subject,
+            attributes=dict(new.attributes),
+        )
+        batch.interactions[iid] = (c, interaction)
+        batch.events.append(InteractionCreated(at=now, interaction=interaction))
+        if new.message is not None:
+            self._add_message(batch, c, interaction, new.message, author_default=customer_id)
+        preferred: list[str] = []
+        until = None
+        if new.sticky and self.settings.sticky_seconds > 0:
+            last = w.last_agents([customer_id]).get(customer_id)
+            if last is not None and last in self._agents:
+                preferred = [last]
+                until = now + self.settings.sticky_seconds
+        batch.add_input(
+            c,
+            AddTask(
+                task=NewTask(
+                    id=iid,
+                    channel=new.channel,
+                    queue=new.queue,
+                    priority=new.priority,
+                    requires=new.requires,
+                    preferred_agents=preferred,
+                    preferred_until=until,
+                    attributes=dict(new.attributes),
+                )
+            ),
+        )
+        c.result = Acknowledgement(
+            interaction=iid, customer=customer_id, conversation=conversation.id, created=True, at=now
+        )
+
+    def _conversation_for(
+        self, w: Writer, batch: _Batch, customer_id: str, named: str | None
+    ) -> Conversation:
+        now = batch.now
+        if named is not None:
+            chosen = w.conversation(named)
+            if w.live_customer(chosen.customer_id).id != customer_id:
+                raise InvalidInputError(f"conversation: {named!r} belongs to another customer")
+            if chosen.closed_at is not None:
+                raise InvalidInputError(f"conversation: {named!r} is closed")
+            batch.touched[chosen.id] = now
+            return chosen
+        conversation: Conversation | None = batch.open_conversations.get(customer_id)
+        if conversation is None:
+            conversation = w.open_conversations([customer_id]).get(customer_id)
+            if (
+                conversation is not None
+                and now - conversation.last_activity_at > self.settings.conversation_idle_seconds
+            ):
+                w.close_conversation(conversation.id, now)
+                batch.events.append(ConversationClosed(at=now, conversation=conversation.id))
+                conversation = None
+        if conversation is None:
+            conversation = Conversation(
+                id=uuid.uuid4().hex, customer_id=customer_id, opened_at=now, last_activity_at=now
+            )
+            batch.conversations.append(conversation)
+            batch.events.append(ConversationOpened(at=now, conversation=conversation))
+        batch.open_conversations[customer_id] = conversation
+        batch.touched[conversation.id] = now
+        return conversation
+
+    def _add_message(
+        self, batch: _Batch, c: _Command, interaction: Interaction, message: MessageIn, *, author_default: str
+    ) -> Message:
+        record = Message(
+            id=uuid.uuid4().hex,
+            interaction_id=interaction.id,
+            conversation_id=interaction.conversation_id,
+            at=batch.now,
+            direction=message.direction,
+            author=message.author or author_default,
+            body=message.body,
+            content_type=message.content_type,
+        )
+        attachments = [
+            Attachment(
+                id=uuid.uuid4().hex,
+                message_id=record.id,
+                filename=a.filename,
+                content_type=a.content_type,
+                size=a.size,
+                sha256=a.sha256,
+                location=a.location,
+            )
+            for a in message.attachments
+        ]
+        batch.messages.append((c, record, attachments))
+        batch.touched[interaction.conversation_id] = batch.now
+        batch.events.append(MessageAdded(at=batch.now, message=record, attachments=attachments))
+        return record
+
+    def _interaction(self, w: Writer, batch: _Batch, iid: str) -> Interaction:
+        if iid in batch.interactions:
+            return batch.interactions[iid][1]
+        return w.interaction(iid)
+
+    def _prepare_message(self, w: Writer, batch: _Batch, c: _Command) -> None:
+        interaction = self._interaction(w, batch, c.args["interaction"])
+        message: MessageIn = c.args["message"]
+        if message.direction == "inbound":
+            # The customer may reveal who else they are (an e-mail typed in
+            # a chat): known identities merge the records, new ones join.
+            for key in c.args["revealed"]:
+                owner = w.find_customers([key]).get(key) or batch.new_identities.get(key)
+                customer = w.live_customer(interaction.customer_id).id
+                if owner is None:
+                    record = IdentityRecord(
+                        kind=key[0], value=key[1], customer_id=customer, created_at=batch.now
+                    )
+                    batch.identities.append(record)
+                    batch.new_identities[key] = customer
+                    batch.events.append(IdentityAdded(at=batch.now, identity=record))
+                else:
+                    owner = w.live_customer(owner).id
+                    if owner != customer:
+                        # The known customer keeps the record; the newcomer folds into it.
+                        survivor, merged = sorted(
+                            (w.customer(owner), w.customer(customer)), key=lambda x: (x.created_at, x.id)
+                        )
+                        merge = w.merge_customers(survivor.id, merged.id, batch.now)
+                        batch.events.append(CustomersMerged(at=batch.now, merge=merge))
+        author = interaction.customer_id if message.direction == "inbound" else None
+        if author is None and message.author is None:
+            raise InvalidInputError(
+                "message.author: an outbound or internal message needs its author (an agent)"
+            )
+        c.result = self._add_message(batch, c, interaction, message, author_default=author or "").id
+        if message.direction == "inbound" and interaction.status == "assigned":
+            c.engine_required = False
+            batch.add_input(c, CustomerActivity(task=interaction.id))
+
+    def _prepare_note(self, w: Writer, batch: _Batch, c: _Command) -> None:
+        interaction_id: str | None = c.args["interaction"]
+        customer_id: str | None = c.args["customer"]
+        if interaction_id is not None:
+            interaction = self._interaction(w, batch, interaction_id)
+            customer_id = interaction.customer_id
+        if customer_id is None:
+            raise InvalidInputError("customer: a note needs a customer or an interaction")
+        customer_id = w.live_customer(customer_id).id
+        note = Note(
+            id=uuid.uuid4().hex,
+            customer_id=customer_id,
+            interaction_id=interaction_id,
+            author=c.args["author"],
+            at=batch.now,
+            body=c.args["body"],
+        )
+        batch.notes.append(note)
+        batch.events.append(NoteAdded(at=batch.now, note=note))
+        c.result = note
+
+    def _check_offer(self, c: _Command) -> None:
+        offer: int = c.args["offer"]
+        agent: str | None = c.args["agent"]
+        held = self._offers.get(offer)
+        if held is None:
+            raise UnknownIdError(f"offer: no open offer {offer} (answered, withdrawn or timed out)")
+        if agent is not None and held[1] != agent:
+            raise InvalidInputError(f"offer: offer {offer} was made to another agent, not {agent!r}")
+
+    def _prepare_accept(self, w: Writer, batch: _Batch, c: _Command) -> None:
+        self._check_offer(c)
+        batch.add_input(c, Accept(offer=c.args["offer"]))
+
+    def _prepare_reject(self, w: Writer, batch: _Batch, c: _Command) -> None:
+        self._check_offer(c)
+        batch.add_input(c, Reject(offer=c.args["offer"]))
+
+    def _check_agent_owns(self, w: Writer, batch: _Batch, c: _Command) -> Interaction:
+        interaction = self._interaction(w, batch, c.args["task"])
+        agent: str | None = c.args.get("agent")
+        if agent is not None and interaction.agent != agent:
+            raise InvalidInputError(f"task: interaction {interaction.id!r} is not with agent {agent!r}")
+        return interaction
+
+    def _prepare_complete(self, w: Writer, batch: _Batch, c: _Command) -> None:
+        interaction = self._check_agent_owns(w, batch, c)
+        disposition: str | None = c.args["disposition"]
+        outcome: str | None = c.args["outcome"]
+        batch.add_input(c, Complete(task=interaction.id))
+        if disposition is not None or outcome is not None:
+            batch.patch(interaction.id).set(disposition=disposition, outcome=outcome)
+            batch.events.append(
+                InteractionUpdated(
+                    at=batch.now, interaction=interaction.id, disposition=disposition, outcome=outcome
+                )
+            )
+        resolved: bool | None = c.args["resolved"]
+        if resolved is not None and interaction.agent is not None:
+            batch.metric_events.append(
+                Disposition(
+                    at=batch.now,
+                    task=interaction.id,
+                    queue=interaction.queue,
+                    channel=interaction.channel,
+                    agent=interaction.agent,
+                    resolved=resolved,
+                )
+            )
+        if c.args["note"]:
+            note = Note(
+                id=uuid.uuid4().hex,
+                customer_id=w.live_customer(interaction.customer_id).id,
+                interaction_id=interaction.id,
+                author=interaction.agent or "system",
+                at=batch.now,
+                body=c.args["note"],
+            )
+            batch.notes.append(note)
+            batch.events.append(NoteAdded(at=batch.now, note=note))
+
+    def _prepare_cancel(self, w: Writer, batch: _Batch, c: _Command) -> None:
+        batch.cancel_status[c.args["task"]] = c.args["status"]
+        batch.add_input(c, Cancel(task=c.args["task"]))
+
+    def _prepare_transfer(self, w: Writer, batch: _Batch, c: _Command) -> None:
+        self._check_agent_owns(w, batch, c)
+        batch.add_input(
+            c, Transfer(task=c.args["task"], to_queue=c.args["to_queue"], to_agent=c.args["to_agent"])
+        )
+
+    def _prepare_end_wrap_up(self, w: Writer, batch: _Batch, c: _Command) -> None:
+        batch.add_input(c, EndWrapUp(agent=c.args["agent"]))
+
+    def _prepare_agent_state(self, w: Writer, batch: _Batch, c: _Command) -> None:
+        batch.add_input(c, SetAgentState(agent=c.args["agent"], state=c.args["state"]))
+
+    def _prepare_priority(self, w: Writer, batch: _Batch, c: _Command) -> None:
+        batch.add_input(c, SetPriority(task=c.args["task"], priority=c.args["priority"]))
+
+    def _prepare_tick(self, w: Writer, batch: _Batch, c: _Command) -> None:
+        """Timers fire in every batch; a tick is a batch with nothing else."""
+
+    def _prepare_merge(self, w: Writer, batch: _Batch, c: _Command) -> None:
+        merge = w.merge_customers(c.args["survivor"], c.args["merged"], batch.now)
+        batch.events.append(CustomersMerged(at=batch.now, merge=merge))
+        c.result = merge
+
+    def _prepare_undo_merge(self, w: Writer, batch: _Batch, c: _Command) -> None:
+        merge = w.undo_merge(c.args["merge"], batch.now)
+        batch.events.append(MergeUndone(at=batch.now, merge=merge))
+        c.result = merge
+
+    def _prepare_close_conversation(self, w: Writer, batch: _Batch, c: _Command) -> None:
+        conversation = w.conversation(c.args["conversation"])
+        w.close_conversation(conversation.id, batch.now)
+        batch.events.append(ConversationClosed(at=batch.now, conversation=conversation.id))
+
+    def _prepare_config(self, w: Writer, batch: _Batch, c: _Command) -> None:
+        new: EngineConfig = c.args["config"]
+        old = self._config
+        assert old is not None
+        dropped_channels = {ch.name for ch in old.channels} - {ch.name for ch in new.channels}
+        dropped_queues = {q.name for q in old.queues} - {q.name for q in new.queues}
+        if dropped_channels or dropped_queues:
+            raise InvalidInputError(
+                "config: channels and queues cannot be removed from a running engine "
+                f"(missing: {sorted(dropped_channels | dropped_queues)})"
+            )
+        old_channels = {ch.name: ch for ch in old.channels}
+        old_queues = {q.name: q for q in old.queues}
+        old_agents = {a.id: a for a in old.agents}
+        channels = [ch for ch in new.channels if old_channels.get(ch.name) != ch]
+        queues = [q for q in new.queues if old_queues.get(q.name) != q]
+        agents = [a for a in new.agents if old_agents.get(a.id) != a]
+        removed = sorted(set(old_agents) - {a.id for a in new.agents})
+        for ch in channels:
+            batch.add_input(c, UpsertChannel(channel=ch))
+        for q in queues:
+            batch.add_input(c, UpsertQueue(queue=q))
+        for a in agents:
+            batch.add_input(c, UpsertAgent(agent=a))
+        for agent in removed:
+            batch.add_input(c, RemoveAgent(agent=agent))
+        batch.events.append(
+            ConfigApplied(
+                at=batch.now,
+                channels=[ch.name for ch in channels],
+                queues=[q.name for q in queues],
+                agents=[a.id for a in agents],
+                removed_agents=removed,
+            )
+        )
+        c.result = new
+
+    # ----- what routing did, as stored facts -----
+
+    def _derive(self, w: Writer, batch: _Batch, outputs: list[Output]) -> None:
+        answered_before: dict[str, float] = {}
+        completed = [o.task for o in outputs if isinstance(o, TaskCompleted) and o.task not in batch.answered]
+        if completed:
+            answered_before = {
+                i.id: i.answered_at
+                for i in w.interactions_by_id(completed).values()
+                if i.answered_at is not None
+            }
+        for o in outputs:
+            if isinstance(o, TaskQueued):
+                batch.patch(o.task).set(status="waiting", queue=o.queue)
+                batch.patch(o.task).first("queued_at", o.at)
+            elif isinstance(o, OfferMade):
+                p = batch.patch(o.task)
+                p.set(status="offered", offer=o.offer, agent=o.agent)
+                p.first("offered_at", o.at)
+                self._offers[o.offer] = (o.task, o.agent)
+            elif isinstance(o, OfferRejected | OfferTimedOut | OfferRescinded):
+                self._offers.pop(o.offer, None)
+                p = batch.patch(o.task)
+                if p.fields.get("status") not in ("abandoned", "cancelled", "completed"):
+                    p.set(status="waiting", offer=None, agent=None)
+            elif isinstance(o, TaskAssigned):
+                p = batch.patch(o.task)
+                p.set(status="assigned", agent=o.agent, offer=None)
+                p.first("answered_at", o.at)
+                batch.answered[o.task] = o.at
+                self._drop_offers_for(o.task)
+            elif isinstance(o, TaskCancelled):
+                self._drop_offers_for(o.task)
+                status = batch.cancel_status.get(o.task, "abandoned")
+                batch.patch(o.task).set(status=status, ended_at=o.at, offer=None)
+            elif isinstance(o, TaskCompleted):
+                p = batch.patch(o.task)
+                p.set(status="completed", ended_at=o.at)
+                answered = batch.answered.get(o.task, answered_before.get(o.task))
+                if answered is not None:
+                    batch.metric_events.append(
+                        Talk(
+                            at=o.at,
+                            task=o.task,
+                            queue=o.queue,
+                            channel=o.channel,
+                            agent=o.agent,
+                            seconds=max(0.0, o.at - answered),
+                        )
+                    )
+                if o.queue in self._wrap_up_queues:
+                    batch.wrapping.setdefault(o.agent, []).append((o.task, o.queue, o.channel, o.at))
+                else:
+                    p.set(wrap_up_ended_at=o.at)
+            elif isinstance(o, TaskTransferred):
+                p = batch.patch(o.task)
+                p.set(status="waiting")
+                if o.to_queue is not None:
+                    p.set(queue=o.to_queue)
+            elif isinstance(o, AgentStateChanged) and o.status.state != "wrap_up":
+                ended = w.end_wrap_up(o.agent, o.at) + batch.wrapping.pop(o.agent, [])
+                for task, queue, channel, ended_at in ended:
+                    batch.patch(task).set(wrap_up_ended_at=o.at)
+                    batch.metric_events.append(
+                        WrapUp(
+                            at=o.at,
+                            task=task,
+                            queue=queue,
+                            channel=channel,
+                            agent=o.agent,
+                            seconds=max(0.0, o.at - ended_at),
+                        )
+                    )
+
+    def _drop_offers_for(self, task: str) -> None:
+        for offer in [k for k, (t, _) in self._offers.items() if t == task]:
+            del self._offers[offer]
+
+    def _write_rows(self, w: Writer, batch: _Batch) -> None:
+        w.add_customers(batch.customers)
+        w.add_identities(batch.identities)
+        w.add_conversations(batch.conversations)
+        accepted = [i for c, i in batch.interactions.values() if c.error is None]
+        w.add_interactions(accepted)
+        messages = [(m, a) for c, m, a in batch.messages if c.error is None or not c.engine_required]
+        w.add_messages([m for m, _ in messages])
+        w.add_attachments([a for _, attachments in messages for a in attachments])
+        w.add_notes(batch.notes)
+        w.touch_conversations(batch.touched)
+        patches = []
+        for iid, pending in batch.patches.items():
+            f = pending.fields
+            patches.append(
+                InteractionPatch(
+                    id=iid,
+                    status=f.get("status"),
+                    queue=f.get("queue"),
+                    agent=f.get("agent"),
+                    clear_agent="agent" in f and f["agent"] is None,
+                    offer=f.get("offer"),
+                    clear_offer="offer" in f and f["offer"] is None,
+                    queued_at=f.get("queued_at"),
+                    offered_at=f.get("offered_at"),
+                    answered_at=f.get("answered_at"),
+                    ended_at=f.get("ended_at"),
+                    wrap_up_ended_at=f.get("wrap_up_ended_at"),
+                    disposition=f.get("disposition"),
+                    outcome=f.get("outcome"),
+                )
+            )
+        w.patch_interactions(patches)
+        # Runtime events of refused calls did not happen.
+        batch.events = [e for e in batch.events if not _refused(e, batch)]
+
+    # ----- timers -----
+
+    async def _timer_loop(self) -> None:
+        while not self._closing:
+            changed = self._timer_changed = anyio.Event()
+            due = self._next_timer
+            if due is not None and self.clock.now() >= due:
+                try:
+                    await self._submit(_Command("tick", {}))
+                except RuntimeClosedError:
+                    return
+                continue
+            async with anyio.create_task_group() as tg:
+
+                async def sleep(
+                    deadline: float | None = due, scope: anyio.CancelScope = tg.cancel_scope
+                ) -> None:
+                    if deadline is None:
+                        await anyio.sleep_forever()
+                    else:
+                        await self.clock.sleep_until(deadline)
+                    scope.cancel()
+
+                tg.start_soon(sleep)
+                await changed.wait()
+                tg.cancel_scope.cancel()
+
+    # ----- the API -----
+
+    async def create_interaction(self, new: NewInteraction) -> Acknowledgement:
+        """Store a new contact and route it; returns once it is stored."""
+        identities = self._check_new(new)
+        return await self._submit(  # type: ignore[no-any-return]
+            _Command("create", {"new": new, "id": new.id or uuid.uuid4().hex, "identities": identities})
+        )
+
+    def _check_new(self, new: NewInteraction) -> list[tuple[str, str]]:
+        """Everything that can be checked before storing: the named channel
+        and queue exist, identities parse, the message fits."""
+        if new.channel not in self._channels:
+            raise InvalidInputError(
+                f"channel: unknown channel {new.channel!r} (known: {sorted(self._channels)})"
+            )
+        if new.queue not in self._queues:
+            raise InvalidInputError(f"queue: unknown queue {new.queue!r} (known: {sorted(self._queues)})")
+        keys = []
+        for i, identity in enumerate(new.identities):
+            found = normalize(
+                identity.kind,
+                identity.value,
+                default_region=self.settings.default_region,
+                field=f"identities[{i}]",
+            )
+            keys.append((found.kind, found.value))
+        if new.message is not None:
+            self._check_message(new.message, "message")
+        for name, value in new.attributes.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise InvalidInputError(f"attributes.{name}: {value!r} is not a finite number")
+        return list(dict.fromkeys(keys))
+
+    def _check_message(self, message: MessageIn, where: str) -> None:
+        size = len(message.body.encode())
+        if size > self.settings.max_message_bytes:
+            raise InvalidInputError(
+                f"{where}.body: {size} bytes is over the limit of {self.settings.max_message_bytes} bytes"
+            )
+
+    async def add_message(self, interaction: str, message: MessageIn) -> str:
+        """Store a message of an interaction (reactivating asynchronous work
+        the customer writes on); identities typed by the customer join their
+        record or merge it with a known customer's. Returns the message id."""
+        from omniroute.identity import find_identities
+
+        self._check_message(message, "message")
+        revealed = []
+        if message.direction == "inbound" and message.content_type.startswith("text/"):
+            revealed = [
+                (i.kind, i.value)
+                for i in find_identities(message.body, default_region=self.settings.default_region)
+            ]
+        return await self._submit(  # type: ignore[no-any-return]
+            _Command("message", {"interaction": interaction, "message": message, "revealed": revealed})
+        )
+
+    async def add_note(
+        self, body: str, *, author: str, interaction: str | None = None, customer: str | None = None
+    ) -> Note:
+        if not body.strip():
+            raise InvalidInputError("body: a note cannot be empty")
+        if len(body.encode()) > self.settings.max_message_bytes:
+            raise InvalidInputError(f"body: over the limit of {self.settings.max_message_bytes} bytes")
+        return await self._submit(  # type: ignore[no-any-return]
+            _Command(
+                "note", {"body": body, "author": author, "interaction": interaction, "customer": customer}
+            )
+        )
+
+    async def accept(self, offer: int, *, agent: str | None = None) -> None:
+        """Accept an offer (``agent``, when given, must be the one offered)."""
+        await self._submit(_Command("accept", {"offer": offer, "agent": agent}))
+
+    async def reject(self, offer: int, *, agent: str | None = None) -> None:
+        await self._submit(_Command("reject", {"offer": offer, "agent": agent}))
+
+    async def complete(
+        self,
+        task: str,
+        *,
+        agent: str | None = None,
+        disposition: str | None = None,
+        outcome: str | None = None,
+        resolved: bool | None = None,
+        note: str | None = None,
+    ) -> None:
+        """The customer's part is done: capacity frees, wrap-up starts if the queue has one."""
+        await self._submit(
+            _Command(
+                "complete",
+                {
+                    "task": task,
+                    "agent": agent,
+                    "disposition": disposition,
+                    "outcome": outcome,
+                    "resolved": resolved,
+                    "note": note,
+                },
+            )
+        )
+
+    async def cancel(self, task: str, *, status: Literal["abandoned", "cancelled"] = "abandoned") -> None:
+        """The customer left (``abandoned``) or the work was withdrawn (``cancelled``)."""
+        await self._submit(_Command("cancel", {"task": task, "status": status}))
+
+    async def transfer(
+        self, task: str, *, to_queue: str | None = None, to_agent: str | None = None, agent: str | None = None
+    ) -> None:
+        await self._submit(
+            _Command("transfer", {"task": task, "to_queue": to_queue, "to_agent": to_agent, "agent": agent})
+        )
+
+    async def end_wrap_up(self, agent: str) -> None:
+        await self._submit(_Command("end_wrap_up", {"agent": agent}))
+
+    async def set_agent_state(self, agent: str, state: AgentState) -> None:
+        await self._submit(_Command("agent_state", {"agent": agent, "state": state}))
+
+    async def set_priority(self, task: str, priority: int) -> None:
+        await self._submit(_Command("priority", {"task": task, "priority": priority}))
+
+    async def merge_customers(self, survivor: str, merged: str) -> Merge:
+        return await self._submit(  # type: ignore[no-any-return]
+            _Command("merge", {"survivor": survivor, "merged": merged})
+        )
+
+    async def undo_merge(self, merge: str) -> Merge:
+        return await self._submit(_Command("undo_merge", {"merge": merge}))  # type: ignore[no-any-return]
+
+    async def close_conversation(self, conversation: str) -> None:
+        await self._submit(_Command("close_conversation", {"conversation": conversation}))
+
+    async def apply_config(self, config: EngineConfig) -> EngineConfig:
+        """Change the configuration live: waiting work is re-evaluated at once."""
+        self._check_config(config)
+        result: EngineConfig = await self._submit(_Command("config", {"config": config}))
+        return result
+
+    def _check_config(self, config: EngineConfig) -> None:
+        # A throwaway engine refuses what the live one would, before anything is stored.
+        Engine(config, now=0.0)
+
+    async def tick(self) -> None:
+        """Fire the timers due now (the runtime does this by itself; tests with a manual clock call it)."""
+        await self._submit(_Command("tick", {}))
+
+    # ----- reads -----
+
+    async def _read(self, fn: Callable[..., Any], *args: Any) -> Any:
+        def run() -> Any:
+            with self.store.read() as r:
+                return fn(r, *args)
+
+        return await anyio.to_thread.run_sync(run, limiter=self._readers)
+
+    async def context(self, customer: str, *, limit: int | None = None) -> CustomerContext:
+        """What an agent sees with an offer: the customer across every channel."""
+        result: CustomerContext = await self._read(lambda r: r.context(customer, limit=limit))
+        return result
+
+    async def interaction(self, interaction: str) -> Interaction:
+        result: Interaction = await self._read(lambda r: r.interaction(interaction))
+        return result
+
+    async def customer(self, customer: str) -> Customer:
+        result: Customer = await self._read(lambda r: r.customer(customer))
+        return result
+
+    async def find_customer(self, kind: str, value: str) -> Customer | None:
+        identity = normalize(kind, value, default_region=self.settings.default_region)
+        key = (identity.kind, identity.value)
+
+        def find(r: Reader) -> Customer | None:
+            owner = r.find_customers([key]).get(key)
+            return None if owner is None else r.live_customer(owner)
+
+        result: Customer | None = await self._read(find)
+        return result
+
+    async def _read_log(self, after: int, limit: int) -> list[Envelope]:
+        stored = await self._read(lambda r: r.events(after, limit=limit))
+        return [
+            Envelope(seq=e.seq, type=e.type, time=e.time, subject=e.subject, data=decode_data(e.type, e.data))
+            for e in stored
+        ]
+
+    async def events(self, after: int = 0, *, limit: int = 1000) -> list[Envelope]:
+        """Events from the log, after a seq."""
+        return await self._read_log(after, limit)
+
+    def subscribe(
+        self,
+        *,
+        types: Sequence[str] | None = None,
+        buffer: int | None = None,
+        catch_up: bool = True,
+        after: int | None = None,
+        name: str | None = None,
+    ) -> Subscription:
+        return self.bus.subscribe(types=types, buffer=buffer, catch_up=catch_up, after=after, name=name)
+
+    async def metrics(
+        self, *, queues: bool = True, channels: bool = True, agents: bool = True
+    ) -> MetricsSnapshot:
+        """Every figure now (``docs/metrics.md``). Taken between batches: a
+        snapshot moves the metrics' time, and no batch may come before it."""
+
+        def take() -> MetricsSnapshot:
+            engine, metrics = self._live()
+            now = self._now(engine)
+            return metrics.snapshot(now, queues=queues, channels=channels, agents=agents)
+
+        result: MetricsSnapshot = await anyio.to_thread.run_sync(take, limiter=self._writer)
+        return result
+
+    def explain(self, task: str) -> Explanation:
+        engine, _ = self._live()
+        return engine.explain(task)
+
+    def check_invariants(self) -> None:
+        engine, _ = self._live()
+        engine.check_invariants()
+
+    @property
+    def engine(self) -> Engine:
+        """The routing engine (read it; change it only through the runtime)."""
+        return self._live()[0]
+
+    @property
+    def config(self) -> EngineConfig:
+        if self._config is None:
+            raise RuntimeClosedError("the runtime is not running")
+        return self._config
+
+    @property
+    def last_event_seq(self) -> int:
+        return self._event_seq
+
+    def offers(self) -> dict[int, tuple[str, str]]:
+        """Open offers: offer id → (interaction, agent)."""
+        return dict(self._offers)
+
+
+def _subject(data: EventData) -> str:
+    for name in ("task", "agent", "interaction"):
+        value = getattr(data, name, None)
+        if isinstance(value, str):
+            return value
+        if isinstance(value, Interaction):
+            return value.id
+    for name in ("customer", "identity", "conversation", "message", "note", "merge"):
+        value = getattr(data, name, None)
+        if isinstance(value, Customer):
+            return value.id
+        if isinstance(value, IdentityRecord):
+            return value.customer_id
+        if isinstance(value, Conversation):
+            return value.id
+        if isinstance(value, str):
+            return value
+        if isinstance(value, Message):
+            return value.interaction_id
+        if isinstance(value, Note):
+            return value.customer_id
+        if isinstance(value, Merge):
+            return value.survivor
+    return "config"
+
+
+def _refused(event: EventData, batch: _Batch) -> bool:
+    if isinstance(event, InteractionCreated):
+        entry = batch.interactions.get(event.interaction.id)
+        return entry is not None and entry[0].error is not None
+    if isinstance(event, MessageAdded):
+        for c, m, _ in batch.messages:
+            if m.id == event.message.id:
+                return c.error is not None and c.engine_required
+    return False

@@ -1,0 +1,67 @@
+"""Durable storage behind one interface: SQLite (embedded default) or PostgreSQL."""
+
+from __future__ import annotations
+
+from omniroute.errors import InvalidInputError
+from omniroute.store.records import (
+    Attachment,
+    Conversation,
+    Customer,
+    CustomerContext,
+    EngineSnapshot,
+    IdentityRecord,
+    Interaction,
+    InteractionPatch,
+    LogEntry,
+    Merge,
+    Message,
+    Note,
+    StoredEvent,
+    TimelineEntry,
+)
+from omniroute.store.sql import Reader, SqlStore, StoreError, Writer
+
+__all__ = [
+    "Attachment",
+    "Conversation",
+    "Customer",
+    "CustomerContext",
+    "EngineSnapshot",
+    "IdentityRecord",
+    "Interaction",
+    "InteractionPatch",
+    "LogEntry",
+    "Merge",
+    "Message",
+    "Note",
+    "Reader",
+    "SqlStore",
+    "StoreError",
+    "StoredEvent",
+    "TimelineEntry",
+    "Writer",
+    "open_store",
+]
+
+
+def open_store(url: str, *, migrate: bool = True) -> SqlStore:
+    """The store at ``url`` (``sqlite:///path.db`` or ``postgresql://...``),
+    its schema brought up to date unless ``migrate=False``."""
+    store: SqlStore
+    if url.startswith("sqlite:"):
+        from omniroute.store.sqlite import SqliteStore
+
+        store = SqliteStore(url)
+    elif url.startswith(("postgresql:", "postgres:")):
+        from omniroute.store.postgres import PostgresStore
+
+        store = PostgresStore(url)
+    else:
+        raise InvalidInputError(f"store: {url!r} is neither sqlite:///path nor postgresql://host/database")
+    if migrate:
+        try:
+            store.migrate()
+        except BaseException:
+            store.close()
+            raise
+    return store

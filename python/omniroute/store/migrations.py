@@ -1,0 +1,146 @@
+"""The schema, as numbered migrations applied in order, each in its own transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["MIGRATIONS", "Migration", "latest_version"]
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    description: str
+    # SQL statements; ``{blob}`` is the dialect's binary type.
+    statements: tuple[str, ...]
+
+
+# Version 1 is the first released schema. Never edit a released migration:
+# add the next one. tests/test_store.py upgrades a version-1 database
+# holding data to the latest version and checks that nothing was lost.
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "customers, identities, conversations, interactions, messages, notes, attachments, "
+        "configuration, event log, engine log and snapshots",
+        (
+            """CREATE TABLE customers (
+                id TEXT PRIMARY KEY,
+                created_at DOUBLE PRECISION NOT NULL,
+                display_name TEXT,
+                attributes TEXT NOT NULL DEFAULT '{{}}',
+                merged_into TEXT REFERENCES customers(id))""",
+            """CREATE TABLE identities (
+                kind TEXT NOT NULL,
+                value TEXT NOT NULL,
+                customer_id TEXT NOT NULL REFERENCES customers(id),
+                created_at DOUBLE PRECISION NOT NULL,
+                PRIMARY KEY (kind, value))""",
+            "CREATE INDEX identities_customer ON identities (customer_id)",
+            """CREATE TABLE conversations (
+                id TEXT PRIMARY KEY,
+                customer_id TEXT NOT NULL REFERENCES customers(id),
+                opened_at DOUBLE PRECISION NOT NULL,
+                last_activity_at DOUBLE PRECISION NOT NULL,
+                closed_at DOUBLE PRECISION)""",
+            "CREATE INDEX conversations_customer ON conversations (customer_id, opened_at)",
+            """CREATE TABLE interactions (
+                id TEXT PRIMARY KEY,
+                conversation_id TEXT NOT NULL REFERENCES conversations(id),
+                customer_id TEXT NOT NULL REFERENCES customers(id),
+                channel TEXT NOT NULL,
+                direction TEXT NOT NULL CHECK (direction IN ('inbound', 'outbound')),
+                queue TEXT NOT NULL,
+                status TEXT NOT NULL,
+                priority BIGINT NOT NULL DEFAULT 0,
+                agent TEXT,
+                created_at DOUBLE PRECISION NOT NULL,
+                queued_at DOUBLE PRECISION,
+                offered_at DOUBLE PRECISION,
+                answered_at DOUBLE PRECISION,
+                ended_at DOUBLE PRECISION,
+                wrap_up_ended_at DOUBLE PRECISION,
+                disposition TEXT,
+                outcome TEXT,
+                subject TEXT,
+                attributes TEXT NOT NULL DEFAULT '{{}}')""",
+            "CREATE INDEX interactions_customer ON interactions (customer_id, created_at)",
+            "CREATE INDEX interactions_conversation ON interactions (conversation_id)",
+            """CREATE TABLE messages (
+                id TEXT PRIMARY KEY,
+                interaction_id TEXT NOT NULL REFERENCES interactions(id),
+                conversation_id TEXT NOT NULL REFERENCES conversations(id),
+                at DOUBLE PRECISION NOT NULL,
+                direction TEXT NOT NULL CHECK (direction IN ('inbound', 'outbound', 'internal')),
+                author TEXT NOT NULL,
+                body TEXT NOT NULL,
+                content_type TEXT NOT NULL)""",
+            "CREATE INDEX messages_interaction ON messages (interaction_id, at)",
+            """CREATE TABLE notes (
+                id TEXT PRIMARY KEY,
+                customer_id TEXT NOT NULL REFERENCES customers(id),
+                interaction_id TEXT REFERENCES interactions(id),
+                author TEXT NOT NULL,
+                at DOUBLE PRECISION NOT NULL,
+                body TEXT NOT NULL)""",
+            "CREATE INDEX notes_customer ON notes (customer_id, at)",
+            """CREATE TABLE attachments (
+                id TEXT PRIMARY KEY,
+                message_id TEXT NOT NULL REFERENCES messages(id),
+                filename TEXT NOT NULL,
+                content_type TEXT NOT NULL,
+                size BIGINT NOT NULL,
+                sha256 TEXT NOT NULL,
+                location TEXT NOT NULL)""",
+            "CREATE INDEX attachments_message ON attachments (message_id)",
+            "CREATE TABLE config_channels (name TEXT PRIMARY KEY, body TEXT NOT NULL)",
+            "CREATE TABLE config_queues (name TEXT PRIMARY KEY, body TEXT NOT NULL)",
+            "CREATE TABLE config_agents (id TEXT PRIMARY KEY, body TEXT NOT NULL)",
+            """CREATE TABLE agent_skills (
+                agent TEXT NOT NULL REFERENCES config_agents(id) ON DELETE CASCADE,
+                skill TEXT NOT NULL,
+                level BIGINT NOT NULL,
+                PRIMARY KEY (agent, skill))""",
+            "CREATE TABLE config_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+            """CREATE TABLE events (
+                seq BIGINT PRIMARY KEY,
+                type TEXT NOT NULL,
+                time DOUBLE PRECISION NOT NULL,
+                subject TEXT NOT NULL,
+                data {blob} NOT NULL)""",
+            """CREATE TABLE engine_log (
+                seq BIGINT PRIMARY KEY,
+                now DOUBLE PRECISION NOT NULL,
+                inputs {blob} NOT NULL,
+                metrics {blob})""",
+            """CREATE TABLE engine_snapshots (
+                log_seq BIGINT PRIMARY KEY,
+                event_seq BIGINT NOT NULL,
+                taken_at DOUBLE PRECISION NOT NULL,
+                engine {blob} NOT NULL,
+                metrics {blob} NOT NULL)""",
+        ),
+    ),
+    Migration(
+        2,
+        "customer merges that can be undone; the offer an interaction is waiting on; "
+        "finding an agent's interactions in wrap-up",
+        (
+            """CREATE TABLE customer_merges (
+                id TEXT PRIMARY KEY,
+                survivor TEXT NOT NULL REFERENCES customers(id),
+                merged TEXT NOT NULL REFERENCES customers(id),
+                at DOUBLE PRECISION NOT NULL,
+                moved TEXT NOT NULL,
+                undone_at DOUBLE PRECISION)""",
+            "CREATE INDEX customer_merges_merged ON customer_merges (merged)",
+            "ALTER TABLE interactions ADD COLUMN offer BIGINT",
+            "CREATE INDEX interactions_agent_status ON interactions (agent, status)",
+            "CREATE INDEX interactions_status ON interactions (status)",
+        ),
+    ),
+)
+
+
+def latest_version() -> int:
+    return MIGRATIONS[-1].version

@@ -1,0 +1,64 @@
+"""PostgreSQL, for teams that outgrow one machine (psycopg 3)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from omniroute.store.sql import Connection, SqlStore, StoreError
+
+__all__ = ["PostgresStore"]
+
+# pg_advisory_lock key: "omniroute" in ASCII, as a bigint.
+_WRITER_LOCK = 0x6F6D6E69726F7574
+
+
+class PostgresStore(SqlStore):
+    """``postgresql://user:password@host:port/database``."""
+
+    dialect = "postgresql"
+    blob_type = "BYTEA"
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self._lock_conn: psycopg.Connection[Any] | None = None
+
+    def _connect(self) -> Connection:
+        try:
+            return psycopg.connect(self.url, autocommit=True)
+        except psycopg.OperationalError as e:
+            raise StoreError(f"store {self._redacted()}: cannot connect: {e}") from e
+
+    def _redacted(self) -> str:
+        from urllib.parse import urlsplit, urlunsplit
+
+        parts = urlsplit(self.url)
+        if parts.password is None:
+            return self.url
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+
+    def _prepare_sql(self, sql: str) -> str:
+        # The shared SQL uses qmark parameters; psycopg takes %s.
+        return sql.replace("%", "%%").replace("?", "%s")
+
+    def _has_table(self, cur: Any, name: str) -> bool:
+        cur.execute("SELECT to_regclass(%s) IS NOT NULL", (name,))
+        return bool(cur.fetchone()[0])
+
+    def acquire_writer(self) -> None:
+        if self._lock_conn is not None:
+            return
+        conn = psycopg.connect(self.url, autocommit=True)
+        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (_WRITER_LOCK,)).fetchone()
+        if not row or not row[0]:
+            conn.close()
+            raise StoreError(f"store {self._redacted()}: another runtime is writing to it")
+        self._lock_conn = conn
+
+    def close(self) -> None:
+        super().close()
+        if self._lock_conn is not None:
+            self._lock_conn.close()
+            self._lock_conn = None

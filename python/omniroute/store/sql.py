@@ -1,0 +1,903 @@
+"""The store over SQL: one implementation, two dialects (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+import msgspec
+
+from omniroute.errors import InvalidInputError, OmnirouteError, UnknownIdError
+from omniroute.model import AgentConfig, ChannelConfig, EngineConfig, QueueConfig
+from omniroute.store.migrations import MIGRATIONS, latest_version
+from omniroute.store.records import (
+    Attachment,
+    Conversation,
+    Customer,
+    CustomerContext,
+    EngineSnapshot,
+    IdentityRecord,
+    Interaction,
+    InteractionPatch,
+    LogEntry,
+    Merge,
+    Message,
+    Note,
+    StoredEvent,
+    TimelineEntry,
+)
+
+__all__ = ["Reader", "SqlStore", "StoreError", "Writer"]
+
+_json = msgspec.json.Encoder()
+_attributes = msgspec.json.Decoder(dict[str, Any])
+_moved = msgspec.json.Decoder(dict[str, list[Any]])
+
+
+class StoreError(OmnirouteError):
+    """The store cannot do what was asked (schema too new, already in use, ...)."""
+
+
+class Cursor(Protocol):
+    def execute(self, sql: str, params: Sequence[Any] = ..., /) -> Any: ...
+    def executemany(self, sql: str, params: Iterable[Sequence[Any]], /) -> Any: ...
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+
+
+class Connection(Protocol):
+    def cursor(self) -> Any: ...
+    def close(self) -> None: ...
+
+
+_INTERACTION_COLUMNS = (
+    "id, conversation_id, customer_id, channel, direction, queue, status, priority, agent, offer, "
+    "created_at, queued_at, offered_at, answered_at, ended_at, wrap_up_ended_at, disposition, outcome, "
+    "subject, attributes"
+)
+
+
+def _interaction(row: Sequence[Any]) -> Interaction:
+    return Interaction(
+        id=row[0],
+        conversation_id=row[1],
+        customer_id=row[2],
+        channel=row[3],
+        direction=row[4],
+        queue=row[5],
+        status=row[6],
+        priority=row[7],
+        agent=row[8],
+        offer=row[9],
+        created_at=row[10],
+        queued_at=row[11],
+        offered_at=row[12],
+        answered_at=row[13],
+        ended_at=row[14],
+        wrap_up_ended_at=row[15],
+        disposition=row[16],
+        outcome=row[17],
+        subject=row[18],
+        attributes=_attributes.decode(row[19]) if row[19] != "{}" else {},
+    )
+
+
+def _customer(row: Sequence[Any]) -> Customer:
+    attributes = _attributes.decode(row[3]) if row[3] != "{}" else {}
+    return Customer(
+        id=row[0], created_at=row[1], display_name=row[2], attributes=attributes, merged_into=row[4]
+    )
+
+
+def _note(row: Sequence[Any]) -> Note:
+    return Note(id=row[0], customer_id=row[1], interaction_id=row[2], author=row[3], at=row[4], body=row[5])
+
+
+def _message(row: Sequence[Any]) -> Message:
+    return Message(
+        id=row[0],
+        interaction_id=row[1],
+        conversation_id=row[2],
+        at=row[3],
+        direction=row[4],
+        author=row[5],
+        body=row[6],
+        content_type=row[7],
+    )
+
+
+def _in(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+class Reader:
+    """Reads, on a connection of the calling thread (or inside a write)."""
+
+    def __init__(self, store: SqlStore, cursor: Any) -> None:
+        self._store = store
+        self._cur = cursor
+        self._q = store.sql
+
+    def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        self._cur.execute(self._q(sql), params)
+        return list(self._cur.fetchall())
+
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        self._cur.execute(self._q(sql), params)
+        return self._cur.fetchone()
+
+    # ----- customers -----
+
+    def customer(self, customer_id: str) -> Customer:
+        row = self._one(
+            "SELECT id, created_at, display_name, attributes, merged_into FROM customers WHERE id = ?",
+            (customer_id,),
+        )
+        if row is None:
+            raise UnknownIdError(f"customer: no customer {customer_id!r}")
+        return _customer(row)
+
+    def live_customer(self, customer_id: str) -> Customer:
+        """The customer, or the one it is merged into (followed to the end)."""
+        customer = self.customer(customer_id)
+        seen = {customer.id}
+        while customer.merged_into is not None:
+            customer = self.customer(customer.merged_into)
+            if customer.id in seen:  # pragma: no cover - merges refuse cycles
+                raise StoreError(f"customer: merge cycle through {customer.id!r}")
+            seen.add(customer.id)
+        return customer
+
+    def identities(self, customer_id: str) -> list[IdentityRecord]:
+        rows = self._all(
+            "SELECT kind, value, customer_id, created_at FROM identities WHERE customer_id = ? "
+            "ORDER BY created_at, kind, value",
+            (customer_id,),
+        )
+        return [IdentityRecord(kind=r[0], value=r[1], customer_id=r[2], created_at=r[3]) for r in rows]
+
+    def find_customers(self, identities: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """The customer each known identity belongs to."""
+        keys = list(dict.fromkeys(identities))
+        found: dict[tuple[str, str], str] = {}
+        # Row values (kind, value) IN (...) work on both dialects.
+        for start in range(0, len(keys), 400):
+            chunk = keys[start : start + 400]
+            placeholders = ", ".join("(?, ?)" for _ in chunk)
+            params = [x for key in chunk for x in key]
+            for kind, value, customer in self._all(
+                f"SELECT kind, value, customer_id FROM identities WHERE (kind, value) IN ({placeholders})",
+                params,
+            ):
+                found[(kind, value)] = customer
+        return found
+
+    def open_conversations(self, customer_ids: Iterable[str]) -> dict[str, Conversation]:
+        """Each customer's latest open conversation."""
+        ids = list(dict.fromkeys(customer_ids))
+        found: dict[str, Conversation] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            for row in self._all(
+                "SELECT id, customer_id, opened_at, last_activity_at, closed_at FROM conversations "
+                f"WHERE customer_id IN ({_in(len(chunk))}) AND closed_at IS NULL ORDER BY opened_at",
+                chunk,
+            ):
+                found[row[1]] = Conversation(
+                    id=row[0], customer_id=row[1], opened_at=row[2], last_activity_at=row[3], closed_at=row[4]
+                )
+        return found
+
+    def conversation(self, conversation_id: str) -> Conversation:
+        row = self._one(
+            "SELECT id, customer_id, opened_at, last_activity_at, closed_at FROM conversations WHERE id = ?",
+            (conversation_id,),
+        )
+        if row is None:
+            raise UnknownIdError(f"conversation: no conversation {conversation_id!r}")
+        return Conversation(
+            id=row[0], customer_id=row[1], opened_at=row[2], last_activity_at=row[3], closed_at=row[4]
+        )
+
+    def last_agents(self, customer_ids: Iterable[str]) -> dict[str, str]:
+        """The agent who last answered each customer, on any channel."""
+        ids = list(dict.fromkeys(customer_ids))
+        found: dict[str, str] = {}
+        for customer in ids:
+            row = self._one(
+                "SELECT agent FROM interactions WHERE customer_id = ? AND answered_at IS NOT NULL "
+                "ORDER BY answered_at DESC LIMIT 1",
+                (customer,),
+            )
+            if row is not None:
+                found[customer] = row[0]
+        return found
+
+    # ----- interactions -----
+
+    def offered(self) -> list[tuple[str, int, str]]:
+        """(interaction, offer, agent) of every interaction waiting on an offer."""
+        return [
+            (r[0], r[1], r[2])
+            for r in self._all(
+                "SELECT id, offer, agent FROM interactions WHERE status = 'offered' ORDER BY id"
+            )
+        ]
+
+    def interaction(self, interaction_id: str) -> Interaction:
+        row = self._one(f"SELECT {_INTERACTION_COLUMNS} FROM interactions WHERE id = ?", (interaction_id,))
+        if row is None:
+            raise UnknownIdError(f"interaction: no interaction {interaction_id!r}")
+        return _interaction(row)
+
+    def interactions_by_id(self, ids: Iterable[str]) -> dict[str, Interaction]:
+        keys = list(dict.fromkeys(ids))
+        found: dict[str, Interaction] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            for row in self._all(
+                f"SELECT {_INTERACTION_COLUMNS} FROM interactions WHERE id IN ({_in(len(chunk))})", chunk
+            ):
+                found[row[0]] = _interaction(row)
+        return found
+
+    def interactions(
+        self, *, status: Iterable[str] | None = None, batch: int = 5000
+    ) -> Iterator[Interaction]:
+        """Every interaction (optionally only some statuses), oldest first."""
+        after = ""
+        statuses = list(status) if status is not None else None
+        while True:
+            where = "id > ?"
+            params: list[Any] = [after]
+            if statuses is not None:
+                where += f" AND status IN ({_in(len(statuses))})"
+                params.extend(statuses)
+            rows = self._all(
+                f"SELECT {_INTERACTION_COLUMNS} FROM interactions WHERE {where} ORDER BY id LIMIT {batch}",
+                params,
+            )
+            if not rows:
+                return
+            for row in rows:
+                yield _interaction(row)
+            after = rows[-1][0]
+
+    def count(self, table: str) -> int:
+        if table not in _TABLES:
+            raise InvalidInputError(f"table: {table!r} is not one of {sorted(_TABLES)}")
+        row = self._one(f"SELECT COUNT(*) FROM {table}")
+        return int(row[0])
+
+    def messages(self, interaction_id: str) -> list[Message]:
+        rows = self._all(
+            "SELECT id, interaction_id, conversation_id, at, direction, author, body, content_type "
+            "FROM messages WHERE interaction_id = ? ORDER BY at, id",
+            (interaction_id,),
+        )
+        return [_message(r) for r in rows]
+
+    def attachments(self, message_id: str) -> list[Attachment]:
+        rows = self._all(
+            "SELECT id, message_id, filename, content_type, size, sha256, location FROM attachments "
+            "WHERE message_id = ? ORDER BY id",
+            (message_id,),
+        )
+        return [
+            Attachment(
+                id=r[0],
+                message_id=r[1],
+                filename=r[2],
+                content_type=r[3],
+                size=r[4],
+                sha256=r[5],
+                location=r[6],
+            )
+            for r in rows
+        ]
+
+    # ----- the context an agent sees -----
+
+    def context(self, customer_id: str, *, limit: int | None = None) -> CustomerContext:
+        """The customer's unified timeline across channels, newest first."""
+        customer = self.live_customer(customer_id)
+        cid = customer.id
+        limit_sql = "" if limit is None else f" LIMIT {int(limit)}"
+        interactions = [
+            _interaction(r)
+            for r in self._all(
+                f"SELECT {_INTERACTION_COLUMNS} FROM interactions WHERE customer_id = ? "
+                f"ORDER BY created_at DESC, id DESC{limit_sql}",
+                (cid,),
+            )
+        ]
+        notes_by_interaction: dict[str | None, list[Note]] = {}
+        for row in self._all(
+            "SELECT id, customer_id, interaction_id, author, at, body FROM notes WHERE customer_id = ? "
+            "ORDER BY at, id",
+            (cid,),
+        ):
+            notes_by_interaction.setdefault(row[2], []).append(_note(row))
+        open_rows = self._all(
+            "SELECT id, customer_id, opened_at, last_activity_at, closed_at FROM conversations "
+            "WHERE customer_id = ? AND closed_at IS NULL ORDER BY opened_at DESC LIMIT 1",
+            (cid,),
+        )
+        open_conversation = (
+            Conversation(id=r[0], customer_id=r[1], opened_at=r[2], last_activity_at=r[3], closed_at=r[4])
+            if (r := (open_rows[0] if open_rows else None)) is not None
+            else None
+        )
+        # The open conversation's transcript comes with it; older ones on demand.
+        transcript: dict[str, list[Message]] = {}
+        if open_conversation is not None:
+            for row in self._all(
+                "SELECT id, interaction_id, conversation_id, at, direction, author, body, content_type "
+                "FROM messages WHERE conversation_id = ? ORDER BY at, id",
+                (open_conversation.id,),
+            ):
+                transcript.setdefault(row[1], []).append(_message(row))
+        timeline = [
+            TimelineEntry(
+                interaction=i,
+                notes=notes_by_interaction.get(i.id, []),
+                messages=transcript.get(i.id, [])
+                if open_conversation is not None and i.conversation_id == open_conversation.id
+                else None,
+            )
+            for i in interactions
+        ]
+        answered = [i for i in interactions if i.answered_at is not None and i.agent is not None]
+        last_agent = max(answered, key=lambda i: i.answered_at or 0.0).agent if answered else None
+        return CustomerContext(
+            customer=customer,
+            identities=self.identities(cid),
+            timeline=timeline,
+            open_conversation=open_conversation,
+            last_agent=last_agent,
+            customer_notes=notes_by_interaction.get(None, []),
+        )
+
+    # ----- merges -----
+
+    def merge(self, merge_id: str) -> Merge:
+        row = self._one(
+            "SELECT id, survivor, merged, at, moved, undone_at FROM customer_merges WHERE id = ?", (merge_id,)
+        )
+        if row is None:
+            raise UnknownIdError(f"merge: no merge {merge_id!r}")
+        moved = _moved.decode(row[4])
+        return Merge(
+            id=row[0],
+            survivor=row[1],
+            merged=row[2],
+            at=row[3],
+            identities=[(k, v) for k, v in moved["identities"]],
+            conversations=moved["conversations"],
+            interactions=moved["interactions"],
+            notes=moved["notes"],
+            undone_at=row[5],
+        )
+
+    # ----- configuration -----
+
+    def config(self) -> EngineConfig | None:
+        """The stored configuration, or None before one is saved."""
+        settings = dict(self._all("SELECT key, value FROM config_settings"))
+        if not settings:
+            return None
+        channels = [
+            msgspec.json.decode(b, type=ChannelConfig)
+            for (b,) in self._all("SELECT body FROM config_channels ORDER BY name")
+        ]
+        queues = [
+            msgspec.json.decode(b, type=QueueConfig)
+            for (b,) in self._all("SELECT body FROM config_queues ORDER BY name")
+        ]
+        agents = [
+            msgspec.json.decode(b, type=AgentConfig)
+            for (b,) in self._all("SELECT body FROM config_agents ORDER BY id")
+        ]
+        return EngineConfig(
+            channels=channels,
+            queues=queues,
+            agents=agents,
+            seed=int(settings.get("seed", "0")),
+            max_missed_offers=int(settings.get("max_missed_offers", "3")),
+        )
+
+    # ----- logs -----
+
+    def events(self, after: int = 0, *, limit: int = 10_000) -> list[StoredEvent]:
+        rows = self._all(
+            "SELECT seq, type, time, subject, data FROM events WHERE seq > ? "
+            f"ORDER BY seq LIMIT {int(limit)}",
+            (after,),
+        )
+        return [StoredEvent(seq=r[0], type=r[1], time=r[2], subject=r[3], data=bytes(r[4])) for r in rows]
+
+    def last_event_seq(self) -> int:
+        row = self._one("SELECT MAX(seq) FROM events")
+        return int(row[0]) if row[0] is not None else 0
+
+    def last_log_seq(self) -> int:
+        row = self._one("SELECT MAX(seq) FROM engine_log")
+        return int(row[0]) if row[0] is not None else 0
+
+    def log_after(self, seq: int, *, batch: int = 2000) -> Iterator[LogEntry]:
+        while True:
+            rows = self._all(
+                f"SELECT seq, now, inputs, metrics FROM engine_log WHERE seq > ? ORDER BY seq LIMIT {batch}",
+                (seq,),
+            )
+            if not rows:
+                return
+            for r in rows:
+                yield LogEntry(
+                    seq=r[0], now=r[1], inputs=bytes(r[2]), metrics=None if r[3] is None else bytes(r[3])
+                )
+            seq = rows[-1][0]
+
+    def latest_snapshot_seq(self) -> int | None:
+        row = self._one("SELECT MAX(log_seq) FROM engine_snapshots")
+        return None if row[0] is None else int(row[0])
+
+    def latest_snapshot(self) -> EngineSnapshot | None:
+        row = self._one(
+            "SELECT log_seq, event_seq, taken_at, engine, metrics FROM engine_snapshots "
+            "ORDER BY log_seq DESC LIMIT 1"
+        )
+        if row is None:
+            return None
+        return EngineSnapshot(
+            log_seq=row[0], event_seq=row[1], taken_at=row[2], engine=bytes(row[3]), metrics=bytes(row[4])
+        )
+
+
+_TABLES = frozenset(
+    {
+        "customers",
+        "identities",
+        "conversations",
+        "interactions",
+        "messages",
+        "notes",
+        "attachments",
+        "customer_merges",
+        "events",
+        "engine_log",
+        "engine_snapshots",
+    }
+)
+
+
+class Writer(Reader):
+    """Writes inside one transaction: all of it lands, or none of it."""
+
+    def _many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self._cur.executemany(self._q(sql), rows)
+
+    def add_customers(self, customers: Sequence[Customer]) -> None:
+        self._many(
+            "INSERT INTO customers (id, created_at, display_name, attributes, merged_into) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [
+                (c.id, c.created_at, c.display_name, _json.encode(c.attributes).decode(), c.merged_into)
+                for c in customers
+            ],
+        )
+
+    def add_identities(self, identities: Sequence[IdentityRecord]) -> None:
+        self._many(
+            "INSERT INTO identities (kind, value, customer_id, created_at) VALUES (?, ?, ?, ?)",
+            [(i.kind, i.value, i.customer_id, i.created_at) for i in identities],
+        )
+
+    def add_conversations(self, conversations: Sequence[Conversation]) -> None:
+        self._many(
+            "INSERT INTO conversations (id, customer_id, opened_at, last_activity_at, closed_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(c.id, c.customer_id, c.opened_at, c.last_activity_at, c.closed_at) for c in conversations],
+        )
+
+    def touch_conversations(self, activity: dict[str, float]) -> None:
+        self._many(
+            "UPDATE conversations SET last_activity_at = ? WHERE id = ? AND last_activity_at < ?",
+            [(at, cid, at) for cid, at in activity.items()],
+        )
+
+    def close_conversation(self, conversation_id: str, at: float) -> None:
+        self._cur.execute(
+            self._q("UPDATE conversations SET closed_at = ? WHERE id = ? AND closed_at IS NULL"),
+            (at, conversation_id),
+        )
+
+    def add_interactions(self, interactions: Sequence[Interaction]) -> None:
+        self._many(
+            f"INSERT INTO interactions ({_INTERACTION_COLUMNS}) VALUES ({_in(20)})",
+            [
+                (
+                    i.id,
+                    i.conversation_id,
+                    i.customer_id,
+                    i.channel,
+                    i.direction,
+                    i.queue,
+                    i.status,
+                    i.priority,
+                    i.agent,
+                    i.offer,
+                    i.created_at,
+                    i.queued_at,
+                    i.offered_at,
+                    i.answered_at,
+                    i.ended_at,
+                    i.wrap_up_ended_at,
+                    i.disposition,
+                    i.outcome,
+                    i.subject,
+                    _json.encode(i.attributes).decode(),
+                )
+                for i in interactions
+            ],
+        )
+
+    def patch_interactions(self, patches: Sequence[InteractionPatch]) -> None:
+        self._many(
+            "UPDATE interactions SET status = COALESCE(?, status), queue = COALESCE(?, queue), "
+            "agent = CASE WHEN ? THEN NULL ELSE COALESCE(?, agent) END, "
+            "offer = CASE WHEN ? THEN NULL ELSE COALESCE(?, offer) END, "
+            "queued_at = COALESCE(queued_at, ?), offered_at = COALESCE(offered_at, ?), "
+            "answered_at = COALESCE(answered_at, ?), ended_at = COALESCE(?, ended_at), "
+            "wrap_up_ended_at = COALESCE(?, wrap_up_ended_at), disposition = COALESCE(?, disposition), "
+            "outcome = COALESCE(?, outcome) WHERE id = ?",
+            [
+                (
+                    p.status,
+                    p.queue,
+                    p.clear_agent,
+                    p.agent,
+                    p.clear_offer,
+                    p.offer,
+                    p.queued_at,
+                    p.offered_at,
+                    p.answered_at,
+                    p.ended_at,
+                    p.wrap_up_ended_at,
+                    p.disposition,
+                    p.outcome,
+                    p.id,
+                )
+                for p in patches
+            ],
+        )
+
+    def end_wrap_up(self, agent: str, at: float) -> list[tuple[str, str, str, float]]:
+        """Mark the agent's completed interactions still in wrap-up as wrapped
+        up at ``at``; returns their (id, queue, channel, ended_at)."""
+        rows = [
+            (r[0], r[1], r[2], r[3])
+            for r in self._all(
+                "SELECT id, queue, channel, ended_at FROM interactions "
+                "WHERE agent = ? AND status = 'completed' "
+                "AND wrap_up_ended_at IS NULL",
+                (agent,),
+            )
+        ]
+        self._many("UPDATE interactions SET wrap_up_ended_at = ? WHERE id = ?", [(at, r[0]) for r in rows])
+        return rows
+
+    def add_messages(self, messages: Sequence[Message]) -> None:
+        self._many(
+            "INSERT INTO messages (id, interaction_id, conversation_id, at, direction, author, body, "
+            "content_type) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    m.id,
+                    m.interaction_id,
+                    m.conversation_id,
+                    m.at,
+                    m.direction,
+                    m.author,
+                    m.body,
+                    m.content_type,
+                )
+                for m in messages
+            ],
+        )
+
+    def add_attachments(self, attachments: Sequence[Attachment]) -> None:
+        self._many(
+            "INSERT INTO attachments (id, message_id, filename, content_type, size, sha256, location) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (a.id, a.message_id, a.filename, a.content_type, a.size, a.sha256, a.location)
+                for a in attachments
+            ],
+        )
+
+    def add_notes(self, notes: Sequence[Note]) -> None:
+        self._many(
+            "INSERT INTO notes (id, customer_id, interaction_id, author, at, body) VALUES (?, ?, ?, ?, ?, ?)",
+            [(n.id, n.customer_id, n.interaction_id, n.author, n.at, n.body) for n in notes],
+        )
+
+    def append_events(self, events: Sequence[StoredEvent]) -> None:
+        self._many(
+            "INSERT INTO events (seq, type, time, subject, data) VALUES (?, ?, ?, ?, ?)",
+            [(e.seq, e.type, e.time, e.subject, e.data) for e in events],
+        )
+
+    def append_log(self, entry: LogEntry) -> None:
+        self._cur.execute(
+            self._q("INSERT INTO engine_log (seq, now, inputs, metrics) VALUES (?, ?, ?, ?)"),
+            (entry.seq, entry.now, entry.inputs, entry.metrics),
+        )
+
+    def save_snapshot(self, snapshot: EngineSnapshot, *, keep: int = 2) -> None:
+        """Store a snapshot and drop all but the newest ``keep``."""
+        self._cur.execute(
+            self._q(
+                "INSERT INTO engine_snapshots (log_seq, event_seq, taken_at, engine, metrics) "
+                "VALUES (?, ?, ?, ?, ?)"
+            ),
+            (snapshot.log_seq, snapshot.event_seq, snapshot.taken_at, snapshot.engine, snapshot.metrics),
+        )
+        kept = self._all(f"SELECT log_seq FROM engine_snapshots ORDER BY log_seq DESC LIMIT {int(keep)}")
+        if len(kept) == keep:
+            self._cur.execute(self._q("DELETE FROM engine_snapshots WHERE log_seq < ?"), (kept[-1][0],))
+
+    def save_config(self, config: EngineConfig) -> None:
+        """Replace the stored configuration with this one."""
+        for table in ("agent_skills", "config_agents", "config_queues", "config_channels", "config_settings"):
+            self._cur.execute(f"DELETE FROM {table}")
+        self._many(
+            "INSERT INTO config_channels (name, body) VALUES (?, ?)",
+            [(c.name, _json.encode(c).decode()) for c in config.channels],
+        )
+        self._many(
+            "INSERT INTO config_queues (name, body) VALUES (?, ?)",
+            [(q.name, _json.encode(q).decode()) for q in config.queues],
+        )
+        self._many(
+            "INSERT INTO config_agents (id, body) VALUES (?, ?)",
+            [(a.id, _json.encode(a).decode()) for a in config.agents],
+        )
+        self._many(
+            "INSERT INTO agent_skills (agent, skill, level) VALUES (?, ?, ?)",
+            [(a.id, skill, level) for a in config.agents for skill, level in a.skills.items()],
+        )
+        self._many(
+            "INSERT INTO config_settings (key, value) VALUES (?, ?)",
+            [("seed", str(config.seed)), ("max_missed_offers", str(config.max_missed_offers))],
+        )
+
+    # ----- merges -----
+
+    def merge_customers(self, survivor: str, merged: str, at: float) -> Merge:
+        """Fold ``merged`` into ``survivor``: identities, conversations,
+        interactions and notes move; the merge is recorded for undo."""
+        if survivor == merged:
+            raise InvalidInputError(f"merged: cannot merge customer {merged!r} into itself")
+        keep = self.customer(survivor)
+        gone = self.customer(merged)
+        if keep.merged_into is not None:
+            raise InvalidInputError(f"survivor: customer {survivor!r} is merged into {keep.merged_into!r}")
+        if gone.merged_into is not None:
+            raise InvalidInputError(
+                f"merged: customer {merged!r} is already merged into {gone.merged_into!r}"
+            )
+        identities = [
+            (r[0], r[1])
+            for r in self._all(
+                "SELECT kind, value FROM identities WHERE customer_id = ? ORDER BY kind, value", (merged,)
+            )
+        ]
+        moved: dict[str, list[Any]] = {"identities": [list(i) for i in identities]}
+        for table in ("conversations", "interactions", "notes"):
+            ids = [
+                r[0]
+                for r in self._all(f"SELECT id FROM {table} WHERE customer_id = ? ORDER BY id", (merged,))
+            ]
+            moved[table] = ids
+            self._cur.execute(
+                self._q(f"UPDATE {table} SET customer_id = ? WHERE customer_id = ?"), (survivor, merged)
+            )
+        self._cur.execute(
+            self._q("UPDATE identities SET customer_id = ? WHERE customer_id = ?"), (survivor, merged)
+        )
+        self._cur.execute(self._q("UPDATE customers SET merged_into = ? WHERE id = ?"), (survivor, merged))
+        merge_id = uuid.uuid4().hex
+        self._cur.execute(
+            self._q(
+                "INSERT INTO customer_merges (id, survivor, merged, at, moved, undone_at) "
+                "VALUES (?, ?, ?, ?, ?, NULL)"
+            ),
+            (merge_id, survivor, merged, at, _json.encode(moved).decode()),
+        )
+        return self.merge(merge_id)
+
+    def undo_merge(self, merge_id: str, at: float) -> Merge:
+        """Give the merged customer back what was theirs at the merge. What
+        arrived for the survivor since stays with the survivor."""
+        merge = self.merge(merge_id)
+        if merge.undone_at is not None:
+            raise InvalidInputError(f"merge: merge {merge_id!r} was already undone")
+        survivor = self.customer(merge.survivor)
+        if survivor.merged_into is not None:
+            raise InvalidInputError(
+                f"merge: customer {merge.survivor!r} has since been merged into {survivor.merged_into!r}; "
+                "undo that merge first"
+            )
+        self._many(
+            "UPDATE identities SET customer_id = ? WHERE kind = ? AND value = ? AND customer_id = ?",
+            [(merge.merged, k, v, merge.survivor) for k, v in merge.identities],
+        )
+        for table, ids in (
+            ("conversations", merge.conversations),
+            ("interactions", merge.interactions),
+            ("notes", merge.notes),
+        ):
+            self._many(
+                f"UPDATE {table} SET customer_id = ? WHERE id = ? AND customer_id = ?",
+                [(merge.merged, i, merge.survivor) for i in ids],
+            )
+        self._cur.execute(self._q("UPDATE customers SET merged_into = NULL WHERE id = ?"), (merge.merged,))
+        self._cur.execute(self._q("UPDATE customer_merges SET undone_at = ? WHERE id = ?"), (at, merge_id))
+        return self.merge(merge_id)
+
+
+class SqlStore(ABC):
+    """Storage behind one interface: the runtime writes from one thread and
+    reads from any. Open with :func:`omniroute.store.open_store`."""
+
+    dialect: str = ""
+    blob_type: str = "BLOB"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._local = threading.local()
+        self._connections: list[Connection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        self._sql_cache: dict[str, str] = {}
+
+    # ----- dialect -----
+
+    @abstractmethod
+    def _connect(self) -> Connection: ...
+
+    def _prepare_sql(self, sql: str) -> str:
+        return sql
+
+    def sql(self, sql: str) -> str:
+        cached = self._sql_cache.get(sql)
+        if cached is None:
+            cached = self._sql_cache[sql] = self._prepare_sql(sql)
+        return cached
+
+    def _begin(self, cur: Any) -> None:
+        cur.execute("BEGIN")
+
+    @abstractmethod
+    def acquire_writer(self) -> None:
+        """Make this the only writer of the store; raise StoreError if another runtime holds it."""
+
+    # ----- connections -----
+
+    def _connection(self) -> Connection:
+        if self._closed:
+            raise StoreError(f"store {self.url}: closed")
+        conn: Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            for conn in self._connections:
+                # Closing other threads' connections is best effort.
+                with contextlib.suppress(Exception):
+                    conn.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+    @contextmanager
+    def read(self) -> Iterator[Reader]:
+        conn = self._connection()
+        cur = conn.cursor()
+        self._begin(cur)
+        try:
+            yield Reader(self, cur)
+        finally:
+            cur.execute("ROLLBACK")
+
+    @contextmanager
+    def write(self) -> Iterator[Writer]:
+        """One transaction: committed when the block ends, rolled back if it raises."""
+        conn = self._connection()
+        cur = conn.cursor()
+        self._begin_write(cur)
+        try:
+            yield Writer(self, cur)
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        cur.execute("COMMIT")
+
+    def _begin_write(self, cur: Any) -> None:
+        self._begin(cur)
+
+    # ----- schema -----
+
+    def schema_version(self) -> int:
+        conn = self._connection()
+        cur = conn.cursor()
+        if not self._has_table(cur, "omniroute_schema"):
+            return 0
+        cur.execute("SELECT MAX(version) FROM omniroute_schema")
+        row = cur.fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    @abstractmethod
+    def _has_table(self, cur: Any, name: str) -> bool: ...
+
+    def migrate(self, target: int | None = None) -> int:
+        """Apply the migrations up to ``target`` (default: the latest); returns the version."""
+        target = latest_version() if target is None else target
+        if not 0 <= target <= latest_version():
+            raise InvalidInputError(f"target: schema version {target} does not exist (0..{latest_version()})")
+        conn = self._connection()
+        cur = conn.cursor()
+        self._begin_write(cur)
+        try:
+            cur.execute(
+                "CREATE TABLE IF NOT EXISTS omniroute_schema (version BIGINT PRIMARY KEY, "
+                "applied_at DOUBLE PRECISION NOT NULL, description TEXT NOT NULL)"
+            )
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        current = self.schema_version()
+        if current > latest_version():
+            raise StoreError(
+                f"store {self.url}: schema version {current} is newer than this omniroute knows "
+                f"({latest_version()}); upgrade omniroute"
+            )
+        import time
+
+        for migration in MIGRATIONS:
+            if current < migration.version <= target:
+                self._begin_write(cur)
+                try:
+                    for statement in migration.statements:
+                        cur.execute(statement.format(blob=self.blob_type))
+                    cur.execute(
+                        self.sql(
+                            "INSERT INTO omniroute_schema (version, applied_at, description) VALUES (?, ?, ?)"
+                        ),
+                        (migration.version, time.time(), migration.description),
+                    )
+                    cur.execute("COMMIT")
+                except BaseException:
+                    cur.execute("ROLLBACK")
+                    raise
+                current = migration.version
+        return current
+
+    def __enter__(self) -> SqlStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
