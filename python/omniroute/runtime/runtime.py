@@ -853,6 +853,11 @@ class Runtime:
     # ----- what routing did, as stored facts -----
 
     def _derive(self, w: Writer, batch: _Batch, outputs: list[Output]) -> None:
+        """Interaction records and the runtime's own metric events from what
+        routing did. The engine has already recorded its events up to the
+        batch's time, so talk and wrap-up segments are recorded at that time
+        too (their lengths are exact; only their interval may be the next
+        one when a timer fell due just before it)."""
         answered_before: dict[str, float] = {}
         completed = [o.task for o in outputs if isinstance(o, TaskCompleted) and o.task not in batch.answered]
         if completed:
@@ -892,7 +897,7 @@ class Runtime:
                 if answered is not None:
                     batch.metric_events.append(
                         Talk(
-                            at=o.at,
+                            at=batch.now,
                             task=o.task,
                             queue=o.queue,
                             channel=o.channel,
@@ -915,7 +920,7 @@ class Runtime:
                     batch.patch(task).set(wrap_up_ended_at=o.at)
                     batch.metric_events.append(
                         WrapUp(
-                            at=o.at,
+                            at=batch.now,
                             task=task,
                             queue=queue,
                             channel=channel,
