@@ -8,6 +8,7 @@ must agree with the stored records and pass its invariant checker.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import random
@@ -210,7 +211,7 @@ def _drain(server: Server, load: Load) -> None:
         missing = sorted(set(load.sent) - load.acked)
         if not missing:
             return
-        anyio.run(lambda: load.run(server.port, 30.0, resend=missing, new=False))
+        anyio.run(functools.partial(load.run, server.port, 30.0, resend=missing, new=False))
     raise AssertionError(f"{len(set(load.sent) - load.acked)} creates never acknowledged")
 
 
@@ -227,7 +228,7 @@ def test_sigkill_under_load_loses_nothing(store_url: str, tmp_path: Path) -> Non
 
         async def cycle(missing: list[str] = missing, kill_after: float = kill_after) -> None:
             async with anyio.create_task_group() as tg:
-                tg.start_soon(lambda: load.run(server.port, 30.0, resend=missing))  # noqa: B023 - awaited here
+                tg.start_soon(functools.partial(load.run, server.port, 30.0, resend=missing))
                 await anyio.sleep(kill_after)
                 server.kill()
 
