@@ -38,7 +38,8 @@ lint: develop ## rustfmt, clippy, ruff, mypy strict, stubtest
 rust-test: ## the Rust test suite
 	cargo test --locked --workspace --exclude omniroute-py
 
-py-test: develop ## pytest over tests/ and benches/ (benchmarks run once, as tests)
+py-test: develop ## pytest over tests/ and benches/ (benchmarks run once, as tests; installs PostgreSQL if missing)
+	bash scripts/postgres.sh install
 	pytest -q -p no:cacheprovider --benchmark-disable
 
 test: lint rust-test py-test ## everything CI runs

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
 import omniroute as o
+import pg
+from omniroute.store import SqlStore, open_store
 
 
 def channels() -> list[o.ChannelConfig]:
@@ -40,3 +46,36 @@ def config() -> o.EngineConfig:
 @pytest.fixture
 def engine(config: o.EngineConfig) -> o.Engine:
     return o.Engine(config, now=0.0)
+
+
+# ----- the store, on SQLite and on a real PostgreSQL server -----
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[pg.PostgresServer]:
+    """A throwaway PostgreSQL server for the session (or ``OMNIROUTE_TEST_POSTGRES``)."""
+    server = pg.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL of an empty database of its own for each test, on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/omniroute.db"
+        return
+    server: pg.PostgresServer = request.getfixturevalue("postgres_server")
+    name = f"test_{uuid.uuid4().hex}"
+    yield server.create_database(name)
+    # Dropped, not left for the server's shutdown to write out.
+    server.drop_database(name)
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[SqlStore]:
+    """The store at ``store_url``, migrated to the latest schema."""
+    with open_store(store_url) as opened:
+        yield opened

@@ -70,7 +70,8 @@ class Server:
             [
                 sys.executable,
                 "-m",
-                "omniroute.runtime.service",
+                "omniroute",
+                "run",
                 "--store",
                 self.store_url,
                 "--config",

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import anyio
 import msgspec
@@ -97,6 +97,8 @@ from omniroute.store import (
 from omniroute.store.sql import StoreError
 
 __all__ = ["Runtime", "RuntimeClosedError"]
+
+_T = TypeVar("_T")
 
 _inputs_encoder = msgspec.msgpack.Encoder()
 _metric_encoder = msgspec.msgpack.Encoder()
@@ -451,6 +453,9 @@ class Runtime:
             self._engine = None
             self._recover()
             raise
+        for c in commands:
+            if c.kind == "config" and c.error is None:
+                self._set_config(c.args["config"])
         self._next_timer = engine.next_timer_at()
         self._batches_since_snapshot += 1
         due = self._batches_since_snapshot >= self.settings.snapshot_every_batches or (
@@ -839,6 +844,7 @@ class Runtime:
             batch.add_input(c, UpsertAgent(agent=a))
         for agent in removed:
             batch.add_input(c, RemoveAgent(agent=agent))
+        w.save_config(new)
         batch.events.append(
             ConfigApplied(
                 at=batch.now,
@@ -1000,6 +1006,7 @@ class Runtime:
 
     async def create_interaction(self, new: NewInteraction) -> Acknowledgement:
         """Store a new contact and route it; returns once it is stored."""
+        new = _validated(new, NewInteraction)
         identities = self._check_new(new)
         return await self._submit(  # type: ignore[no-any-return]
             _Command("create", {"new": new, "id": new.id or uuid.uuid4().hex, "identities": identities})
@@ -1043,6 +1050,7 @@ class Runtime:
         record or merge it with a known customer's. Returns the message id."""
         from omniroute.identity import find_identities
 
+        message = _validated(message, MessageIn, "message")
         self._check_message(message, "message")
         revealed = []
         if message.direction == "inbound" and message.content_type.startswith("text/"):
@@ -1239,6 +1247,20 @@ class Runtime:
     def offers(self) -> dict[int, tuple[str, str]]:
         """Open offers: offer id → (interaction, agent)."""
         return dict(self._offers)
+
+
+def _validated(value: _T, cls: type[_T], where: str = "") -> _T:
+    """``value`` checked against its type's constraints (a struct built in
+    Python skips them); the error names the field."""
+    try:
+        return msgspec.convert(msgspec.to_builtins(value), cls)
+    except msgspec.ValidationError as e:
+        message = str(e)
+        field = where
+        if " - at `$." in message:
+            message, _, path = message.rpartition(" - at `$.")
+            field = f"{where}.{path.rstrip('`')}" if where else path.rstrip("`")
+        raise InvalidInputError(f"{field}: {message}" if field else message) from e
 
 
 def _subject(data: EventData) -> str:

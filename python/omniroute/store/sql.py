@@ -211,7 +211,7 @@ class Reader:
         for customer in ids:
             row = self._one(
                 "SELECT agent FROM interactions WHERE customer_id = ? AND answered_at IS NOT NULL "
-                "ORDER BY answered_at DESC LIMIT 1",
+                "AND agent IS NOT NULL ORDER BY answered_at DESC LIMIT 1",
                 (customer,),
             )
             if row is not None:
@@ -249,9 +249,12 @@ class Reader:
     def interactions(
         self, *, status: Iterable[str] | None = None, batch: int = 5000
     ) -> Iterator[Interaction]:
-        """Every interaction (optionally only some statuses), oldest first."""
+        """Every interaction (optionally only some statuses), in id order,
+        page by page (never all in memory)."""
         after = ""
         statuses = list(status) if status is not None else None
+        if statuses == []:
+            return
         while True:
             where = "id > ?"
             params: list[Any] = [after]
@@ -259,7 +262,8 @@ class Reader:
                 where += f" AND status IN ({_in(len(statuses))})"
                 params.extend(statuses)
             rows = self._all(
-                f"SELECT {_INTERACTION_COLUMNS} FROM interactions WHERE {where} ORDER BY id LIMIT {batch}",
+                f"SELECT {_INTERACTION_COLUMNS} FROM interactions WHERE {where} "
+                f"ORDER BY id LIMIT {int(batch)}",
                 params,
             )
             if not rows:
@@ -352,8 +356,8 @@ class Reader:
             )
             for i in interactions
         ]
-        answered = [i for i in interactions if i.answered_at is not None and i.agent is not None]
-        last_agent = max(answered, key=lambda i: i.answered_at or 0.0).agent if answered else None
+        # Over all their interactions, not only the ``limit`` newest.
+        last_agent = self.last_agents([cid]).get(cid)
         return CustomerContext(
             customer=customer,
             identities=self.identities(cid),
@@ -386,22 +390,31 @@ class Reader:
 
     # ----- configuration -----
 
+    def _config_bodies(self, table: str, key: str, order: list[Any]) -> list[str]:
+        """A configuration table's bodies in the order saved (by name if no order was saved)."""
+        bodies: dict[str, str] = dict(self._all(f"SELECT {key}, body FROM {table} ORDER BY {key}"))
+        names = [name for name in order if name in bodies]
+        saved = set(names)
+        return [bodies[name] for name in [*names, *(name for name in bodies if name not in saved)]]
+
     def config(self) -> EngineConfig | None:
         """The stored configuration, or None before one is saved."""
         settings = dict(self._all("SELECT key, value FROM config_settings"))
         if not settings:
             return None
+        # Saved order matters: the engine breaks ties by it (agent created first).
+        order = _moved.decode(settings["order"]) if "order" in settings else {}
         channels = [
             msgspec.json.decode(b, type=ChannelConfig)
-            for (b,) in self._all("SELECT body FROM config_channels ORDER BY name")
+            for b in self._config_bodies("config_channels", "name", order.get("channels", []))
         ]
         queues = [
             msgspec.json.decode(b, type=QueueConfig)
-            for (b,) in self._all("SELECT body FROM config_queues ORDER BY name")
+            for b in self._config_bodies("config_queues", "name", order.get("queues", []))
         ]
         agents = [
             msgspec.json.decode(b, type=AgentConfig)
-            for (b,) in self._all("SELECT body FROM config_agents ORDER BY id")
+            for b in self._config_bodies("config_agents", "id", order.get("agents", []))
         ]
         return EngineConfig(
             channels=channels,
@@ -675,7 +688,20 @@ class Writer(Reader):
         )
         self._many(
             "INSERT INTO config_settings (key, value) VALUES (?, ?)",
-            [("seed", str(config.seed)), ("max_missed_offers", str(config.max_missed_offers))],
+            [
+                ("seed", str(config.seed)),
+                ("max_missed_offers", str(config.max_missed_offers)),
+                (
+                    "order",
+                    _json.encode(
+                        {
+                            "channels": [c.name for c in config.channels],
+                            "queues": [q.name for q in config.queues],
+                            "agents": [a.id for a in config.agents],
+                        }
+                    ).decode(),
+                ),
+            ],
         )
 
     # ----- merges -----
@@ -763,7 +789,7 @@ class SqlStore(ABC):
     def __init__(self, url: str) -> None:
         self.url = url
         self._local = threading.local()
-        self._connections: list[Connection] = []
+        self._connections: list[tuple[threading.Thread, Connection]] = []
         self._lock = threading.Lock()
         self._closed = False
         self._sql_cache: dict[str, str] = {}
@@ -785,6 +811,10 @@ class SqlStore(ABC):
     def _begin(self, cur: Any) -> None:
         cur.execute("BEGIN")
 
+    def _redacted(self) -> str:
+        """The URL, as error messages show it (without a password)."""
+        return self.url
+
     @abstractmethod
     def acquire_writer(self) -> None:
         """Make this the only writer of the store; raise StoreError if another runtime holds it."""
@@ -793,19 +823,27 @@ class SqlStore(ABC):
 
     def _connection(self) -> Connection:
         if self._closed:
-            raise StoreError(f"store {self.url}: closed")
+            raise StoreError(f"store {self._redacted()}: closed")
         conn: Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._connect()
             self._local.conn = conn
             with self._lock:
-                self._connections.append(conn)
+                # Worker pools end idle threads: close what those left open.
+                alive = []
+                for thread, other in self._connections:
+                    if thread.is_alive():
+                        alive.append((thread, other))
+                    else:
+                        with contextlib.suppress(Exception):
+                            other.close()
+                self._connections = [*alive, (threading.current_thread(), conn)]
         return conn
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            for conn in self._connections:
+            for _, conn in self._connections:
                 # Closing other threads' connections is best effort.
                 with contextlib.suppress(Exception):
                     conn.close()
@@ -834,6 +872,12 @@ class SqlStore(ABC):
             cur.execute("ROLLBACK")
             raise
         cur.execute("COMMIT")
+        if getattr(cur, "statusmessage", None) == "ROLLBACK":
+            # PostgreSQL answers COMMIT with a rollback once a statement in the
+            # transaction failed (its error caught inside the block).
+            raise StoreError(
+                f"store {self._redacted()}: a statement in this transaction failed; none of it was stored"
+            )
 
     def _begin_write(self, cur: Any) -> None:
         self._begin(cur)
@@ -872,7 +916,7 @@ class SqlStore(ABC):
         current = self.schema_version()
         if current > latest_version():
             raise StoreError(
-                f"store {self.url}: schema version {current} is newer than this omniroute knows "
+                f"store {self._redacted()}: schema version {current} is newer than this omniroute knows "
                 f"({latest_version()}); upgrade omniroute"
             )
         import time

@@ -1,0 +1,289 @@
+"""The live engine: sustained intake on SQLite and PostgreSQL, the customer's context, and restart.
+
+Each figure is a ratio against a baseline measured in the same run:
+
+- intake (interactions created, stored, routed, answered and completed per
+  second, through the runtime with its event bus and storage) against the
+  same work through the routing engine alone, in memory;
+- ``context()`` for a customer with 1,000 past interactions against a
+  primary-key read of the customer on the same store;
+- restart with 100,000 waiting tasks (snapshot read from storage, engine and
+  metrics restored, invariants checked, runtime serving) against restoring
+  the engine from the same snapshot bytes in memory.
+
+Timings are never asserted; what must hold (everything answered, nothing
+lost) is. Under ``--benchmark-disable`` the sizes shrink so the file runs as
+a quick test in a debug build.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from omniroute import Engine
+from omniroute.model import (
+    Accept,
+    AddTask,
+    AgentConfig,
+    ChannelConfig,
+    Complete,
+    EngineConfig,
+    NewTask,
+    OfferMade,
+    QueueConfig,
+)
+from omniroute.runtime import IdentityIn, ManualClock, MessageIn, NewInteraction, Runtime, RuntimeSettings
+from omniroute.store import open_store
+from workload import percentile
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+import pg
+
+INTAKE = {"full": 20_000, "test": 300}
+CONTEXT_HISTORY = {"full": 1_000, "test": 100}
+CONTEXT_READS = {"full": 500, "test": 20}
+RESTART_WAITING = {"full": 100_000, "test": 2_000}
+TARGET_INTAKE_SQLITE = 5_000
+TARGET_CONTEXT_P99_MS = 5.0
+TARGET_RESTART_S = 2.0
+
+
+@pytest.fixture(scope="module")
+def postgres_server() -> Iterator[pg.PostgresServer]:
+    server = pg.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def mode(request: pytest.FixtureRequest) -> str:
+    return "test" if request.config.getoption("benchmark_disable") else "full"
+
+
+def centre(agents: int = 50) -> EngineConfig:
+    return EngineConfig(
+        channels=[ChannelConfig(name="email", cost=1), ChannelConfig(name="chat", cost=20)],
+        queues=[QueueConfig(name="support", offer_timeout=600.0)],
+        agents=[AgentConfig(id=f"a{i}", capacity=60, queues={"support": 0}) for i in range(agents)],
+    )
+
+
+def new_interaction(i: int) -> NewInteraction:
+    return NewInteraction(
+        channel="email",
+        queue="support",
+        identities=[IdentityIn(kind="email", value=f"customer{i % 2000}@example.com")],
+        message=MessageIn(body=f"Order {i}: where is it?"),
+        sticky=False,
+    )
+
+
+async def intake(store_url: str, n: int) -> float:
+    """Create ``n`` interactions with 1,000 in flight while agents accept and
+    complete each offer as it arrives; seconds from the first create to the
+    last completion."""
+    async with Runtime.open(open_store(store_url), centre()) as runtime:
+        completed = anyio.Event()
+        done = 0
+        window = anyio.Semaphore(1000)
+
+        async def agent_side(tg: Any) -> None:
+            nonlocal done
+            with runtime.subscribe(types=["offer_made", "task_assigned", "task_completed"]) as events:
+                async for envelope in events:
+                    data = envelope.data
+                    if envelope.type == "offer_made":
+                        assert isinstance(data, OfferMade)
+                        tg.start_soon(runtime.accept, data.offer)
+                    elif envelope.type == "task_assigned":
+                        tg.start_soon(runtime.complete, envelope.subject)
+                    else:
+                        done += 1
+                        window.release()
+                        if done == n:
+                            completed.set()
+                            return
+
+        started = time.perf_counter()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(agent_side, tg)
+            for i in range(n):
+                await window.acquire()
+                tg.start_soon(runtime.create_interaction, new_interaction(i))
+            await completed.wait()
+        elapsed = time.perf_counter() - started
+        with runtime.store.read() as r:
+            assert r.count("interactions") == n
+            assert sum(1 for _ in r.interactions(status=["completed"])) == n
+        runtime.check_invariants()
+    return elapsed
+
+
+def engine_alone(n: int) -> float:
+    """The same work through the engine in memory: add, accept, complete."""
+    engine = Engine(centre(), now=0.0)
+    started = time.perf_counter()
+    now = 0.0
+    for start in range(0, n, 1000):
+        now += 1.0
+        result = engine.process(
+            [
+                AddTask(task=NewTask(id=f"t{i}", channel="email", queue="support"))
+                for i in range(start, min(n, start + 1000))
+            ],
+            now,
+        )
+        offers = [e for e in result.events if isinstance(e, OfferMade)]
+        engine.process([Accept(offer=o.offer) for o in offers], now)
+        engine.process([Complete(task=o.task) for o in offers], now)
+    elapsed = time.perf_counter() - started
+    assert engine.task_count == 0
+    return elapsed
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_sustained_intake(benchmark: Any, mode: str, backend: str, tmp_path: Path, request: Any) -> None:
+    n = INTAKE[mode]
+    url = f"sqlite:///{tmp_path}/bench.db"
+    if backend == "postgresql":
+        url = request.getfixturevalue("postgres_server").create_database(f"bench_{tmp_path.name[-20:]}")
+    seconds = benchmark.pedantic(lambda: anyio.run(intake, url, n), rounds=1, iterations=1)
+    baseline = engine_alone(n)
+    rate = n / seconds
+    benchmark.extra_info.update(
+        {
+            "interactions_per_second": rate,
+            "engine_alone_per_second": n / baseline,
+            "ratio": baseline / seconds,
+        }
+    )
+    target = f" (target {TARGET_INTAKE_SQLITE:,}/s)" if backend == "sqlite" else ""
+    print(
+        f"\nintake {backend}: {rate:,.0f} interactions/s created, stored, routed, answered, "
+        f"completed{target}; "
+        f"engine alone in memory {n / baseline:,.0f}/s; runtime/engine = {baseline / seconds:.3f}"
+    )
+
+
+async def build_history(store_url: str, history: int) -> str:
+    """One customer with ``history`` finished interactions across channels, with notes."""
+    clock = ManualClock(1_700_000_000.0)
+    async with Runtime.open(open_store(store_url), centre(4), clock=clock) as runtime:
+        customer = ""
+        for i in range(history):
+            channel = ("email", "chat")[i % 2]
+            ack = await runtime.create_interaction(
+                NewInteraction(
+                    channel=channel,
+                    queue="support",
+                    identities=[IdentityIn(kind="email", value="regular@example.com")],
+                    message=MessageIn(body=f"Contact {i}"),
+                )
+            )
+            customer = ack.customer
+            offer = next(o for o, (task, _) in runtime.offers().items() if task == ack.interaction)
+            await runtime.accept(offer)
+            clock.advance(30)
+            await runtime.complete(ack.interaction, disposition="answered", note=f"note {i}")
+            clock.advance(3600)
+        return customer
+
+
+def test_context_p99(benchmark: Any, mode: str, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/context.db"
+    history = CONTEXT_HISTORY[mode]
+    customer = anyio.run(build_history, url, history)
+    store = open_store(url)
+    try:
+        timings: list[float] = []
+        baseline: list[float] = []
+
+        def read_context() -> None:
+            for _ in range(CONTEXT_READS[mode]):
+                started = time.perf_counter()
+                with store.read() as r:
+                    context = r.context(customer)
+                timings.append(time.perf_counter() - started)
+                assert len(context.timeline) == history
+                started = time.perf_counter()
+                with store.read() as r:
+                    r.customer(customer)
+                baseline.append(time.perf_counter() - started)
+
+        benchmark.pedantic(read_context, rounds=1, iterations=1)
+    finally:
+        store.close()
+    p99 = percentile(timings, 99) * 1000
+    base_p99 = percentile(baseline, 99) * 1000
+    benchmark.extra_info.update(
+        {"p99_ms": p99, "p50_ms": statistics.median(timings) * 1000, "ratio": p99 / base_p99}
+    )
+    print(
+        f"\ncontext() with {history} past interactions: p50 {statistics.median(timings) * 1000:.2f} ms, "
+        f"p99 {p99:.2f} ms (target {TARGET_CONTEXT_P99_MS} ms); customer by key p99 {base_p99:.3f} ms; "
+        f"ratio {p99 / base_p99:.0f}x"
+    )
+
+
+async def fill_waiting(store_url: str, waiting: int) -> None:
+    """``waiting`` tasks in the queue with every agent away, then a clean stop (snapshot)."""
+    config = EngineConfig(
+        channels=[ChannelConfig(name="email", cost=1)],
+        queues=[QueueConfig(name="support")],
+        agents=[AgentConfig(id="a0", queues={"support": 0}, available=False)],
+    )
+    settings = RuntimeSettings(max_batch=5000)
+    async with Runtime.open(open_store(store_url), config, settings=settings) as runtime:
+        async with anyio.create_task_group() as tg:
+            for i in range(waiting):
+                tg.start_soon(
+                    runtime.create_interaction,
+                    NewInteraction(
+                        channel="email",
+                        queue="support",
+                        identities=[IdentityIn(kind="email", value=f"w{i}@example.com")],
+                    ),
+                )
+                if i % 5000 == 4999:
+                    await anyio.sleep(0)
+        assert runtime.engine.waiting == waiting
+
+
+async def restart(store_url: str) -> tuple[float, int]:
+    started = time.perf_counter()
+    async with Runtime.open(open_store(store_url)) as runtime:
+        seconds = time.perf_counter() - started
+        return seconds, runtime.engine.waiting
+
+
+def test_restart_with_waiting_tasks(benchmark: Any, mode: str, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/restart.db"
+    waiting = RESTART_WAITING[mode]
+    anyio.run(fill_waiting, url, waiting)
+    seconds, found = benchmark.pedantic(lambda: anyio.run(restart, url), rounds=1, iterations=1)
+    assert found == waiting
+    store = open_store(url)
+    try:
+        with store.read() as r:
+            snapshot = r.latest_snapshot()
+    finally:
+        store.close()
+    assert snapshot is not None
+    started = time.perf_counter()
+    Engine.restore(snapshot.engine).check_invariants()
+    baseline = time.perf_counter() - started
+    benchmark.extra_info.update({"restart_seconds": seconds, "restore_in_memory_seconds": baseline})
+    print(
+        f"\nrestart with {waiting:,} waiting tasks: {seconds:.3f} s (target {TARGET_RESTART_S} s); "
+        f"engine restore from the same snapshot in memory {baseline:.3f} s; ratio {seconds / baseline:.1f}x"
+    )
