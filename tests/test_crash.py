@@ -225,15 +225,20 @@ def test_sigkill_under_load_loses_nothing(store_url: str, tmp_path: Path) -> Non
     for _ in range(KILLS):
         server.start()
         missing = sorted(set(load.sent) - load.acked)
-        kill_after = rng.uniform(0.15, 0.8)
+        kill_after = rng.uniform(0.05, 0.6)
+        before = len(load.acked)
 
         async def cycle(missing: list[str] = missing, kill_after: float = kill_after) -> None:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(functools.partial(load.run, server.port, 30.0, resend=missing))
+                # Kill once the server is taking work (it acknowledged something
+                # in this run), at a random moment after that.
+                with anyio.fail_after(60):
+                    while len(load.acked) == before:
+                        await anyio.sleep(0.005)
                 await anyio.sleep(kill_after)
                 server.kill()
 
-        before = len(load.acked)
         anyio.run(cycle)
         acked_before_kill.append(len(load.acked) - before)
     # The last run: everything sent is acknowledged (retries are idempotent),

