@@ -228,7 +228,9 @@ def test_sigkill_under_load_loses_nothing(store_url: str, tmp_path: Path) -> Non
         kill_after = rng.uniform(0.05, 0.6)
         before = len(load.acked)
 
-        async def cycle(missing: list[str] = missing, kill_after: float = kill_after) -> None:
+        async def cycle(
+            missing: list[str] = missing, kill_after: float = kill_after, before: int = before
+        ) -> None:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(functools.partial(load.run, server.port, 30.0, resend=missing))
                 # Kill once the server is taking work (it acknowledged something
