@@ -58,11 +58,9 @@ TARGET_RESTART_S = 2.0
 
 @pytest.fixture(scope="module")
 def postgres_server() -> Iterator[pg.PostgresServer]:
-    server = pg.start()
-    try:
+    """The tests' server when they ran in the same session, else one of its own."""
+    with pg.shared() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

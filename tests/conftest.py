@@ -54,11 +54,8 @@ def engine(config: o.EngineConfig) -> o.Engine:
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[pg.PostgresServer]:
     """A throwaway PostgreSQL server for the session (or ``OMNIROUTE_TEST_POSTGRES``)."""
-    server = pg.start()
-    try:
+    with pg.shared() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -9,6 +9,7 @@ to the URL of a superuser on an existing server, that server is used instead.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -18,6 +19,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -249,3 +251,24 @@ def _wait_ready(server: PostgresServer) -> None:
             time.sleep(0.1)
         else:
             return
+
+
+_shared: PostgresServer | None = None
+_users = 0
+
+
+@contextlib.contextmanager
+def shared() -> Iterator[PostgresServer]:
+    """One server for the whole run, however many fixtures (the tests' and
+    the benchmarks') ask for it; stopped when the last of them is done."""
+    global _shared, _users
+    if _shared is None:
+        _shared = start()
+    _users += 1
+    try:
+        yield _shared
+    finally:
+        _users -= 1
+        if _users == 0:
+            _shared.stop()
+            _shared = None

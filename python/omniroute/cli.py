@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import functools
 import os
 import sqlite3
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from typing import TextIO
+
+import anyio
 
 from omniroute import demo
 from omniroute.errors import OmnirouteError
@@ -30,17 +33,12 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--hours", type=float, default=2.0, help="simulated hours (default 2)")
     d.add_argument("--agents", type=int, default=30, help="agents on shift (default 30)")
     d.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
-    r = sub.add_parser(
-        "run",
-        help="run the live engine on a store, serving JSON lines on loopback",
-        description="Recover the engine from the store and serve calls as JSON lines until SIGTERM/SIGINT.",
-    )
-    service.add_arguments(r)
+    _add_run(sub)
     _add_export(sub)
     _add_migrate(sub)
     args = parser.parse_args(argv)
     if args.command == "run":
-        return service.run_from_args(args)
+        return _failing(_run, args)
     if args.command == "demo":
         if args.hours <= 0 or args.agents <= 0:
             parser.error("--hours and --agents must be positive")
@@ -226,6 +224,36 @@ def _export(args: argparse.Namespace) -> int:
             count = export_events(store, out, format=args.format, after=args.after, types=_split(args.types))
     if args.output != "-":
         sys.stdout.write(f"{count} {args.what} written to {args.output}\n")
+    return 0
+
+
+# ----- omniroute run -----
+
+
+def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    r = sub.add_parser(
+        "run",
+        help="run the live engine on a store, serving JSON lines on loopback",
+        description="Recover the engine from the store and serve calls as JSON lines until SIGTERM/SIGINT.",
+    )
+    r.add_argument("--store", default=DEFAULT_STORE, metavar="URL", help=f"default {DEFAULT_STORE}")
+    r.add_argument("--config", help="configuration file (TOML or YAML) to start an empty store with")
+    r.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    r.add_argument("--port", type=int, default=7400, help="port for JSON lines (0 picks one; default 7400)")
+    r.add_argument("--ready-file", help="write {port, pid} here once serving")
+
+
+def _run(args: argparse.Namespace) -> int:
+    anyio.run(
+        functools.partial(
+            service.run_service,
+            args.store,
+            config_path=args.config,
+            host=args.host,
+            port=args.port,
+            ready_file=args.ready_file,
+        )
+    )
     return 0
 
 

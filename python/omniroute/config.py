@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -11,33 +10,10 @@ import msgspec
 import yaml
 
 from omniroute import _rust
-from omniroute.errors import InvalidConfigError, OmnirouteError
+from omniroute.errors import InvalidConfigError, OmnirouteError, from_validation
 from omniroute.model import EngineConfig, encoder
 
 __all__ = ["load_config", "parse_config", "validate_config"]
-
-_AT = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
-_WORDS = [
-    ("Expected `float`", "expected a number"),
-    ("Expected `int`", "expected a whole number"),
-    ("Expected `str`", "expected a string"),
-    ("Expected `bool`", "expected true or false"),
-    ("Expected `array`", "expected a list"),
-    ("Expected `object`", "expected a table"),
-    (">=", "≥"),
-    ("<=", "≤"),
-]
-
-
-def _friendly(error: msgspec.ValidationError) -> InvalidConfigError:
-    m = _AT.match(str(error))
-    message = m.group("msg") if m else str(error)
-    path = (m.group("path") or "").lstrip(".") if m else ""
-    for old, new in _WORDS:
-        message = message.replace(old, new)
-    message = message.replace("`", "")
-    message = message[:1].lower() + message[1:]
-    return InvalidConfigError(f"{path}: {message}" if path else message)
 
 
 def parse_config(data: Any) -> EngineConfig:
@@ -45,7 +21,7 @@ def parse_config(data: Any) -> EngineConfig:
     try:
         config = msgspec.convert(data, EngineConfig)
     except msgspec.ValidationError as e:
-        raise _friendly(e) from e
+        raise from_validation(e, InvalidConfigError) from e
     validate_config(config)
     return config
 

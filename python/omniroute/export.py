@@ -45,7 +45,6 @@ or event type raises :class:`~omniroute.errors.InvalidInputError` first.
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import typing
 from collections.abc import Callable, Iterable
 from typing import Any, Literal, TextIO
@@ -53,8 +52,8 @@ from typing import Any, Literal, TextIO
 import msgspec
 
 from omniroute.errors import InvalidInputError
-from omniroute.runtime.events import Envelope, EventData, decode_data, to_cloudevent
-from omniroute.store import Interaction, SqlStore, StoreError
+from omniroute.runtime.events import EventData, envelope_of, iso_time, to_cloudevent
+from omniroute.store import Interaction, SqlStore
 from omniroute.store.records import InteractionStatus
 
 __all__ = ["EVENT_TYPES", "FORMATS", "STATUSES", "export_events", "export_interactions"]
@@ -70,11 +69,6 @@ _FIELDS: tuple[str, ...] = Interaction.__struct_fields__
 # Every time of an interaction ends in _at (and every field that does is a time).
 _TIMES = frozenset(name for name in _FIELDS if name.endswith("_at"))
 _json = msgspec.json.Encoder()
-
-
-def _iso(seconds: float) -> str:
-    """``2023-11-14T22:13:20.000000Z``: UTC, always with microseconds."""
-    return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def _check_format(format: str) -> Format:
@@ -125,7 +119,7 @@ def _interaction_row(i: Interaction) -> list[Any]:
         if value is None:
             row.append("")
         elif name in _TIMES:
-            row.append(_iso(value))
+            row.append(iso_time(value))
         elif name == "attributes":
             row.append(_json.encode(value).decode())
         else:
@@ -138,7 +132,7 @@ def _interaction_object(i: Interaction) -> dict[str, Any]:
     for name in _TIMES:
         value = out[name]
         if value is not None:
-            out[name] = _iso(value)
+            out[name] = iso_time(value)
     return out
 
 
@@ -166,8 +160,6 @@ def export_interactions(
     if fmt == "csv":
         write_csv = csv.writer(out, quoting=csv.QUOTE_MINIMAL, lineterminator="\n").writerow
         write_csv(_FIELDS)
-    if statuses == []:
-        return 0
     with store.read() as r:
         for i in r.interactions(status=statuses, batch=page):
             if (since is not None and i.created_at < since) or (until is not None and i.created_at >= until):
@@ -210,21 +202,14 @@ def export_events(
             for e in stored:
                 if wanted is not None and e.type not in wanted:
                     continue
-                try:
-                    data = decode_data(e.type, e.data)
-                except msgspec.DecodeError as err:
-                    raise StoreError(f"events: event {e.seq} ({e.type}) cannot be decoded: {err}") from err
-                event = to_cloudevent(
-                    Envelope(seq=e.seq, type=e.type, time=e.time, subject=e.subject, data=data),
-                    source=source,
-                )
+                event = to_cloudevent(envelope_of(e), source=source)
                 if write_csv is not None:
                     write_csv(
                         (
                             e.seq,
                             event["id"],
                             event["type"],
-                            _iso(e.time),
+                            iso_time(e.time),
                             e.subject,
                             _json.encode(event["data"]).decode(),
                         )

@@ -18,7 +18,9 @@ from omniroute.store.records import (
     Merge,
     Message,
     Note,
+    StoredEvent,
 )
+from omniroute.store.sql import StoreError
 
 __all__ = [
     "ConfigApplied",
@@ -37,6 +39,8 @@ __all__ = [
     "RuntimeEvent",
     "decode_data",
     "encode_data",
+    "envelope_of",
+    "iso_time",
     "to_cloudevent",
 ]
 
@@ -130,6 +134,20 @@ class Envelope(Struct, frozen=True, kw_only=True, gc=False):
     data: EventData
 
 
+def iso_time(seconds: float) -> str:
+    """``2023-11-14T22:13:20.000000Z``: RFC 3339 in UTC, always with microseconds."""
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def envelope_of(stored: StoredEvent) -> Envelope:
+    """A stored event with its data typed again."""
+    try:
+        data = decode_data(stored.type, stored.data)
+    except msgspec.DecodeError as e:
+        raise StoreError(f"events: event {stored.seq} ({stored.type}) cannot be decoded: {e}") from e
+    return Envelope(seq=stored.seq, type=stored.type, time=stored.time, subject=stored.subject, data=data)
+
+
 def encode_data(data: EventData) -> bytes:
     return _encoder.encode(data)
 
@@ -167,7 +185,7 @@ def to_cloudevent(envelope: Envelope, *, source: str = "omniroute") -> dict[str,
         "id": str(envelope.seq),
         "source": source,
         "type": f"omniroute.{envelope.type}",
-        "time": dt.datetime.fromtimestamp(envelope.time, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "time": iso_time(envelope.time),
         "subject": envelope.subject,
         "datacontenttype": "application/json",
         "data": data,

@@ -33,9 +33,11 @@ from omniroute.errors import (
     InvalidTransitionError,
     OmnirouteError,
     UnknownIdError,
+    from_validation,
 )
 from omniroute.model import AgentState, EngineConfig, Priority
 from omniroute.runtime.api import MessageIn, NewInteraction
+from omniroute.runtime.bus import Subscription
 from omniroute.runtime.events import to_cloudevent
 from omniroute.runtime.runtime import Runtime, RuntimeClosedError
 
@@ -197,13 +199,7 @@ def _decode(line: bytes) -> _Request:
     try:
         return _decoder.decode(line)
     except msgspec.ValidationError as e:
-        # msgspec says "... - at `$.interaction.channel`"; name the field first.
-        message = str(e)
-        field = ""
-        if " - at `$." in message:
-            message, _, path = message.rpartition(" - at `$.")
-            field = path.rstrip("`") + ": "
-        raise InvalidInputError(f"{field}{message}") from e
+        raise from_validation(e) from e
     except msgspec.DecodeError as e:
         raise InvalidInputError(f"request: not a JSON object: {e}") from e
 
@@ -276,7 +272,8 @@ async def _call(runtime: Runtime, request: _Request) -> Any:
 async def handle_connection(runtime: Runtime, stream: SocketStream) -> None:
     """Serve one client until it hangs up (or sends a line that is too long)."""
     lock = anyio.Lock()
-    in_flight = anyio.CapacityLimiter(MAX_IN_FLIGHT)
+    # Stop reading when this many calls are in flight: backpressure, not loss.
+    slots = anyio.Semaphore(MAX_IN_FLIGHT)
     receive = BufferedByteReceiveStream(stream)
 
     async def reply(message: dict[str, Any]) -> None:
@@ -286,17 +283,21 @@ async def handle_connection(runtime: Runtime, stream: SocketStream) -> None:
             async with lock:
                 await stream.send(data)
 
-    async def serve(request_id: Any, request: _Request) -> None:
-        async with in_flight:
-            try:
-                result = await _call(runtime, request)
-            except OmnirouteError as e:
-                await reply({"id": request_id, "ok": False, "error": {"kind": _kind(e), "message": str(e)}})
-            else:
-                await reply({"id": request_id, "ok": True, "result": result})
+    async def fail(request_id: Any, kind: str, message: str) -> None:
+        await reply({"id": request_id, "ok": False, "error": {"kind": kind, "message": message}})
 
-    async def forward(request: Subscribe) -> None:
-        with runtime.subscribe(types=request.types, after=request.after, name="line-client") as subscription:
+    async def serve(request_id: Any, request: _Request) -> None:
+        try:
+            result = await _call(runtime, request)
+        except OmnirouteError as e:
+            await fail(request_id, _kind(e), str(e))
+        else:
+            await reply({"id": request_id, "ok": True, "result": result})
+        finally:
+            slots.release()
+
+    async def forward(subscription: Subscription) -> None:
+        with subscription:
             async for envelope in subscription:
                 await reply({"event": to_cloudevent(envelope)})
 
@@ -306,46 +307,31 @@ async def handle_connection(runtime: Runtime, stream: SocketStream) -> None:
                 try:
                     line = await receive.receive_until(b"\n", MAX_LINE_BYTES)
                 except anyio.DelimiterNotFound:
-                    await reply(
-                        {
-                            "id": None,
-                            "ok": False,
-                            "error": {
-                                "kind": "invalid_input",
-                                "message": f"request: longer than {MAX_LINE_BYTES} bytes; connection closed",
-                            },
-                        }
-                    )
+                    line = None
+                # receive_until returns a longer line when it arrived whole.
+                if line is None or len(line) > MAX_LINE_BYTES:
+                    message = f"request: longer than {MAX_LINE_BYTES} bytes; connection closed"
+                    await fail(None, "invalid_input", message)
                     break
                 if not line.strip():
                     continue
                 try:
                     request = _decode(line)
                 except InvalidInputError as e:
-                    await reply(
-                        {
-                            "id": _peek_id(line),
-                            "ok": False,
-                            "error": {"kind": "invalid_input", "message": str(e)},
-                        }
-                    )
+                    await fail(_peek_id(line), "invalid_input", str(e))
                     continue
                 if isinstance(request, Subscribe):
                     try:
-                        tg.start_soon(forward, request)
-                    except ValueError as e:
-                        await reply(
-                            {
-                                "id": request.id,
-                                "ok": False,
-                                "error": {"kind": "invalid_input", "message": str(e)},
-                            }
+                        subscription = runtime.subscribe(
+                            types=request.types, after=request.after, name="line-client"
                         )
+                    except ValueError as e:
+                        await fail(request.id, "invalid_input", str(e))
                         continue
-                    await reply({"id": request.id, "ok": True, "result": {"after": runtime.last_event_seq}})
+                    tg.start_soon(forward, subscription)
+                    await reply({"id": request.id, "ok": True, "result": {"after": subscription.last_seq}})
                     continue
-                await in_flight.acquire()
-                in_flight.release()
+                await slots.acquire()
                 tg.start_soon(serve, request.id, request)
         except (
             anyio.EndOfStream,

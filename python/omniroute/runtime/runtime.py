@@ -21,12 +21,14 @@ from omniroute.errors import (
     OmnirouteError,
     UnknownIdError,
     error_for_kind,
+    from_validation,
 )
-from omniroute.identity import normalize
+from omniroute.identity import find_identities, normalize
 from omniroute.metrics import Disposition, MetricEvent, Metrics, MetricsConfig, MetricsSnapshot, Talk, WrapUp
 from omniroute.model import (
     Accept,
     AddTask,
+    AgentLoad,
     AgentState,
     AgentStateChanged,
     Cancel,
@@ -73,8 +75,8 @@ from omniroute.runtime.events import (
     MergeUndone,
     MessageAdded,
     NoteAdded,
-    decode_data,
     encode_data,
+    envelope_of,
 )
 from omniroute.store import (
     Attachment,
@@ -100,8 +102,7 @@ __all__ = ["Runtime", "RuntimeClosedError"]
 
 _T = TypeVar("_T")
 
-_inputs_encoder = msgspec.msgpack.Encoder()
-_metric_encoder = msgspec.msgpack.Encoder()
+_encoder = msgspec.msgpack.Encoder()
 
 
 class RuntimeClosedError(OmnirouteError):
@@ -128,6 +129,12 @@ class _Command:
     engine_required: bool = True
 
 
+def _stands(command: _Command) -> bool:
+    """Whether what a call wrote stands: it was not refused, or the engine's
+    refusal does not undo it (a message lands even with nothing to reactivate)."""
+    return command.error is None or not command.engine_required
+
+
 @dataclass(slots=True)
 class _Pending:
     """An interaction's changes within one batch, folded in event order."""
@@ -151,19 +158,36 @@ class _Batch:
     conversations: list[Conversation] = field(default_factory=list)
     touched: dict[str, float] = field(default_factory=dict)
     interactions: dict[str, tuple[_Command, Interaction]] = field(default_factory=dict)
+    stored_interactions: dict[str, Interaction] = field(default_factory=dict)
     messages: list[tuple[_Command, Message, list[Attachment]]] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
-    events: list[EventData] = field(default_factory=list)
+    # What happened, each with the call it stands or falls with (None: it
+    # stands whatever the engine says).
+    events: list[tuple[EventData, _Command | None]] = field(default_factory=list)
     patches: dict[str, _Pending] = field(default_factory=dict)
     metric_events: list[MetricEvent] = field(default_factory=list)
     # Identities first seen in this batch, so two contacts from one new
     # customer in the same batch find the same record.
     new_identities: dict[tuple[str, str], str] = field(default_factory=dict)
+    # Each customer's open conversation as this batch has settled it, and
+    # the open conversations read ahead for the customers known by identity.
     open_conversations: dict[str, Conversation] = field(default_factory=dict)
+    stored_conversations: dict[str, Conversation | None] = field(default_factory=dict)
+    last_agent: dict[str, str | None] = field(default_factory=dict)
+    # Merges made in this batch: identities read before them still name the merged record.
+    merged_into: dict[str, str] = field(default_factory=dict)
     cancel_status: dict[str, str] = field(default_factory=dict)
-    answered: dict[str, float] = field(default_factory=dict)
     wrapping: dict[str, list[tuple[str, str, str, float]]] = field(default_factory=dict)
-    snapshot_due: bool = False
+
+    def live(self, customer: str) -> str:
+        """The record a customer known at the start of the batch is now (identities
+        always point at a record that is not merged, so only this batch's merges count)."""
+        while customer in self.merged_into:
+            customer = self.merged_into[customer]
+        return customer
+
+    def emit(self, event: EventData, owner: _Command | None = None) -> None:
+        self.events.append((event, owner))
 
     def add_input(self, command: _Command, event: Input) -> None:
         self.inputs.append(event)
@@ -203,7 +227,12 @@ class Runtime:
         self._metrics: Metrics | None = None
         self._log_seq = 0
         self._event_seq = 0
+        # Open offers (offer → interaction, agent) and the open offer of each
+        # interaction (the engine offers a task to one agent at a time).
         self._offers: dict[int, tuple[str, str]] = {}
+        self._offer_of: dict[str, int] = {}
+        # When each unfinished interaction was first answered (for talk time).
+        self._answered_at: dict[str, float] = {}
         self._wrap_up_queues: set[str] = set()
         self._channels: set[str] = set()
         self._queues: set[str] = set()
@@ -275,6 +304,7 @@ class Runtime:
         """Rebuild the engine and the metrics from storage: the latest
         snapshot, then every logged batch since, replayed as it was made."""
         started = time.perf_counter()
+        replayed = 0
         with self.store.read() as r:
             config = r.config()
             snapshot = r.latest_snapshot()
@@ -297,12 +327,10 @@ class Runtime:
                         metrics=metrics.to_bytes(),
                     )
                 )
-            replayed = 0
         else:
             assert config is not None
             engine = Engine.restore(snapshot.engine)
             metrics = Metrics.from_bytes(snapshot.metrics)
-            replayed = 0
             with self.store.read() as r:
                 for entry in r.log_after(snapshot.log_seq):
                     engine.process_encoded(entry.now, entry.inputs, metrics=metrics)
@@ -314,10 +342,13 @@ class Runtime:
             self._log_seq = r.last_log_seq()
             self._event_seq = r.last_event_seq()
             offered = r.offered()
+            answered = r.answered_unfinished()
         self._engine = engine
         self._metrics = metrics
         self._set_config(config)
         self._offers = {offer: (task, agent) for task, offer, agent in offered}
+        self._offer_of = {task: offer for task, offer, _ in offered}
+        self._answered_at = answered
         self.bus.last_seq = self._event_seq
         self._next_timer = engine.next_timer_at()
         self.recovered_batches = replayed
@@ -422,7 +453,7 @@ class Runtime:
         try:
             with self.store.write() as w:
                 self._prepare(w, batch, commands)
-                raw = _inputs_encoder.encode(batch.inputs)
+                raw = _encoder.encode(batch.inputs)
                 result = engine.process_encoded(now, raw, metrics=metrics)
                 for error in result.errors:
                     owner = batch.owners[error.index]
@@ -431,13 +462,15 @@ class Runtime:
                 self._derive(w, batch, result.events)
                 extras = None
                 if batch.metric_events:
-                    extras = _metric_encoder.encode(batch.metric_events)
+                    extras = _encoder.encode(batch.metric_events)
                     metrics.core.record(extras)
                 if batch.inputs or result.events or extras is not None:
                     self._log_seq += 1
                     w.append_log(LogEntry(seq=self._log_seq, now=now, inputs=raw, metrics=extras))
                 self._write_rows(w, batch)
-                envelopes = self._envelopes(batch.events, result.events)
+                # What a refused call would have caused did not happen.
+                happened = [e for e, owner in batch.events if owner is None or _stands(owner)]
+                envelopes = self._envelopes(happened, result.events)
                 w.append_events(
                     [
                         StoredEvent(
@@ -449,7 +482,6 @@ class Runtime:
         except BaseException:
             # The engine may have moved past what storage holds: rebuild
             # both from storage so they agree again.
-            self._event_seq = -1
             self._engine = None
             self._recover()
             raise
@@ -478,6 +510,12 @@ class Runtime:
     # ----- preparing commands: reads and checks, rows kept for after routing -----
 
     def _prepare(self, w: Writer, batch: _Batch, commands: list[_Command]) -> None:
+        # The interactions the calls name, read in one go.
+        named = [
+            c.args[k] for c in commands for k in ("task", "interaction") if isinstance(c.args.get(k), str)
+        ]
+        if named:
+            batch.stored_interactions = w.interactions_by_id(named)
         creates = [c for c in commands if c.kind == "create"]
         if creates:
             self._prepare_creates(w, batch, creates)
@@ -494,6 +532,9 @@ class Runtime:
         existing = w.interactions_by_id(ids)
         keys = [key for c in commands for key in c.args["identities"]]
         known = w.find_customers(keys) if keys else {}
+        owners = set(known.values())
+        found = w.open_conversations(owners)
+        batch.stored_conversations = {owner: found.get(owner) for owner in owners}
         for c in commands:
             try:
                 self._prepare_create(w, batch, c, existing, known)
@@ -530,30 +571,27 @@ class Runtime:
         if new.customer is not None:
             owners.append(w.live_customer(new.customer).id)
         for key in identities:
-            owner = known.get(key) or batch.new_identities.get(key)
-            if owner is not None:
-                owner = w.live_customer(owner).id if key in known else owner
-                if owner not in owners:
-                    owners.append(owner)
+            owner = batch.live(known[key]) if key in known else batch.new_identities.get(key)
+            if owner is not None and owner not in owners:
+                owners.append(owner)
         if not owners:
             customer = Customer(id=uuid.uuid4().hex, created_at=now, display_name=new.display_name)
             batch.customers.append(customer)
-            batch.events.append(CustomerCreated(at=now, customer=customer))
+            # Nobody to go back to yet, and no conversation to join.
+            batch.last_agent[customer.id] = None
+            batch.stored_conversations[customer.id] = None
+            batch.emit(CustomerCreated(at=now, customer=customer))
             customer_id = customer.id
         else:
             customer_id = owners[0]
             for other in owners[1:]:
-                merge = w.merge_customers(customer_id, other, now)
-                batch.events.append(CustomersMerged(at=now, merge=merge))
-                for key, value in list(batch.new_identities.items()):
-                    if value == other:
-                        batch.new_identities[key] = customer_id
+                self._merge(w, batch, customer_id, other)
         for key in identities:
             if key not in known and key not in batch.new_identities:
                 record = IdentityRecord(kind=key[0], value=key[1], customer_id=customer_id, created_at=now)
                 batch.identities.append(record)
                 batch.new_identities[key] = customer_id
-                batch.events.append(IdentityAdded(at=now, identity=record))
+                batch.emit(IdentityAdded(at=now, identity=record))
         conversation = self._conversation_for(w, batch, customer_id, new.conversation)
         interaction = Interaction(
             id=iid,
@@ -569,13 +607,15 @@ class Runtime:
             attributes=dict(new.attributes),
         )
         batch.interactions[iid] = (c, interaction)
-        batch.events.append(InteractionCreated(at=now, interaction=interaction))
+        batch.emit(InteractionCreated(at=now, interaction=interaction), c)
         if new.message is not None:
             self._add_message(batch, c, interaction, new.message, author_default=customer_id)
         preferred: list[str] = []
         until = None
         if new.sticky and self.settings.sticky_seconds > 0:
-            last = w.last_agents([customer_id]).get(customer_id)
+            if customer_id not in batch.last_agent:
+                batch.last_agent[customer_id] = w.last_agents([customer_id]).get(customer_id)
+            last = batch.last_agent[customer_id]
             if last is not None and last in self._agents:
                 preferred = [last]
                 until = now + self.settings.sticky_seconds
@@ -612,20 +652,23 @@ class Runtime:
             return chosen
         conversation: Conversation | None = batch.open_conversations.get(customer_id)
         if conversation is None:
-            conversation = w.open_conversations([customer_id]).get(customer_id)
+            if customer_id in batch.stored_conversations:
+                conversation = batch.stored_conversations.pop(customer_id)
+            else:
+                conversation = w.open_conversations([customer_id]).get(customer_id)
             if (
                 conversation is not None
                 and now - conversation.last_activity_at > self.settings.conversation_idle_seconds
             ):
                 w.close_conversation(conversation.id, now)
-                batch.events.append(ConversationClosed(at=now, conversation=conversation.id))
+                batch.emit(ConversationClosed(at=now, conversation=conversation.id))
                 conversation = None
         if conversation is None:
             conversation = Conversation(
                 id=uuid.uuid4().hex, customer_id=customer_id, opened_at=now, last_activity_at=now
             )
             batch.conversations.append(conversation)
-            batch.events.append(ConversationOpened(at=now, conversation=conversation))
+            batch.emit(ConversationOpened(at=now, conversation=conversation))
         batch.open_conversations[customer_id] = conversation
         batch.touched[conversation.id] = now
         return conversation
@@ -657,13 +700,15 @@ class Runtime:
         ]
         batch.messages.append((c, record, attachments))
         batch.touched[interaction.conversation_id] = batch.now
-        batch.events.append(MessageAdded(at=batch.now, message=record, attachments=attachments))
+        batch.emit(MessageAdded(at=batch.now, message=record, attachments=attachments), c)
         return record
 
     def _interaction(self, w: Writer, batch: _Batch, iid: str) -> Interaction:
         if iid in batch.interactions:
             return batch.interactions[iid][1]
-        return w.interaction(iid)
+        if iid in batch.stored_interactions:
+            return batch.stored_interactions[iid]
+        return w.interaction(iid)  # raises UnknownIdError naming it
 
     def _prepare_message(self, w: Writer, batch: _Batch, c: _Command) -> None:
         interaction = self._interaction(w, batch, c.args["interaction"])
@@ -680,7 +725,7 @@ class Runtime:
                     )
                     batch.identities.append(record)
                     batch.new_identities[key] = customer
-                    batch.events.append(IdentityAdded(at=batch.now, identity=record))
+                    batch.emit(IdentityAdded(at=batch.now, identity=record))
                 else:
                     owner = w.live_customer(owner).id
                     if owner != customer:
@@ -688,14 +733,10 @@ class Runtime:
                         survivor, merged = sorted(
                             (w.customer(owner), w.customer(customer)), key=lambda x: (x.created_at, x.id)
                         )
-                        merge = w.merge_customers(survivor.id, merged.id, batch.now)
-                        batch.events.append(CustomersMerged(at=batch.now, merge=merge))
-        author = interaction.customer_id if message.direction == "inbound" else None
-        if author is None and message.author is None:
-            raise InvalidInputError(
-                "message.author: an outbound or internal message needs its author (an agent)"
-            )
-        c.result = self._add_message(batch, c, interaction, message, author_default=author or "").id
+                        self._merge(w, batch, survivor.id, merged.id)
+        # An outbound or internal message names its author (checked before submitting).
+        author = interaction.customer_id if message.direction == "inbound" else ""
+        c.result = self._add_message(batch, c, interaction, message, author_default=author).id
         if message.direction == "inbound" and interaction.status == "assigned":
             c.engine_required = False
             batch.add_input(c, CustomerActivity(task=interaction.id))
@@ -718,7 +759,7 @@ class Runtime:
             body=c.args["body"],
         )
         batch.notes.append(note)
-        batch.events.append(NoteAdded(at=batch.now, note=note))
+        batch.emit(NoteAdded(at=batch.now, note=note))
         c.result = note
 
     def _check_offer(self, c: _Command) -> None:
@@ -752,7 +793,7 @@ class Runtime:
         batch.add_input(c, Complete(task=interaction.id))
         if disposition is not None or outcome is not None:
             batch.patch(interaction.id).set(disposition=disposition, outcome=outcome)
-            batch.events.append(
+            batch.emit(
                 InteractionUpdated(
                     at=batch.now, interaction=interaction.id, disposition=disposition, outcome=outcome
                 )
@@ -779,7 +820,7 @@ class Runtime:
                 body=c.args["note"],
             )
             batch.notes.append(note)
-            batch.events.append(NoteAdded(at=batch.now, note=note))
+            batch.emit(NoteAdded(at=batch.now, note=note))
 
     def _prepare_cancel(self, w: Writer, batch: _Batch, c: _Command) -> None:
         batch.cancel_status[c.args["task"]] = c.args["status"]
@@ -804,19 +845,27 @@ class Runtime:
         """Timers fire in every batch; a tick is a batch with nothing else."""
 
     def _prepare_merge(self, w: Writer, batch: _Batch, c: _Command) -> None:
-        merge = w.merge_customers(c.args["survivor"], c.args["merged"], batch.now)
-        batch.events.append(CustomersMerged(at=batch.now, merge=merge))
-        c.result = merge
+        c.result = self._merge(w, batch, c.args["survivor"], c.args["merged"])
 
     def _prepare_undo_merge(self, w: Writer, batch: _Batch, c: _Command) -> None:
         merge = w.undo_merge(c.args["merge"], batch.now)
-        batch.events.append(MergeUndone(at=batch.now, merge=merge))
+        batch.merged_into.pop(merge.merged, None)
+        batch.emit(MergeUndone(at=batch.now, merge=merge))
         c.result = merge
+
+    def _merge(self, w: Writer, batch: _Batch, survivor: str, merged: str) -> Merge:
+        merge = w.merge_customers(survivor, merged, batch.now)
+        batch.merged_into[merged] = survivor
+        for key, owner in list(batch.new_identities.items()):
+            if owner == merged:
+                batch.new_identities[key] = survivor
+        batch.emit(CustomersMerged(at=batch.now, merge=merge))
+        return merge
 
     def _prepare_close_conversation(self, w: Writer, batch: _Batch, c: _Command) -> None:
         conversation = w.conversation(c.args["conversation"])
         w.close_conversation(conversation.id, batch.now)
-        batch.events.append(ConversationClosed(at=batch.now, conversation=conversation.id))
+        batch.emit(ConversationClosed(at=batch.now, conversation=conversation.id))
 
     def _prepare_config(self, w: Writer, batch: _Batch, c: _Command) -> None:
         new: EngineConfig = c.args["config"]
@@ -845,7 +894,7 @@ class Runtime:
         for agent in removed:
             batch.add_input(c, RemoveAgent(agent=agent))
         w.save_config(new)
-        batch.events.append(
+        batch.emit(
             ConfigApplied(
                 at=batch.now,
                 channels=[ch.name for ch in channels],
@@ -864,14 +913,6 @@ class Runtime:
         batch's time, so talk and wrap-up segments are recorded at that time
         too (their lengths are exact; only their interval may be the next
         one when a timer fell due just before it)."""
-        answered_before: dict[str, float] = {}
-        completed = [o.task for o in outputs if isinstance(o, TaskCompleted) and o.task not in batch.answered]
-        if completed:
-            answered_before = {
-                i.id: i.answered_at
-                for i in w.interactions_by_id(completed).values()
-                if i.answered_at is not None
-            }
         for o in outputs:
             if isinstance(o, TaskQueued):
                 batch.patch(o.task).set(status="waiting", queue=o.queue)
@@ -881,8 +922,9 @@ class Runtime:
                 p.set(status="offered", offer=o.offer, agent=o.agent)
                 p.first("offered_at", o.at)
                 self._offers[o.offer] = (o.task, o.agent)
+                self._offer_of[o.task] = o.offer
             elif isinstance(o, OfferRejected | OfferTimedOut | OfferRescinded):
-                self._offers.pop(o.offer, None)
+                self._close_offer(o.task)
                 p = batch.patch(o.task)
                 if p.fields.get("status") not in ("abandoned", "cancelled", "completed"):
                     p.set(status="waiting", offer=None, agent=None)
@@ -890,16 +932,17 @@ class Runtime:
                 p = batch.patch(o.task)
                 p.set(status="assigned", agent=o.agent, offer=None)
                 p.first("answered_at", o.at)
-                batch.answered[o.task] = o.at
-                self._drop_offers_for(o.task)
+                self._answered_at.setdefault(o.task, o.at)
+                self._close_offer(o.task)
             elif isinstance(o, TaskCancelled):
-                self._drop_offers_for(o.task)
+                self._close_offer(o.task)
+                self._answered_at.pop(o.task, None)
                 status = batch.cancel_status.get(o.task, "abandoned")
                 batch.patch(o.task).set(status=status, ended_at=o.at, offer=None)
             elif isinstance(o, TaskCompleted):
                 p = batch.patch(o.task)
                 p.set(status="completed", ended_at=o.at)
-                answered = batch.answered.get(o.task, answered_before.get(o.task))
+                answered = self._answered_at.pop(o.task, None)
                 if answered is not None:
                     batch.metric_events.append(
                         Talk(
@@ -935,17 +978,17 @@ class Runtime:
                         )
                     )
 
-    def _drop_offers_for(self, task: str) -> None:
-        for offer in [k for k, (t, _) in self._offers.items() if t == task]:
+    def _close_offer(self, task: str) -> None:
+        offer = self._offer_of.pop(task, None)
+        if offer is not None:
             del self._offers[offer]
 
     def _write_rows(self, w: Writer, batch: _Batch) -> None:
         w.add_customers(batch.customers)
         w.add_identities(batch.identities)
         w.add_conversations(batch.conversations)
-        accepted = [i for c, i in batch.interactions.values() if c.error is None]
-        w.add_interactions(accepted)
-        messages = [(m, a) for c, m, a in batch.messages if c.error is None or not c.engine_required]
+        w.add_interactions([i for c, i in batch.interactions.values() if _stands(c)])
+        messages = [(m, a) for c, m, a in batch.messages if _stands(c)]
         w.add_messages([m for m, _ in messages])
         w.add_attachments([a for _, attachments in messages for a in attachments])
         w.add_notes(batch.notes)
@@ -972,8 +1015,6 @@ class Runtime:
                 )
             )
         w.patch_interactions(patches)
-        # Runtime events of refused calls did not happen.
-        batch.events = [e for e in batch.events if not _refused(e, batch)]
 
     # ----- timers -----
 
@@ -1048,10 +1089,12 @@ class Runtime:
         """Store a message of an interaction (reactivating asynchronous work
         the customer writes on); identities typed by the customer join their
         record or merge it with a known customer's. Returns the message id."""
-        from omniroute.identity import find_identities
-
         message = _validated(message, MessageIn, "message")
         self._check_message(message, "message")
+        if message.direction != "inbound" and message.author is None:
+            raise InvalidInputError(
+                "message.author: an outbound or internal message needs its author (an agent)"
+            )
         revealed = []
         if message.direction == "inbound" and message.content_type.startswith("text/"):
             revealed = [
@@ -1187,10 +1230,7 @@ class Runtime:
 
     async def _read_log(self, after: int, limit: int) -> list[Envelope]:
         stored = await self._read(lambda r: r.events(after, limit=limit))
-        return [
-            Envelope(seq=e.seq, type=e.type, time=e.time, subject=e.subject, data=decode_data(e.type, e.data))
-            for e in stored
-        ]
+        return [envelope_of(e) for e in stored]
 
     async def events(self, after: int = 0, *, limit: int = 1000) -> list[Envelope]:
         """Events from the log, after a seq."""
@@ -1255,46 +1295,33 @@ def _validated(value: _T, cls: type[_T], where: str = "") -> _T:
     try:
         return msgspec.convert(msgspec.to_builtins(value), cls)
     except msgspec.ValidationError as e:
-        message = str(e)
-        field = where
-        if " - at `$." in message:
-            message, _, path = message.rpartition(" - at `$.")
-            field = f"{where}.{path.rstrip('`')}" if where else path.rstrip("`")
-        raise InvalidInputError(f"{field}: {message}" if field else message) from e
+        raise from_validation(e, where=where) from e
 
 
 def _subject(data: EventData) -> str:
-    for name in ("task", "agent", "interaction"):
-        value = getattr(data, name, None)
-        if isinstance(value, str):
-            return value
-        if isinstance(value, Interaction):
-            return value.id
-    for name in ("customer", "identity", "conversation", "message", "note", "merge"):
-        value = getattr(data, name, None)
-        if isinstance(value, Customer):
-            return value.id
-        if isinstance(value, IdentityRecord):
-            return value.customer_id
-        if isinstance(value, Conversation):
-            return value.id
-        if isinstance(value, str):
-            return value
-        if isinstance(value, Message):
-            return value.interaction_id
-        if isinstance(value, Note):
-            return value.customer_id
-        if isinstance(value, Merge):
-            return value.survivor
-    return "config"
-
-
-def _refused(event: EventData, batch: _Batch) -> bool:
-    if isinstance(event, InteractionCreated):
-        entry = batch.interactions.get(event.interaction.id)
-        return entry is not None and entry[0].error is not None
-    if isinstance(event, MessageAdded):
-        for c, m, _ in batch.messages:
-            if m.id == event.message.id:
-                return c.error is not None and c.engine_required
-    return False
+    """What an event happened to: an interaction, an agent, a customer, a conversation."""
+    match data:
+        case InteractionCreated(interaction=interaction):
+            return interaction.id
+        case InteractionUpdated(interaction=iid):
+            return iid
+        case CustomerCreated(customer=customer):
+            return customer.id
+        case IdentityAdded(identity=identity):
+            return identity.customer_id
+        case ConversationOpened(conversation=conversation):
+            return conversation.id
+        case ConversationClosed(conversation=cid):
+            return cid
+        case MessageAdded(message=message):
+            return message.interaction_id
+        case NoteAdded(note=note):
+            return note.customer_id
+        case CustomersMerged(merge=merge) | MergeUndone(merge=merge):
+            return merge.survivor
+        case ConfigApplied():
+            return "config"
+        case AgentStateChanged(agent=agent) | AgentLoad(agent=agent):
+            return agent
+    # Every other engine event is about a task.
+    return data.task

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import signal
@@ -51,46 +50,3 @@ async def run_service(
                     break
             tg.cancel_scope.cancel()
     sys.stderr.write("omniroute: stopped cleanly\n")
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``omniroute run`` (also ``python -m omniroute.runtime.service``)."""
-    parser = argparse.ArgumentParser(prog="omniroute run", description=run_service.__doc__)
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    return run_from_args(args)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--store", default="sqlite:///omniroute.db", help="sqlite:///file.db or postgresql://..."
-    )
-    parser.add_argument("--config", help="configuration file (TOML or YAML) to start an empty store with")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument(
-        "--port", type=int, default=7400, help="port for JSON lines (0 picks one; default 7400)"
-    )
-    parser.add_argument("--ready-file", help="write {port, pid} here once serving")
-
-
-def run_from_args(args: argparse.Namespace) -> int:
-    from omniroute.errors import OmnirouteError
-
-    try:
-        anyio.run(
-            lambda: run_service(
-                args.store,
-                config_path=args.config,
-                host=args.host,
-                port=args.port,
-                ready_file=args.ready_file,
-            )
-        )
-    except OmnirouteError as e:
-        sys.stderr.write(f"omniroute: error: {e}\n")
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

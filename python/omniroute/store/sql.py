@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
@@ -228,6 +229,16 @@ class Reader:
                 "SELECT id, offer, agent FROM interactions WHERE status = 'offered' ORDER BY id"
             )
         ]
+
+    def answered_unfinished(self) -> dict[str, float]:
+        """When each interaction still in the engine was first answered, for
+        those answered (a transfer puts answered work back in a queue)."""
+        return dict(
+            self._all(
+                "SELECT id, answered_at FROM interactions WHERE status IN ('waiting', 'offered', 'assigned') "
+                "AND answered_at IS NOT NULL"
+            )
+        )
 
     def interaction(self, interaction_id: str) -> Interaction:
         row = self._one(f"SELECT {_INTERACTION_COLUMNS} FROM interactions WHERE id = ?", (interaction_id,))
@@ -919,8 +930,6 @@ class SqlStore(ABC):
                 f"store {self._redacted()}: schema version {current} is newer than this omniroute knows "
                 f"({latest_version()}); upgrade omniroute"
             )
-        import time
-
         for migration in MIGRATIONS:
             if current < migration.version <= target:
                 self._begin_write(cur)
