@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import phonenumbers
 import pytest
 from hypothesis import given
@@ -270,3 +272,18 @@ def test_normalize_email_is_idempotent(atoms: list[str], labels: list[str], tld:
     assert once.value == address.lower()
     assert normalize(once.kind, once.value) == once
     assert normalize("email", f"Someone <{address.upper()}>") == once
+
+
+def test_a_value_seen_before_gives_the_same_answer_and_each_refusal_names_its_own_field() -> None:
+    """Normalised values are kept per process; refusals are not, and still name the field asked about."""
+    first = normalize("email", "Jo@Example.COM", field="identities[0]")
+    assert normalize("email", "Jo@Example.COM", field="identities[3]") == first
+    for field in ("identities[0]", "message.body"):
+        with pytest.raises(
+            IdentityError, match=rf"^{re.escape(field)}: 'not-an-address' is not a valid e-mail"
+        ):
+            normalize("email", "not-an-address", field=field)
+        with pytest.raises(
+            IdentityError, match=rf"^{re.escape(field)}: '\+44 1' is not a valid phone number"
+        ):
+            normalize("phone", "+44 1", field=field)

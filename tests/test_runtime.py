@@ -27,6 +27,7 @@ from omniroute.model import (
     ChannelConfig,
     DeclinedBefore,
     EngineConfig,
+    Not,
     OfferMade,
     QueueConfig,
     Skill,
@@ -464,11 +465,6 @@ async def test_transfers_to_a_queue_and_to_a_named_agent(store_url: str) -> None
 
 @SQLITE_ONLY
 @pytest.mark.anyio
-@pytest.mark.xfail(
-    reason="bug: runtime.py _derive on TaskTransferred sets status 'waiting' but leaves agent (and "
-    "the stored interaction says it is still with the agent who transferred it)",
-    strict=True,
-)
 async def test_work_transferred_to_a_queue_nobody_serves_waits_with_no_agent(store_url: str) -> None:
     clock = ManualClock(T0)
     async with running(store_url, clock) as rt:
@@ -802,11 +798,6 @@ async def test_a_chat_visitor_who_types_a_known_email_merges_and_the_undo_gives_
 @pytest.mark.parametrize("store_url", ["sqlite", "postgresql"], indirect=True)
 @ASYNCIO_ONLY
 @pytest.mark.anyio
-@pytest.mark.xfail(
-    reason="bug: messages stored at the same time (one batch, or one clock reading) come back "
-    "ORDER BY at, id with random uuid4 ids: the transcript is not in the order written",
-    strict=True,
-)
 async def test_a_transcript_keeps_the_order_messages_were_written_in(store_url: str) -> None:
     clock = ManualClock(T0)
     async with running(store_url, clock) as rt:
@@ -910,11 +901,6 @@ async def test_bad_input_is_refused_naming_the_field_and_stores_nothing(store_ur
 @pytest.mark.parametrize("store_url", ["sqlite", "postgresql"], indirect=True)
 @ASYNCIO_ONLY
 @pytest.mark.anyio
-@pytest.mark.xfail(
-    reason="bug: runtime.py _prepare_create appends the new customer and identities to the batch "
-    "before _conversation_for refuses the conversation; _write_rows stores them anyway",
-    strict=True,
-)
 async def test_a_create_refused_for_its_conversation_leaves_no_customer_behind(store_url: str) -> None:
     clock = ManualClock(T0)
     async with running(store_url, clock) as rt:
@@ -932,14 +918,112 @@ async def test_a_create_refused_for_its_conversation_leaves_no_customer_behind(s
         assert await rt.events(seq) == []
 
 
+def too_deep(levels: int = 20) -> Not:
+    """A requirement the engine refuses (nested deeper than it evaluates) and Python lets through."""
+    condition: Not = Not(condition=Skill(skill="en", min_level=1))
+    for _ in range(levels):
+        condition = Not(condition=condition)
+    return condition
+
+
 @pytest.mark.parametrize("store_url", ["sqlite", "postgresql"], indirect=True)
 @ASYNCIO_ONLY
 @pytest.mark.anyio
-@pytest.mark.xfail(
-    reason="bug: runtime.py _prepare_complete stores disposition/outcome, the note, their events and "
-    "a Disposition metric even when the engine refuses the Complete",
-    strict=True,
-)
+async def test_a_create_the_engine_refuses_leaves_nothing_behind(store_url: str) -> None:
+    clock = ManualClock(T0)
+    async with running(store_url, clock) as rt:
+        rows = counts(rt)
+        seq = rt.last_event_seq
+        with pytest.raises(InvalidInputError, match=r"requires.*deeper"):
+            await rt.create_interaction(
+                new(identities=[email("deep@example.com")], message=MessageIn(body="hi"), requires=too_deep())
+            )
+        assert await rt.find_customer("email", "deep@example.com") is None
+        # The engine log keeps the refused input: replaying it refuses it again.
+        assert counts(rt) == rows | {"engine_log": rows["engine_log"] + 1}
+        assert await rt.events(seq) == []
+
+
+@SQLITE_ONLY
+@ASYNCIO_ONLY
+@pytest.mark.anyio
+async def test_a_new_customer_stands_with_any_call_of_the_batch_that_used_it(store_url: str) -> None:
+    """Two contacts from one new customer in one batch: the first is refused
+    by the engine, the second is not; the customer, its identity and its
+    conversation are stored once, for the second, and a message about the
+    refused one is refused with it."""
+    clock = ManualClock(T0)
+    async with running(store_url, clock) as rt:
+        results: dict[str, object] = {}
+
+        async def call(key: str, fn: Any, *args: Any) -> None:
+            try:
+                results[key] = await fn(*args)
+            except OmnirouteError as e:
+                results[key] = e
+
+        refused = new(id="refused", identities=[chat_id("v1")], requires=too_deep())
+        async with anyio.create_task_group() as tg, one_batch(rt):
+            tg.start_soon(rt.tick)
+            await settle()
+            tg.start_soon(call, "refused", rt.create_interaction, refused)
+            await settle()
+            tg.start_soon(call, "message", rt.add_message, "refused", MessageIn(body="still there?"))
+            await settle()
+            tg.start_soon(call, "kept", rt.create_interaction, new(identities=[chat_id("v1")]))
+            await settle()
+        assert isinstance(results["refused"], InvalidInputError), results["refused"]
+        assert isinstance(results["message"], UnknownIdError), results["message"]
+        kept = results["kept"]
+        assert isinstance(kept, Acknowledgement), kept
+        found = await rt.find_customer("chat", "v1")
+        assert found is not None
+        assert found.id == kept.customer
+        assert counts(rt) | {"events": 0, "engine_log": 0} == {
+            **dict.fromkeys(TABLES, 0),
+            "customers": 1,
+            "identities": 1,
+            "conversations": 1,
+            "interactions": 1,
+        }
+        with pytest.raises(UnknownIdError):
+            await rt.interaction("refused")
+
+
+@SQLITE_ONLY
+@ASYNCIO_ONLY
+@pytest.mark.anyio
+async def test_calls_the_engine_could_not_read_are_refused_before_they_are_queued(store_url: str) -> None:
+    clock = ManualClock(T0)
+    async with running(store_url, clock) as rt:
+        ack = await rt.create_interaction(new())
+        seq = rt.last_event_seq
+        refusals: list[tuple[Any, str]] = [
+            (lambda: rt.set_priority(ack.interaction, 2**40), r"^priority: "),
+            (lambda: rt.set_priority(ack.interaction, "high"), r"^priority: "),  # type: ignore[arg-type]
+            (lambda: rt.accept(-1), r"^offer: "),
+            (lambda: rt.accept("1"), r"^offer: "),  # type: ignore[arg-type]
+            (lambda: rt.transfer(ack.interaction), r"^to_queue: .*exactly one"),
+            (lambda: rt.transfer(ack.interaction, to_queue="sales", to_agent="ann"), r"^to_queue: "),
+            (
+                lambda: rt.set_agent_state("ann", AgentState(state="available", reason="x")),
+                r"^state.reason: ",
+            ),
+            (lambda: rt.end_wrap_up(7), r"^agent: "),  # type: ignore[arg-type]
+            (lambda: rt.complete(ack.interaction, resolved="yes"), r"^resolved: "),  # type: ignore[arg-type]
+            (lambda: rt.cancel(ack.interaction, status="gone"), r"^status: "),  # type: ignore[arg-type]
+            (lambda: rt.merge_customers(ack.customer, None), r"^merged: "),  # type: ignore[arg-type]
+        ]
+        for call, message in refusals:
+            with pytest.raises(InvalidInputError, match=message):
+                await call()
+        assert await rt.events(seq) == []
+        assert (await rt.interaction(ack.interaction)).status == "offered"
+
+
+@pytest.mark.parametrize("store_url", ["sqlite", "postgresql"], indirect=True)
+@ASYNCIO_ONLY
+@pytest.mark.anyio
 async def test_a_refused_completion_stores_no_disposition_note_or_metric(store_url: str) -> None:
     clock = ManualClock(T0)
     async with running(store_url, clock) as rt:
@@ -983,11 +1067,6 @@ async def test_a_malformed_call_fails_alone_naming_its_field(store_url: str) -> 
 
 @SQLITE_ONLY
 @pytest.mark.anyio
-@pytest.mark.xfail(
-    reason="bug: AgentState(state='away') without a reason (allowed by model.py) fails the engine's "
-    "decode of the whole batch ('batch: missing field `reason`'), failing every call in it",
-    strict=True,
-)
 async def test_away_without_a_reason_fails_alone_or_is_accepted(store_url: str) -> None:
     clock = ManualClock(T0)
     async with running(store_url, clock) as rt:
@@ -1016,11 +1095,6 @@ async def test_away_without_a_reason_fails_alone_or_is_accepted(store_url: str) 
 
 @SQLITE_ONLY
 @pytest.mark.anyio
-@pytest.mark.xfail(
-    reason="bug: runtime.py _prepare_message calls w.live_customer() on a customer created earlier in "
-    "the same batch (not yet written): UnknownIdError, and the message is lost",
-    strict=True,
-)
 async def test_a_message_revealing_an_identity_in_the_batch_that_creates_its_interaction(
     store_url: str,
 ) -> None:
@@ -1049,11 +1123,6 @@ async def test_a_message_revealing_an_identity_in_the_batch_that_creates_its_int
 
 @SQLITE_ONLY
 @pytest.mark.anyio
-@pytest.mark.xfail(
-    reason="bug: runtime.py _prepare_create merges a customer created earlier in the same batch "
-    "(w.merge_customers on a row not yet written): UnknownIdError",
-    strict=True,
-)
 async def test_a_new_customer_and_a_known_one_meeting_in_one_batch(store_url: str) -> None:
     clock = ManualClock(T0)
     async with running(store_url, clock) as rt:
@@ -1411,12 +1480,6 @@ async def test_a_configuration_that_drops_a_queue_or_is_invalid_is_refused(store
 
 @SQLITE_ONLY
 @pytest.mark.anyio
-@pytest.mark.xfail(
-    reason="bug: runtime.py _prepare_config sends each change as its own engine input under one "
-    "command: when the engine refuses one (removing an agent holding work) the others still apply "
-    "and config_applied is published",
-    strict=True,
-)
 async def test_a_configuration_the_engine_refuses_changes_nothing(store_url: str) -> None:
     clock = ManualClock(T0)
     async with running(store_url, clock) as rt:
@@ -1512,11 +1575,6 @@ async def test_after_shutdown_every_change_is_refused_and_nothing_is_left_runnin
 
 @SQLITE_ONLY
 @pytest.mark.anyio
-@pytest.mark.xfail(
-    reason="bug: after shutdown the store reads raise StoreError ('closed'), metrics() still answers, "
-    "and subscribe() returns a subscription that waits forever",
-    strict=True,
-)
 async def test_after_shutdown_reads_and_subscriptions_say_the_runtime_is_closed(store_url: str) -> None:
     clock = ManualClock(T0)
     async with running(store_url, clock) as rt:
@@ -1585,11 +1643,6 @@ async def test_shutting_down_under_load_finishes_every_call_taken(store_url: str
 
 @SQLITE_ONLY
 @pytest.mark.anyio
-@pytest.mark.xfail(
-    reason="bug: Runtime.open raises start-up failures (no configuration, store in use) wrapped in "
-    "an ExceptionGroup from its task group, not as the StoreError itself",
-    strict=True,
-)
 async def test_a_runtime_that_cannot_start_says_why(store_url: str) -> None:
     with pytest.raises(StoreError, match=r"no configuration"):
         async with running(store_url, ManualClock(T0), config=None):
@@ -1602,11 +1655,6 @@ async def test_a_runtime_that_cannot_start_says_why(store_url: str) -> None:
 
 @SQLITE_ONLY
 @pytest.mark.anyio
-@pytest.mark.xfail(
-    reason="bug: bus.py Subscription._offer drops events while _behind even with catch_up=False "
-    "and room in the buffer; _read_log then skips those too",
-    strict=True,
-)
 async def test_a_skipping_subscriber_loses_only_what_did_not_fit(store_url: str) -> None:
     clock = ManualClock(T0)
     async with running(store_url, clock) as rt:

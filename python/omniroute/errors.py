@@ -22,11 +22,17 @@ __all__ = [
     "InvalidTransitionError",
     "InvariantError",
     "OmnirouteError",
+    "RuntimeClosedError",
     "SnapshotError",
     "UnknownIdError",
     "error_for_kind",
     "from_validation",
 ]
+
+
+class RuntimeClosedError(OmnirouteError):
+    """The runtime is shutting down or stopped; nothing of the call was applied."""
+
 
 _BY_KIND: dict[str, type[OmnirouteError]] = {
     "unknown_id": UnknownIdError,

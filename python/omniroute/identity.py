@@ -7,6 +7,7 @@ they are case-insensitive). Nothing here touches the network.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Final, Literal, get_args
 
@@ -88,10 +89,13 @@ def normalize(
     limit = _MAX_LEN.get(kind, _MAX_HANDLE_LEN)
     if len(value) > limit:
         raise IdentityError(f"{field}: {kind} is {len(value)} characters long, more than {limit}")
-    if kind in _PHONE_KINDS:
-        return Identity(kind=checked, value=_phone(value, region, field))
-    if kind == "email":
-        return Identity(kind="email", value=_email(value, field))
+    try:
+        if kind in _PHONE_KINDS:
+            return Identity(kind=checked, value=_phone(value, region))
+        if kind == "email":
+            return Identity(kind="email", value=_email(value))
+    except IdentityError as e:
+        raise IdentityError(f"{field}: {e}") from e.__cause__
     handle = value.strip()
     if kind in _LOWERED_HANDLES:
         handle = handle.removeprefix("@").lower()
@@ -129,7 +133,7 @@ def find_identities(text: str, *, default_region: str | None = None) -> list[Ide
     for m in _EMAIL_CANDIDATE.finditer(text):
         candidate = m.group().rstrip(".!?")
         try:
-            found.append((m.start(), Identity(kind="email", value=_email(candidate, "text"))))
+            found.append((m.start(), Identity(kind="email", value=_email(candidate))))
         except IdentityError:
             continue
         email_spans.append((m.start(), m.start() + len(candidate)))
@@ -152,7 +156,15 @@ def _region(default_region: str | None) -> str | None:
     return region
 
 
-def _phone(value: str, region: str | None, field: str) -> str:
+# The same customers come back: their identities are normalised once per
+# process (a valid address takes email-validator about 100 µs). Refusals are
+# not kept; they raise again, naming the value but not the field (the caller
+# adds it).
+_CACHE_SIZE: Final = 65_536
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _phone(value: str, region: str | None) -> str:
     number = value.strip()
     if number[:9].lower() == "whatsapp:":
         number = number[9:].strip()
@@ -167,20 +179,21 @@ def _phone(value: str, region: str | None, field: str) -> str:
             reason = "no country code: start it with + or 00, or give a default region"
         else:
             reason = "unknown country code"
-        raise IdentityError(f"{field}: {value!r} is not a valid phone number ({reason})") from e
+        raise IdentityError(f"{value!r} is not a valid phone number ({reason})") from e
     possible = phonenumbers.is_possible_number_with_reason(parsed)
     if possible != ValidationResult.IS_POSSIBLE:
         reason = _PHONE_REASONS.get(possible, "not possible")
-        raise IdentityError(f"{field}: {value!r} is not a valid phone number ({reason})")
+        raise IdentityError(f"{value!r} is not a valid phone number ({reason})")
     if not phonenumbers.is_valid_number(parsed):
         where = phonenumbers.region_code_for_country_code(parsed.country_code or 0)
-        raise IdentityError(f"{field}: {value!r} is not a valid phone number (no such number in {where})")
+        raise IdentityError(f"{value!r} is not a valid phone number (no such number in {where})")
     return phonenumbers.format_number(parsed, PhoneNumberFormat.E164)
 
 
-def _email(value: str, field: str) -> str:
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _email(value: str) -> str:
     try:
         checked = validate_email(value.strip(), check_deliverability=False, allow_display_name=True)
     except EmailNotValidError as e:
-        raise IdentityError(f"{field}: {value!r} is not a valid e-mail address ({e})") from e
+        raise IdentityError(f"{value!r} is not a valid e-mail address ({e})") from e
     return checked.normalized.lower()

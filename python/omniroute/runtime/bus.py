@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 import anyio
 from msgspec import Struct
 
+from omniroute.errors import RuntimeClosedError
 from omniroute.runtime.events import Envelope
 
 __all__ = ["EventBus", "SubscriberStats", "Subscription"]
@@ -51,7 +52,7 @@ class Subscription:
         # The last seq handed out (or skipped) and whether live events are
         # being dropped until the log has been read up to the bus's seq.
         self.last_seq = after
-        self._behind = after < bus.last_seq
+        self._behind = catch_up and after < bus.last_seq
         self.delivered = 0
         self.lost = 0
 
@@ -60,7 +61,8 @@ class Subscription:
 
     def _offer(self, envelope: Envelope) -> None:
         if self._behind or len(self._buffer) >= self._capacity:
-            self._behind = True
+            # Not handed over: read back from the log later, or skipped for good.
+            self._behind = self._catch_up
             self.lost += 1
         else:
             self._buffer.append(envelope)
@@ -83,10 +85,6 @@ class Subscription:
 
     async def _read_log(self) -> None:
         target = self._bus.last_seq
-        if not self._catch_up:
-            self.last_seq = target
-            self._behind = False
-            return
         while self.last_seq < target:
             page = await self._bus.read_log(self.last_seq, 1000)
             if not page:
@@ -147,6 +145,7 @@ class EventBus:
         self.default_buffer = default_buffer
         self._subscribers: list[Subscription] = []
         self._count = 0
+        self._closed = False
 
     def subscribe(
         self,
@@ -158,6 +157,8 @@ class EventBus:
         name: str | None = None,
     ) -> Subscription:
         """A new subscription to events after ``after`` (default: from now on)."""
+        if self._closed:
+            raise RuntimeClosedError("the runtime has stopped: there are no more events to follow")
         capacity = self.default_buffer if buffer is None else buffer
         if capacity < 1:
             raise ValueError(f"buffer: {capacity} must be at least 1")
@@ -189,6 +190,7 @@ class EventBus:
         self.last_seq = envelopes[-1].seq
 
     def close(self) -> None:
+        self._closed = True
         for subscription in list(self._subscribers):
             subscription.close()
 

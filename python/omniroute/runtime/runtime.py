@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -12,18 +11,19 @@ from typing import Any, Literal, TypeVar
 
 import anyio
 import msgspec
-from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from omniroute.engine import Engine
 from omniroute.errors import (
     InvalidInputError,
     OmnirouteError,
+    RuntimeClosedError,
     UnknownIdError,
     error_for_kind,
     from_validation,
 )
 from omniroute.identity import find_identities, normalize
+from omniroute.ids import new_id
 from omniroute.metrics import Disposition, MetricEvent, Metrics, MetricsConfig, MetricsSnapshot, Talk, WrapUp
 from omniroute.model import (
     Accept,
@@ -105,10 +105,6 @@ _T = TypeVar("_T")
 _encoder = msgspec.msgpack.Encoder()
 
 
-class RuntimeClosedError(OmnirouteError):
-    """The runtime is shutting down or stopped; nothing of the call was applied."""
-
-
 def _tag(value: msgspec.Struct) -> str:
     tag = type(value).__struct_config__.tag
     assert isinstance(tag, str)
@@ -135,6 +131,12 @@ def _stands(command: _Command) -> bool:
     return command.error is None or not command.engine_required
 
 
+def _any_stands(owners: list[_Command] | None) -> bool:
+    """Whether a row or an event made in a batch stands: it stands with any
+    call that made or used it (None: whatever the calls' outcome)."""
+    return owners is None or any(_stands(c) for c in owners)
+
+
 @dataclass(slots=True)
 class _Pending:
     """An interaction's changes within one batch, folded in event order."""
@@ -148,46 +150,70 @@ class _Pending:
         self.fields.setdefault(name, value)
 
 
+@dataclass(slots=True, eq=False)
+class _MergeOp:
+    """A merge or an undo decided in a batch, carried out once the batch's
+    rows are written (they may name customers the batch creates) and only if
+    a call that stands made or relied on it."""
+
+    kind: Literal["merge", "undo"]
+    id: str
+    survivor: str
+    merged: str
+    owners: list[_Command]
+    command: _Command | None = None
+
+
 @dataclass(slots=True)
 class _Batch:
     now: float
     inputs: list[Input] = field(default_factory=list)
     owners: list[_Command] = field(default_factory=list)
-    customers: list[Customer] = field(default_factory=list)
-    identities: list[IdentityRecord] = field(default_factory=list)
-    conversations: list[Conversation] = field(default_factory=list)
-    touched: dict[str, float] = field(default_factory=dict)
+    # Rows made in this batch, each with the calls it stands or falls with
+    # (a list that grows as later calls in the batch use the row).
+    customers: dict[str, tuple[Customer, list[_Command]]] = field(default_factory=dict)
+    identities: dict[tuple[str, str], tuple[IdentityRecord, list[_Command]]] = field(default_factory=dict)
+    conversations: dict[str, tuple[Conversation, list[_Command]]] = field(default_factory=dict)
+    touched: list[tuple[str, float, _Command]] = field(default_factory=list)
     interactions: dict[str, tuple[_Command, Interaction]] = field(default_factory=dict)
     stored_interactions: dict[str, Interaction] = field(default_factory=dict)
     messages: list[tuple[_Command, Message, list[Attachment]]] = field(default_factory=list)
-    notes: list[Note] = field(default_factory=list)
-    # What happened, each with the call it stands or falls with (None: it
+    notes: list[tuple[Note, _Command]] = field(default_factory=list)
+    merges: list[_MergeOp] = field(default_factory=list)
+    # Calls about an interaction another call of this batch creates: they fall with it.
+    depends: list[tuple[_Command, _Command]] = field(default_factory=list)
+    # What a call does once the engine has accepted it.
+    on_stand: list[tuple[_Command, Callable[[], None]]] = field(default_factory=list)
+    # What happened, each with the calls it stands or falls with (None: it
     # stands whatever the engine says).
-    events: list[tuple[EventData, _Command | None]] = field(default_factory=list)
+    events: list[tuple[EventData, list[_Command] | None]] = field(default_factory=list)
     patches: dict[str, _Pending] = field(default_factory=dict)
     metric_events: list[MetricEvent] = field(default_factory=list)
-    # Identities first seen in this batch, so two contacts from one new
-    # customer in the same batch find the same record.
-    new_identities: dict[tuple[str, str], str] = field(default_factory=dict)
+    # Identities whose owner this batch changed (an undone merge gives them back).
+    identity_owner: dict[tuple[str, str], str] = field(default_factory=dict)
     # Each customer's open conversation as this batch has settled it, and
     # the open conversations read ahead for the customers known by identity.
     open_conversations: dict[str, Conversation] = field(default_factory=dict)
     stored_conversations: dict[str, Conversation | None] = field(default_factory=dict)
     last_agent: dict[str, str | None] = field(default_factory=dict)
-    # Merges made in this batch: identities read before them still name the merged record.
-    merged_into: dict[str, str] = field(default_factory=dict)
+    # Merges made in this batch (by the merged customer), and customers whose
+    # stored merge this batch undid.
+    merged_into: dict[str, _MergeOp] = field(default_factory=dict)
+    unmerged: set[str] = field(default_factory=set)
     cancel_status: dict[str, str] = field(default_factory=dict)
     wrapping: dict[str, list[tuple[str, str, str, float]]] = field(default_factory=dict)
 
-    def live(self, customer: str) -> str:
-        """The record a customer known at the start of the batch is now (identities
-        always point at a record that is not merged, so only this batch's merges count)."""
-        while customer in self.merged_into:
-            customer = self.merged_into[customer]
+    def live(self, customer: str, user: _Command | None) -> str:
+        """The record a customer is after this batch's merges; ``user`` relies
+        on those merges, so they stand with it."""
+        while (op := self.merged_into.get(customer)) is not None:
+            if user is not None:
+                op.owners.append(user)
+            customer = op.survivor
         return customer
 
-    def emit(self, event: EventData, owner: _Command | None = None) -> None:
-        self.events.append((event, owner))
+    def emit(self, event: EventData, owners: list[_Command] | None = None) -> None:
+        self.events.append((event, owners))
 
     def add_input(self, command: _Command, event: Input) -> None:
         self.inputs.append(event)
@@ -243,6 +269,7 @@ class Runtime:
         self._next_timer: float | None = None
         self._timer_changed = anyio.Event()
         self._closing = False
+        self._stopped = False
         self._batches_since_snapshot = 0
         self._snapshot_at = 0.0
         self._floor = 0.0
@@ -267,23 +294,30 @@ class Runtime:
         configuration seeds an empty store; a store that has one keeps it
         (change it with :meth:`apply_config`)."""
         runtime = cls(store, config, settings=settings, clock=clock)
+        try:
+            await anyio.to_thread.run_sync(store.acquire_writer, limiter=runtime._writer)
+            await anyio.to_thread.run_sync(runtime._recover, limiter=runtime._writer)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(store.close)
+            raise
+        failed: Exception | None = None
         async with anyio.create_task_group() as tg:
-            await tg.start(runtime._serve, tg)
+            send, receive = anyio.create_memory_object_stream[_Command](runtime.settings.queue_size)
+            runtime._send = send
+            tg.start_soon(runtime._batcher, receive)
+            tg.start_soon(runtime._timer_loop)
             try:
                 yield runtime
+            except Exception as e:
+                # Raised as it is below, not wrapped in the task group's ExceptionGroup.
+                failed = e
             finally:
                 with anyio.CancelScope(shield=True):
                     await runtime._shutdown()
                 tg.cancel_scope.cancel()
-
-    async def _serve(self, tg: TaskGroup, *, task_status: anyio.abc.TaskStatus[None]) -> None:
-        await anyio.to_thread.run_sync(self.store.acquire_writer, limiter=self._writer)
-        await anyio.to_thread.run_sync(self._recover, limiter=self._writer)
-        send, receive = anyio.create_memory_object_stream[_Command](self.settings.queue_size)
-        self._send = send
-        tg.start_soon(self._batcher, receive)
-        tg.start_soon(self._timer_loop)
-        task_status.started()
+        if failed is not None:
+            raise failed
 
     async def _shutdown(self) -> None:
         """Stop taking calls, finish those taken, snapshot, close the store."""
@@ -297,6 +331,7 @@ class Runtime:
             await anyio.to_thread.run_sync(self._take_snapshot, limiter=self._writer)
         self.bus.close()
         await anyio.to_thread.run_sync(self.store.close, limiter=self._writer)
+        self._stopped = True
 
     # ----- recovery -----
 
@@ -387,7 +422,7 @@ class Runtime:
         return self._floor
 
     def _live(self) -> tuple[Engine, Metrics]:
-        if self._engine is None or self._metrics is None:
+        if self._stopped or self._engine is None or self._metrics is None:
             raise RuntimeClosedError("the runtime is not running")
         return self._engine, self._metrics
 
@@ -416,7 +451,17 @@ class Runtime:
                     except anyio.WouldBlock:
                         break
                 stop = [c for c in commands if c.kind == "stop"]
-                work = [c for c in commands if c.kind != "stop"]
+                work: list[_Command] = []
+                for c in commands:
+                    if c.kind == "config":
+                        # A configuration is tried on a copy of the engine as it
+                        # stands, so it goes alone, after the calls before it.
+                        if work:
+                            await self._run(work)
+                        await self._run([c])
+                        work = []
+                    elif c.kind != "stop":
+                        work.append(c)
                 if work:
                     await self._run(work)
                 for c in stop:
@@ -459,6 +504,7 @@ class Runtime:
                     owner = batch.owners[error.index]
                     if owner.engine_required and owner.error is None:
                         owner.error = error_for_kind(error.kind, error.message)
+                self._settle(batch)
                 self._derive(w, batch, result.events)
                 extras = None
                 if batch.metric_events:
@@ -469,7 +515,7 @@ class Runtime:
                     w.append_log(LogEntry(seq=self._log_seq, now=now, inputs=raw, metrics=extras))
                 self._write_rows(w, batch)
                 # What a refused call would have caused did not happen.
-                happened = [e for e, owner in batch.events if owner is None or _stands(owner)]
+                happened = [e for e, owners in batch.events if _any_stands(owners)]
                 envelopes = self._envelopes(happened, result.events)
                 w.append_events(
                     [
@@ -485,9 +531,6 @@ class Runtime:
             self._engine = None
             self._recover()
             raise
-        for c in commands:
-            if c.kind == "config" and c.error is None:
-                self._set_config(c.args["config"])
         self._next_timer = engine.next_timer_at()
         self._batches_since_snapshot += 1
         due = self._batches_since_snapshot >= self.settings.snapshot_every_batches or (
@@ -527,6 +570,19 @@ class Runtime:
             except OmnirouteError as e:
                 c.error = e
 
+    def _settle(self, batch: _Batch) -> None:
+        """After routing: calls about an interaction whose creation was
+        refused fall with it; what accepted calls do once accepted is done."""
+        for dependent, creator in batch.depends:
+            if not _stands(creator) and dependent.error is None:
+                dependent.error = UnknownIdError(
+                    f"interaction: {creator.args['id']!r} was not created ({creator.error})"
+                )
+                dependent.engine_required = True
+        for c, then in batch.on_stand:
+            if _stands(c):
+                then()
+
     def _prepare_creates(self, w: Writer, batch: _Batch, commands: list[_Command]) -> None:
         ids = [c.args["id"] for c in commands]
         existing = w.interactions_by_id(ids)
@@ -540,6 +596,42 @@ class Runtime:
                 self._prepare_create(w, batch, c, existing, known)
             except OmnirouteError as e:
                 c.error = e
+
+    def _owner_of(self, batch: _Batch, key: tuple[str, str], known: dict[tuple[str, str], str]) -> str | None:
+        """Whose an identity is as this batch stands (before its merges are followed)."""
+        owner = batch.identity_owner.get(key)
+        if owner is not None:
+            return owner
+        made = batch.identities.get(key)
+        if made is not None:
+            return made[0].customer_id
+        return known.get(key)
+
+    def _use_identity(self, batch: _Batch, key: tuple[str, str], user: _Command) -> None:
+        made = batch.identities.get(key)
+        if made is not None:
+            made[1].append(user)
+
+    def _resolve(
+        self, w: Writer, batch: _Batch, customer_id: str, user: _Command | None, *, stored_live: bool = False
+    ) -> str:
+        """The live record of a customer, as this batch stands; ``user`` relies
+        on it. ``stored_live``: storage holds it unmerged (an identity's owner)."""
+        made = batch.customers.get(customer_id)
+        if made is None and not stored_live:
+            customer = w.customer(customer_id)
+            while customer.merged_into is not None and customer.id not in batch.unmerged:
+                customer = w.customer(customer.merged_into)
+            customer_id = customer.id
+        live = batch.live(customer_id, user)
+        made = batch.customers.get(live)
+        if made is not None and user is not None:
+            made[1].append(user)
+        return live
+
+    def _customer_record(self, w: Writer, batch: _Batch, customer_id: str) -> Customer:
+        made = batch.customers.get(customer_id)
+        return made[0] if made is not None else w.customer(customer_id)
 
     def _prepare_create(
         self,
@@ -569,30 +661,36 @@ class Runtime:
         # records when the identities belong to several), else a new one.
         owners: list[str] = []
         if new.customer is not None:
-            owners.append(w.live_customer(new.customer).id)
+            owners.append(self._resolve(w, batch, new.customer, c))
         for key in identities:
-            owner = batch.live(known[key]) if key in known else batch.new_identities.get(key)
-            if owner is not None and owner not in owners:
-                owners.append(owner)
+            owner = self._owner_of(batch, key, known)
+            if owner is not None:
+                self._use_identity(batch, key, c)
+                owner = self._resolve(w, batch, owner, c, stored_live=key not in batch.identity_owner)
+                if owner not in owners:
+                    owners.append(owner)
+        # Everything that can refuse the call comes before anything is made.
+        named = None
+        if new.conversation is not None:
+            named = self._named_conversation(w, batch, new.conversation, owners, c)
         if not owners:
-            customer = Customer(id=uuid.uuid4().hex, created_at=now, display_name=new.display_name)
-            batch.customers.append(customer)
+            customer = Customer(id=new_id(), created_at=now, display_name=new.display_name)
+            batch.customers[customer.id] = (customer, [c])
             # Nobody to go back to yet, and no conversation to join.
             batch.last_agent[customer.id] = None
             batch.stored_conversations[customer.id] = None
-            batch.emit(CustomerCreated(at=now, customer=customer))
+            batch.emit(CustomerCreated(at=now, customer=customer), batch.customers[customer.id][1])
             customer_id = customer.id
         else:
             customer_id = owners[0]
             for other in owners[1:]:
-                self._merge(w, batch, customer_id, other)
+                self._merge(batch, customer_id, other, [c])
         for key in identities:
-            if key not in known and key not in batch.new_identities:
+            if self._owner_of(batch, key, known) is None:
                 record = IdentityRecord(kind=key[0], value=key[1], customer_id=customer_id, created_at=now)
-                batch.identities.append(record)
-                batch.new_identities[key] = customer_id
-                batch.emit(IdentityAdded(at=now, identity=record))
-        conversation = self._conversation_for(w, batch, customer_id, new.conversation)
+                batch.identities[key] = (record, [c])
+                batch.emit(IdentityAdded(at=now, identity=record), batch.identities[key][1])
+        conversation = named or self._conversation_for(w, batch, customer_id, c)
         interaction = Interaction(
             id=iid,
             conversation_id=conversation.id,
@@ -607,7 +705,7 @@ class Runtime:
             attributes=dict(new.attributes),
         )
         batch.interactions[iid] = (c, interaction)
-        batch.emit(InteractionCreated(at=now, interaction=interaction), c)
+        batch.emit(InteractionCreated(at=now, interaction=interaction), [c])
         if new.message is not None:
             self._add_message(batch, c, interaction, new.message, author_default=customer_id)
         preferred: list[str] = []
@@ -638,18 +736,20 @@ class Runtime:
             interaction=iid, customer=customer_id, conversation=conversation.id, created=True, at=now
         )
 
-    def _conversation_for(
-        self, w: Writer, batch: _Batch, customer_id: str, named: str | None
+    def _named_conversation(
+        self, w: Writer, batch: _Batch, named: str, owners: list[str], c: _Command
     ) -> Conversation:
+        """The conversation a new contact names: open, and the customer's own."""
+        chosen = w.conversation(named)
+        if self._resolve(w, batch, chosen.customer_id, None) not in owners:
+            raise InvalidInputError(f"conversation: {named!r} belongs to another customer")
+        if chosen.closed_at is not None:
+            raise InvalidInputError(f"conversation: {named!r} is closed")
+        batch.touched.append((chosen.id, batch.now, c))
+        return chosen
+
+    def _conversation_for(self, w: Writer, batch: _Batch, customer_id: str, c: _Command) -> Conversation:
         now = batch.now
-        if named is not None:
-            chosen = w.conversation(named)
-            if w.live_customer(chosen.customer_id).id != customer_id:
-                raise InvalidInputError(f"conversation: {named!r} belongs to another customer")
-            if chosen.closed_at is not None:
-                raise InvalidInputError(f"conversation: {named!r} is closed")
-            batch.touched[chosen.id] = now
-            return chosen
         conversation: Conversation | None = batch.open_conversations.get(customer_id)
         if conversation is None:
             if customer_id in batch.stored_conversations:
@@ -665,19 +765,23 @@ class Runtime:
                 conversation = None
         if conversation is None:
             conversation = Conversation(
-                id=uuid.uuid4().hex, customer_id=customer_id, opened_at=now, last_activity_at=now
+                id=new_id(), customer_id=customer_id, opened_at=now, last_activity_at=now
             )
-            batch.conversations.append(conversation)
-            batch.emit(ConversationOpened(at=now, conversation=conversation))
+            batch.conversations[conversation.id] = (conversation, [c])
+            batch.emit(
+                ConversationOpened(at=now, conversation=conversation), batch.conversations[conversation.id][1]
+            )
+        elif conversation.id in batch.conversations:
+            batch.conversations[conversation.id][1].append(c)
         batch.open_conversations[customer_id] = conversation
-        batch.touched[conversation.id] = now
+        batch.touched.append((conversation.id, now, c))
         return conversation
 
     def _add_message(
         self, batch: _Batch, c: _Command, interaction: Interaction, message: MessageIn, *, author_default: str
     ) -> Message:
         record = Message(
-            id=uuid.uuid4().hex,
+            id=new_id(),
             interaction_id=interaction.id,
             conversation_id=interaction.conversation_id,
             at=batch.now,
@@ -688,7 +792,7 @@ class Runtime:
         )
         attachments = [
             Attachment(
-                id=uuid.uuid4().hex,
+                id=new_id(),
                 message_id=record.id,
                 filename=a.filename,
                 content_type=a.content_type,
@@ -699,41 +803,48 @@ class Runtime:
             for a in message.attachments
         ]
         batch.messages.append((c, record, attachments))
-        batch.touched[interaction.conversation_id] = batch.now
-        batch.emit(MessageAdded(at=batch.now, message=record, attachments=attachments), c)
+        batch.touched.append((interaction.conversation_id, batch.now, c))
+        batch.emit(MessageAdded(at=batch.now, message=record, attachments=attachments), [c])
         return record
 
-    def _interaction(self, w: Writer, batch: _Batch, iid: str) -> Interaction:
+    def _interaction(self, w: Writer, batch: _Batch, iid: str, user: _Command) -> Interaction:
+        """An interaction a call names; one this batch creates takes the call with it."""
         if iid in batch.interactions:
-            return batch.interactions[iid][1]
+            creator, interaction = batch.interactions[iid]
+            batch.depends.append((user, creator))
+            return interaction
         if iid in batch.stored_interactions:
             return batch.stored_interactions[iid]
         return w.interaction(iid)  # raises UnknownIdError naming it
 
     def _prepare_message(self, w: Writer, batch: _Batch, c: _Command) -> None:
-        interaction = self._interaction(w, batch, c.args["interaction"])
+        interaction = self._interaction(w, batch, c.args["interaction"], c)
         message: MessageIn = c.args["message"]
-        if message.direction == "inbound":
+        if message.direction == "inbound" and c.args["revealed"]:
             # The customer may reveal who else they are (an e-mail typed in
             # a chat): known identities merge the records, new ones join.
-            for key in c.args["revealed"]:
-                owner = w.find_customers([key]).get(key) or batch.new_identities.get(key)
-                customer = w.live_customer(interaction.customer_id).id
+            keys: list[tuple[str, str]] = c.args["revealed"]
+            known = w.find_customers(keys)
+            customer = self._resolve(w, batch, interaction.customer_id, c)
+            for key in keys:
+                owner = self._owner_of(batch, key, known)
                 if owner is None:
                     record = IdentityRecord(
                         kind=key[0], value=key[1], customer_id=customer, created_at=batch.now
                     )
-                    batch.identities.append(record)
-                    batch.new_identities[key] = customer
-                    batch.emit(IdentityAdded(at=batch.now, identity=record))
-                else:
-                    owner = w.live_customer(owner).id
-                    if owner != customer:
-                        # The known customer keeps the record; the newcomer folds into it.
-                        survivor, merged = sorted(
-                            (w.customer(owner), w.customer(customer)), key=lambda x: (x.created_at, x.id)
-                        )
-                        self._merge(w, batch, survivor.id, merged.id)
+                    batch.identities[key] = (record, [c])
+                    batch.emit(IdentityAdded(at=batch.now, identity=record), batch.identities[key][1])
+                    continue
+                self._use_identity(batch, key, c)
+                owner = self._resolve(w, batch, owner, c)
+                if owner != customer:
+                    # The known customer keeps the record; the newcomer folds into it.
+                    survivor, merged = sorted(
+                        (self._customer_record(w, batch, owner), self._customer_record(w, batch, customer)),
+                        key=lambda x: (x.created_at, x.id),
+                    )
+                    self._merge(batch, survivor.id, merged.id, [c])
+                    customer = survivor.id
         # An outbound or internal message names its author (checked before submitting).
         author = interaction.customer_id if message.direction == "inbound" else ""
         c.result = self._add_message(batch, c, interaction, message, author_default=author).id
@@ -745,21 +856,20 @@ class Runtime:
         interaction_id: str | None = c.args["interaction"]
         customer_id: str | None = c.args["customer"]
         if interaction_id is not None:
-            interaction = self._interaction(w, batch, interaction_id)
+            interaction = self._interaction(w, batch, interaction_id, c)
             customer_id = interaction.customer_id
         if customer_id is None:
             raise InvalidInputError("customer: a note needs a customer or an interaction")
-        customer_id = w.live_customer(customer_id).id
         note = Note(
-            id=uuid.uuid4().hex,
-            customer_id=customer_id,
+            id=new_id(),
+            customer_id=self._resolve(w, batch, customer_id, c),
             interaction_id=interaction_id,
             author=c.args["author"],
             at=batch.now,
             body=c.args["body"],
         )
-        batch.notes.append(note)
-        batch.emit(NoteAdded(at=batch.now, note=note))
+        batch.notes.append((note, c))
+        batch.emit(NoteAdded(at=batch.now, note=note), [c])
         c.result = note
 
     def _check_offer(self, c: _Command) -> None:
@@ -780,7 +890,7 @@ class Runtime:
         batch.add_input(c, Reject(offer=c.args["offer"]))
 
     def _check_agent_owns(self, w: Writer, batch: _Batch, c: _Command) -> Interaction:
-        interaction = self._interaction(w, batch, c.args["task"])
+        interaction = self._interaction(w, batch, c.args["task"], c)
         agent: str | None = c.args.get("agent")
         if agent is not None and interaction.agent != agent:
             raise InvalidInputError(f"task: interaction {interaction.id!r} is not with agent {agent!r}")
@@ -790,37 +900,43 @@ class Runtime:
         interaction = self._check_agent_owns(w, batch, c)
         disposition: str | None = c.args["disposition"]
         outcome: str | None = c.args["outcome"]
+        resolved: bool | None = c.args["resolved"]
         batch.add_input(c, Complete(task=interaction.id))
         if disposition is not None or outcome is not None:
-            batch.patch(interaction.id).set(disposition=disposition, outcome=outcome)
             batch.emit(
                 InteractionUpdated(
                     at=batch.now, interaction=interaction.id, disposition=disposition, outcome=outcome
-                )
+                ),
+                [c],
             )
-        resolved: bool | None = c.args["resolved"]
-        if resolved is not None and interaction.agent is not None:
-            batch.metric_events.append(
-                Disposition(
-                    at=batch.now,
-                    task=interaction.id,
-                    queue=interaction.queue,
-                    channel=interaction.channel,
-                    agent=interaction.agent,
-                    resolved=resolved,
+
+        def completed() -> None:
+            if disposition is not None or outcome is not None:
+                batch.patch(interaction.id).set(disposition=disposition, outcome=outcome)
+            if resolved is not None and interaction.agent is not None:
+                batch.metric_events.append(
+                    Disposition(
+                        at=batch.now,
+                        task=interaction.id,
+                        queue=interaction.queue,
+                        channel=interaction.channel,
+                        agent=interaction.agent,
+                        resolved=resolved,
+                    )
                 )
-            )
+
+        batch.on_stand.append((c, completed))
         if c.args["note"]:
             note = Note(
-                id=uuid.uuid4().hex,
-                customer_id=w.live_customer(interaction.customer_id).id,
+                id=new_id(),
+                customer_id=self._resolve(w, batch, interaction.customer_id, c),
                 interaction_id=interaction.id,
                 author=interaction.agent or "system",
                 at=batch.now,
                 body=c.args["note"],
             )
-            batch.notes.append(note)
-            batch.emit(NoteAdded(at=batch.now, note=note))
+            batch.notes.append((note, c))
+            batch.emit(NoteAdded(at=batch.now, note=note), [c])
 
     def _prepare_cancel(self, w: Writer, batch: _Batch, c: _Command) -> None:
         batch.cancel_status[c.args["task"]] = c.args["status"]
@@ -828,39 +944,80 @@ class Runtime:
 
     def _prepare_transfer(self, w: Writer, batch: _Batch, c: _Command) -> None:
         self._check_agent_owns(w, batch, c)
-        batch.add_input(
-            c, Transfer(task=c.args["task"], to_queue=c.args["to_queue"], to_agent=c.args["to_agent"])
-        )
+        batch.add_input(c, c.args["input"])
 
-    def _prepare_end_wrap_up(self, w: Writer, batch: _Batch, c: _Command) -> None:
-        batch.add_input(c, EndWrapUp(agent=c.args["agent"]))
-
-    def _prepare_agent_state(self, w: Writer, batch: _Batch, c: _Command) -> None:
-        batch.add_input(c, SetAgentState(agent=c.args["agent"], state=c.args["state"]))
-
-    def _prepare_priority(self, w: Writer, batch: _Batch, c: _Command) -> None:
-        batch.add_input(c, SetPriority(task=c.args["task"], priority=c.args["priority"]))
+    def _prepare_engine(self, w: Writer, batch: _Batch, c: _Command) -> None:
+        """A call that is one engine input, checked when it was made."""
+        batch.add_input(c, c.args["input"])
 
     def _prepare_tick(self, w: Writer, batch: _Batch, c: _Command) -> None:
         """Timers fire in every batch; a tick is a batch with nothing else."""
 
+    def _live_customer_id(self, w: Writer, batch: _Batch, customer_id: str, where: str) -> str:
+        """A customer that exists and is not merged into another, as this batch stands."""
+        made = batch.customers.get(customer_id)
+        if made is None:
+            customer = w.customer(customer_id)  # raises UnknownIdError naming it
+            if customer.merged_into is not None and customer.id not in batch.unmerged:
+                raise InvalidInputError(
+                    f"{where}: customer {customer_id!r} is merged into {customer.merged_into!r}"
+                )
+        op = batch.merged_into.get(customer_id)
+        if op is not None:
+            raise InvalidInputError(f"{where}: customer {customer_id!r} is merged into {op.survivor!r}")
+        return customer_id
+
     def _prepare_merge(self, w: Writer, batch: _Batch, c: _Command) -> None:
-        c.result = self._merge(w, batch, c.args["survivor"], c.args["merged"])
+        survivor: str = c.args["survivor"]
+        merged: str = c.args["merged"]
+        if survivor == merged:
+            raise InvalidInputError(f"merged: cannot merge customer {merged!r} into itself")
+        self._live_customer_id(w, batch, survivor, "survivor")
+        self._live_customer_id(w, batch, merged, "merged")
+        for customer in (survivor, merged):
+            if customer in batch.customers:
+                batch.customers[customer][1].append(c)
+        self._merge(batch, survivor, merged, [c], command=c)
 
     def _prepare_undo_merge(self, w: Writer, batch: _Batch, c: _Command) -> None:
-        merge = w.undo_merge(c.args["merge"], batch.now)
-        batch.merged_into.pop(merge.merged, None)
-        batch.emit(MergeUndone(at=batch.now, merge=merge))
-        c.result = merge
+        merge_id: str = c.args["merge"]
+        made = next((op for op in batch.merges if op.kind == "merge" and op.id == merge_id), None)
+        if made is not None:
+            if batch.merged_into.get(made.merged) is not made:
+                raise InvalidInputError(f"merge: merge {merge_id!r} was already undone")
+            survivor, merged = made.survivor, made.merged
+            made.owners.append(c)
+        else:
+            merge = w.merge(merge_id)  # raises UnknownIdError naming it
+            if merge.undone_at is not None or any(
+                op.kind == "undo" and op.id == merge_id for op in batch.merges
+            ):
+                raise InvalidInputError(f"merge: merge {merge_id!r} was already undone")
+            survivor, merged = merge.survivor, merge.merged
+            batch.unmerged.add(merged)
+            for key in merge.identities:
+                batch.identity_owner[(key[0], key[1])] = merged
+        if survivor in batch.merged_into or (
+            survivor not in batch.customers and w.customer(survivor).merged_into is not None
+        ):
+            raise InvalidInputError(
+                f"merge: customer {survivor!r} has since been merged into another; undo that merge first"
+            )
+        batch.merged_into.pop(merged, None)
+        batch.merges.append(_MergeOp("undo", merge_id, survivor, merged, [c], command=c))
 
-    def _merge(self, w: Writer, batch: _Batch, survivor: str, merged: str) -> Merge:
-        merge = w.merge_customers(survivor, merged, batch.now)
-        batch.merged_into[merged] = survivor
-        for key, owner in list(batch.new_identities.items()):
-            if owner == merged:
-                batch.new_identities[key] = survivor
-        batch.emit(CustomersMerged(at=batch.now, merge=merge))
-        return merge
+    def _merge(
+        self,
+        batch: _Batch,
+        survivor: str,
+        merged: str,
+        owners: list[_Command],
+        command: _Command | None = None,
+    ) -> None:
+        """Fold ``merged`` into ``survivor`` (carried out when the batch's rows are written)."""
+        op = _MergeOp("merge", new_id(), survivor, merged, owners, command)
+        batch.merges.append(op)
+        batch.merged_into[merged] = op
 
     def _prepare_close_conversation(self, w: Writer, batch: _Batch, c: _Command) -> None:
         conversation = w.conversation(c.args["conversation"])
@@ -885,15 +1042,27 @@ class Runtime:
         queues = [q for q in new.queues if old_queues.get(q.name) != q]
         agents = [a for a in new.agents if old_agents.get(a.id) != a]
         removed = sorted(set(old_agents) - {a.id for a in new.agents})
-        for ch in channels:
-            batch.add_input(c, UpsertChannel(channel=ch))
-        for q in queues:
-            batch.add_input(c, UpsertQueue(queue=q))
-        for a in agents:
-            batch.add_input(c, UpsertAgent(agent=a))
-        for agent in removed:
-            batch.add_input(c, RemoveAgent(agent=agent))
-        w.save_config(new)
+        changes: list[Input] = [
+            *(UpsertChannel(channel=ch) for ch in channels),
+            *(UpsertQueue(queue=q) for q in queues),
+            *(UpsertAgent(agent=a) for a in agents),
+            *(RemoveAgent(agent=agent) for agent in removed),
+        ]
+        # All or nothing: the changes are tried on a copy of the engine first
+        # (the batch holds this call alone, so the copy sees what the engine will).
+        engine, _ = self._live()
+        trial = Engine.restore(engine.snapshot()).process(changes, batch.now)
+        if trial.errors:
+            error = trial.errors[0]
+            raise error_for_kind(error.kind, f"config: {error.message}")
+        for change in changes:
+            batch.add_input(c, change)
+
+        def applied() -> None:
+            w.save_config(new)
+            self._set_config(new)
+
+        batch.on_stand.append((c, applied))
         batch.emit(
             ConfigApplied(
                 at=batch.now,
@@ -901,7 +1070,8 @@ class Runtime:
                 queues=[q.name for q in queues],
                 agents=[a.id for a in agents],
                 removed_agents=removed,
-            )
+            ),
+            [c],
         )
         c.result = new
 
@@ -959,8 +1129,9 @@ class Runtime:
                 else:
                     p.set(wrap_up_ended_at=o.at)
             elif isinstance(o, TaskTransferred):
+                # Back to waiting, with nobody; an offer to a named agent follows.
                 p = batch.patch(o.task)
-                p.set(status="waiting")
+                p.set(status="waiting", agent=None, offer=None)
                 if o.to_queue is not None:
                     p.set(queue=o.to_queue)
             elif isinstance(o, AgentStateChanged) and o.status.state != "wrap_up":
@@ -984,15 +1155,15 @@ class Runtime:
             del self._offers[offer]
 
     def _write_rows(self, w: Writer, batch: _Batch) -> None:
-        w.add_customers(batch.customers)
-        w.add_identities(batch.identities)
-        w.add_conversations(batch.conversations)
+        w.add_customers([row for row, owners in batch.customers.values() if _any_stands(owners)])
+        w.add_identities([row for row, owners in batch.identities.values() if _any_stands(owners)])
+        w.add_conversations([row for row, owners in batch.conversations.values() if _any_stands(owners)])
         w.add_interactions([i for c, i in batch.interactions.values() if _stands(c)])
         messages = [(m, a) for c, m, a in batch.messages if _stands(c)]
         w.add_messages([m for m, _ in messages])
         w.add_attachments([a for _, attachments in messages for a in attachments])
-        w.add_notes(batch.notes)
-        w.touch_conversations(batch.touched)
+        w.add_notes([note for note, c in batch.notes if _stands(c)])
+        w.touch_conversations({cid: at for cid, at, c in batch.touched if _stands(c)})
         patches = []
         for iid, pending in batch.patches.items():
             f = pending.fields
@@ -1015,6 +1186,18 @@ class Runtime:
                 )
             )
         w.patch_interactions(patches)
+        # Merges last: they move rows this batch may just have written.
+        for op in batch.merges:
+            if not _any_stands(op.owners):
+                continue
+            if op.kind == "merge":
+                merge = w.merge_customers(op.survivor, op.merged, batch.now, merge_id=op.id)
+                batch.emit(CustomersMerged(at=batch.now, merge=merge))
+            else:
+                merge = w.undo_merge(op.id, batch.now)
+                batch.emit(MergeUndone(at=batch.now, merge=merge))
+            if op.command is not None:
+                op.command.result = merge
 
     # ----- timers -----
 
@@ -1050,7 +1233,7 @@ class Runtime:
         new = _validated(new, NewInteraction)
         identities = self._check_new(new)
         return await self._submit(  # type: ignore[no-any-return]
-            _Command("create", {"new": new, "id": new.id or uuid.uuid4().hex, "identities": identities})
+            _Command("create", {"new": new, "id": new.id or new_id(), "identities": identities})
         )
 
     def _check_new(self, new: NewInteraction) -> list[tuple[str, str]]:
@@ -1108,6 +1291,8 @@ class Runtime:
     async def add_note(
         self, body: str, *, author: str, interaction: str | None = None, customer: str | None = None
     ) -> Note:
+        _check_strings(body=body, author=author)
+        _check_strings(optional=True, interaction=interaction, customer=customer)
         if not body.strip():
             raise InvalidInputError("body: a note cannot be empty")
         if len(body.encode()) > self.settings.max_message_bytes:
@@ -1120,9 +1305,13 @@ class Runtime:
 
     async def accept(self, offer: int, *, agent: str | None = None) -> None:
         """Accept an offer (``agent``, when given, must be the one offered)."""
+        _check_offer_id(offer)
+        _check_strings(optional=True, agent=agent)
         await self._submit(_Command("accept", {"offer": offer, "agent": agent}))
 
     async def reject(self, offer: int, *, agent: str | None = None) -> None:
+        _check_offer_id(offer)
+        _check_strings(optional=True, agent=agent)
         await self._submit(_Command("reject", {"offer": offer, "agent": agent}))
 
     async def complete(
@@ -1136,6 +1325,12 @@ class Runtime:
         note: str | None = None,
     ) -> None:
         """The customer's part is done: capacity frees, wrap-up starts if the queue has one."""
+        _check_strings(task=task)
+        _check_strings(optional=True, agent=agent, disposition=disposition, outcome=outcome, note=note)
+        if resolved is not None and not isinstance(resolved, bool):
+            raise InvalidInputError(f"resolved: expected true or false, got {resolved!r}")
+        if note is not None and len(note.encode()) > self.settings.max_message_bytes:
+            raise InvalidInputError(f"note: over the limit of {self.settings.max_message_bytes} bytes")
         await self._submit(
             _Command(
                 "complete",
@@ -1152,33 +1347,53 @@ class Runtime:
 
     async def cancel(self, task: str, *, status: Literal["abandoned", "cancelled"] = "abandoned") -> None:
         """The customer left (``abandoned``) or the work was withdrawn (``cancelled``)."""
+        _check_strings(task=task)
+        if status not in ("abandoned", "cancelled"):
+            raise InvalidInputError(f"status: expected 'abandoned' or 'cancelled', got {status!r}")
         await self._submit(_Command("cancel", {"task": task, "status": status}))
 
     async def transfer(
         self, task: str, *, to_queue: str | None = None, to_agent: str | None = None, agent: str | None = None
     ) -> None:
-        await self._submit(
-            _Command("transfer", {"task": task, "to_queue": to_queue, "to_agent": to_agent, "agent": agent})
-        )
+        """Send work to another queue or to a named agent (exactly one of
+        them); ``agent``, when given, must be the one holding it."""
+        _check_strings(optional=True, agent=agent)
+        if (to_queue is None) == (to_agent is None):
+            raise InvalidInputError("to_queue: give exactly one of to_queue and to_agent")
+        move = _validated(Transfer(task=task, to_queue=to_queue, to_agent=to_agent), Transfer)
+        await self._submit(_Command("transfer", {"task": task, "agent": agent, "input": move}))
 
     async def end_wrap_up(self, agent: str) -> None:
-        await self._submit(_Command("end_wrap_up", {"agent": agent}))
+        await self._submit(_Command("engine", {"input": _validated(EndWrapUp(agent=agent), EndWrapUp)}))
 
     async def set_agent_state(self, agent: str, state: AgentState) -> None:
-        await self._submit(_Command("agent_state", {"agent": agent, "state": state}))
+        """Put an agent offline, available, or away with a reason code."""
+        change = _validated(SetAgentState(agent=agent, state=state), SetAgentState)
+        if change.state.state == "away" and not change.state.reason:
+            raise InvalidInputError("state.reason: an agent away needs a reason code (such as 'break')")
+        if change.state.state != "away" and change.state.reason is not None:
+            raise InvalidInputError(
+                f"state.reason: only an agent away has a reason, not one {change.state.state}"
+            )
+        await self._submit(_Command("engine", {"input": change}))
 
     async def set_priority(self, task: str, priority: int) -> None:
-        await self._submit(_Command("priority", {"task": task, "priority": priority}))
+        change = _validated(SetPriority(task=task, priority=priority), SetPriority)
+        await self._submit(_Command("engine", {"input": change}))
 
     async def merge_customers(self, survivor: str, merged: str) -> Merge:
+        """Fold ``merged`` into ``survivor`` with all its history (undo with :meth:`undo_merge`)."""
+        _check_strings(survivor=survivor, merged=merged)
         return await self._submit(  # type: ignore[no-any-return]
             _Command("merge", {"survivor": survivor, "merged": merged})
         )
 
     async def undo_merge(self, merge: str) -> Merge:
+        _check_strings(merge=merge)
         return await self._submit(_Command("undo_merge", {"merge": merge}))  # type: ignore[no-any-return]
 
     async def close_conversation(self, conversation: str) -> None:
+        _check_strings(conversation=conversation)
         await self._submit(_Command("close_conversation", {"conversation": conversation}))
 
     async def apply_config(self, config: EngineConfig) -> EngineConfig:
@@ -1198,6 +1413,9 @@ class Runtime:
     # ----- reads -----
 
     async def _read(self, fn: Callable[..., Any], *args: Any) -> Any:
+        if self._stopped:
+            raise RuntimeClosedError("the runtime has stopped; reopen the store to read it")
+
         def run() -> Any:
             with self.store.read() as r:
                 return fn(r, *args)
@@ -1287,6 +1505,18 @@ class Runtime:
     def offers(self) -> dict[int, tuple[str, str]]:
         """Open offers: offer id → (interaction, agent)."""
         return dict(self._offers)
+
+
+def _check_strings(*, optional: bool = False, **values: object) -> None:
+    """Each named value is a string (or None, when ``optional``)."""
+    for name, value in values.items():
+        if not isinstance(value, str) and not (optional and value is None):
+            raise InvalidInputError(f"{name}: expected a string, got {type(value).__name__}")
+
+
+def _check_offer_id(offer: object) -> None:
+    if not isinstance(offer, int) or isinstance(offer, bool) or not 0 <= offer < 2**64:
+        raise InvalidInputError(f"offer: expected an offer id (a whole number ≥ 0), got {offer!r}")
 
 
 def _validated(value: _T, cls: type[_T], where: str = "") -> _T:

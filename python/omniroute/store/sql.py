@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -14,6 +13,7 @@ from typing import Any, Protocol
 import msgspec
 
 from omniroute.errors import InvalidInputError, OmnirouteError, UnknownIdError
+from omniroute.ids import new_id
 from omniroute.model import AgentConfig, ChannelConfig, EngineConfig, QueueConfig
 from omniroute.store.migrations import MIGRATIONS, latest_version
 from omniroute.store.records import (
@@ -717,7 +717,7 @@ class Writer(Reader):
 
     # ----- merges -----
 
-    def merge_customers(self, survivor: str, merged: str, at: float) -> Merge:
+    def merge_customers(self, survivor: str, merged: str, at: float, *, merge_id: str | None = None) -> Merge:
         """Fold ``merged`` into ``survivor``: identities, conversations,
         interactions and notes move; the merge is recorded for undo."""
         if survivor == merged:
@@ -750,7 +750,7 @@ class Writer(Reader):
             self._q("UPDATE identities SET customer_id = ? WHERE customer_id = ?"), (survivor, merged)
         )
         self._cur.execute(self._q("UPDATE customers SET merged_into = ? WHERE id = ?"), (survivor, merged))
-        merge_id = uuid.uuid4().hex
+        merge_id = merge_id or new_id()
         self._cur.execute(
             self._q(
                 "INSERT INTO customer_merges (id, survivor, merged, at, moved, undone_at) "
