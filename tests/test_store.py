@@ -199,8 +199,10 @@ def test_a_version_1_database_with_data_upgrades_intact(store_url: str) -> None:
             )
             w.add_notes([note("n-ann", "ann", "i-ann", T0 + 41), note("n-bob", "bob", None, T0 + 30)])
             w.save_config(config)
-            w.append_events(
-                [StoredEvent(seq=1, type="queued", time=T0, subject="i-ann", data=b"\x81\xa1a\x01")]
+            # Version 1 kept one row per event.
+            w._cur.execute(
+                store.sql("INSERT INTO events (seq, type, time, subject, data) VALUES (?, ?, ?, ?, ?)"),
+                (1, "queued", T0, "i-ann", b"\x81\xa1a\x01"),
             )
             w.append_log(LogEntry(seq=1, now=T0, inputs=b"\x90", metrics=None))
             w.save_snapshot(
@@ -232,6 +234,19 @@ def test_a_version_1_database_with_data_upgrades_intact(store_url: str) -> None:
             assert r.latest_snapshot() == EngineSnapshot(
                 log_seq=1, event_seq=1, taken_at=T0, engine=b"\0E", metrics=b"\0M"
             )
+        # Events written since come after the old ones, in pages.
+        old_event = StoredEvent(seq=1, type="queued", time=T0, subject="i-ann", data=b"\x81\xa1a\x01")
+        later = [
+            StoredEvent(seq=n, type="assigned", time=T0 + n, subject="i-ann", data=b"\x90") for n in (2, 3)
+        ]
+        with store.write() as w:
+            w.append_events(later)
+        with store.read() as r:
+            assert r.events() == [old_event, *later]
+            assert r.events(1, limit=1) == later[:1]
+            assert (r.last_event_seq(), r.count("events")) == (3, 3)
+        with pytest.raises(StoreError, match=r"overlaps"), store.write() as w:
+            w.append_events([old_event])
         # What version 2 brought works on the old data.
         with store.write() as w:
             merge = w.merge_customers("ann", "bob", T0 + 100)
@@ -489,8 +504,9 @@ def test_events_engine_log_and_snapshots_round_trip_in_order(store: SqlStore) ->
         assert list(r.log_after(0, batch=2)) == log
         assert list(r.log_after(5)) == log[5:]
         assert r.last_log_seq() == 7
-    with pytest.raises(INTEGRITY_ERRORS), store.write() as w:
-        w.append_events([events[0]])  # a sequence number is written once
+    for again in ([events[0]], [events[12]], events[20:23]):
+        with pytest.raises(StoreError, match=r"^events: .*overlaps"), store.write() as w:
+            w.append_events(again)  # a sequence number is written once
     with store.read() as r:
         assert r.events() == events
 

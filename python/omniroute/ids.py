@@ -10,11 +10,13 @@ two processes in the same millisecond apart.
 
 The layout follows UUIDv7 (RFC 9562) without its version bits, and costs one
 lock and an addition instead of a read of the system's random source
-(``uuid.uuid4``) per id.
+(``uuid.uuid4``) per id: in the runtime's writer thread such a system call
+hands the interpreter lock to the event loop, and waits to get it back.
 """
 
 from __future__ import annotations
 
+import random
 import secrets
 import threading
 import time
@@ -24,6 +26,9 @@ __all__ = ["new_id"]
 _COUNTER_BITS = 80
 _lock = threading.Lock()
 _last = 0
+# Not for secrets: only to keep two processes' ids apart. Seeded once from
+# the system's random source, then no system call per id.
+_random = random.Random(secrets.randbits(128))
 
 
 def new_id() -> str:
@@ -34,7 +39,7 @@ def new_id() -> str:
         if _last < floor:
             # A new millisecond: start the counter at a random point in its
             # lower half, leaving room to count up within the millisecond.
-            _last = floor | secrets.randbits(_COUNTER_BITS - 1)
+            _last = floor | _random.getrandbits(_COUNTER_BITS - 1)
         else:
             _last += 1
         return f"{_last:032x}"

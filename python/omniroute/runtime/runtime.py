@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any, Literal, TypeVar
 
 import anyio
 import msgspec
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from omniroute.engine import Engine
 from omniroute.errors import (
@@ -117,7 +118,6 @@ class _Command:
 
     kind: str
     args: dict[str, Any]
-    done: anyio.Event = field(default_factory=anyio.Event)
     result: Any = None
     error: BaseException | None = None
     # Whether a refusal by the engine fails the call (a message still lands
@@ -265,7 +265,13 @@ class Runtime:
         self._agents: set[str] = set()
         self._writer = anyio.CapacityLimiter(1)
         self._readers = anyio.CapacityLimiter(4)
-        self._send: MemoryObjectSendStream[_Command] | None = None
+        # Calls waiting for a batch: up to max_batch per batch, each batch with
+        # the event its callers wait on.
+        self._queue: deque[tuple[list[_Command], anyio.Event]] = deque()
+        self._queued = 0
+        self._running = False
+        self._work: anyio.Event
+        self._room: anyio.Event
         self._next_timer: float | None = None
         self._timer_changed = anyio.Event()
         self._closing = False
@@ -303,9 +309,10 @@ class Runtime:
             raise
         failed: Exception | None = None
         async with anyio.create_task_group() as tg:
-            send, receive = anyio.create_memory_object_stream[_Command](runtime.settings.queue_size)
-            runtime._send = send
-            tg.start_soon(runtime._batcher, receive)
+            runtime._work = anyio.Event()
+            runtime._room = anyio.Event()
+            runtime._running = True
+            tg.start_soon(runtime._batcher)
             tg.start_soon(runtime._timer_loop)
             try:
                 yield runtime
@@ -322,11 +329,10 @@ class Runtime:
     async def _shutdown(self) -> None:
         """Stop taking calls, finish those taken, snapshot, close the store."""
         self._closing = True
-        if self._send is not None:
-            done = anyio.Event()
-            await self._send.send(_Command("stop", {}, done=done))
-            await done.wait()
-            await self._send.aclose()
+        self._room.set()
+        if self._running:
+            # Behind every call already taken.
+            await self._enqueue(_Command("stop", {}))
         if self._engine is not None:
             await anyio.to_thread.run_sync(self._take_snapshot, limiter=self._writer)
         self.bus.close()
@@ -429,28 +435,38 @@ class Runtime:
     # ----- the batcher -----
 
     async def _submit(self, command: _Command) -> Any:
-        if self._closing or self._send is None:
+        while self._queued >= self.settings.queue_size and not self._closing:
+            await self._room.wait()
+        if self._closing or not self._running:
             raise RuntimeClosedError("the runtime is shutting down; nothing was applied")
-        await self._send.send(command)
-        await command.done.wait()
+        await self._enqueue(command)
         if command.error is not None:
             raise command.error
         return command.result
 
-    async def _batcher(self, receive: MemoryObjectReceiveStream[_Command]) -> None:
-        async with receive:
-            while True:
-                try:
-                    first = await receive.receive()
-                except anyio.EndOfStream:
-                    return
-                commands = [first]
-                while len(commands) < self.settings.max_batch:
-                    try:
-                        commands.append(receive.receive_nowait())
-                    except anyio.WouldBlock:
-                        break
-                stop = [c for c in commands if c.kind == "stop"]
+    async def _enqueue(self, command: _Command) -> None:
+        """Queue a call for the next batch with room, and wait until that batch is stored.
+
+        The calls of one batch share one event (one wake-up per batch, not one
+        object per call)."""
+        if not self._queue or len(self._queue[-1][0]) >= self.settings.max_batch:
+            self._queue.append(([], anyio.Event()))
+        calls, done = self._queue[-1]
+        calls.append(command)
+        self._queued += 1
+        self._work.set()
+        await done.wait()
+
+    async def _batcher(self) -> None:
+        while True:
+            while not self._queue:
+                self._work = anyio.Event()
+                await self._work.wait()
+            commands, done = self._queue.popleft()
+            self._queued -= len(commands)
+            self._room.set()
+            self._room = anyio.Event()
+            try:
                 work: list[_Command] = []
                 for c in commands:
                     if c.kind == "config":
@@ -464,10 +480,10 @@ class Runtime:
                         work.append(c)
                 if work:
                     await self._run(work)
-                for c in stop:
-                    c.done.set()
-                if stop:
-                    return
+            finally:
+                done.set()
+            if any(c.kind == "stop" for c in commands):
+                return
 
     async def _run(self, commands: list[_Command]) -> None:
         try:
@@ -480,13 +496,10 @@ class Runtime:
                     c.error = (
                         e if isinstance(e, OmnirouteError) else StoreError(f"the batch was not stored: {e!r}")
                     )
-                c.done.set()
             if not isinstance(e, Exception):
                 raise
             return
         self.bus.publish(envelopes)
-        for c in commands:
-            c.done.set()
         self._timer_changed.set()
         if snapshot_due:
             await anyio.to_thread.run_sync(self._take_snapshot, limiter=self._writer)
@@ -541,22 +554,20 @@ class Runtime:
 
     def _envelopes(self, runtime_events: list[EventData], outputs: list[Output]) -> list[Envelope]:
         envelopes = []
+        seq = self._event_seq
         for data in [*runtime_events, *outputs]:
-            self._event_seq += 1
-            envelopes.append(
-                Envelope(
-                    seq=self._event_seq, type=_tag(data), time=data.at, subject=_subject(data), data=data
-                )
-            )
+            seq += 1
+            type_, subject = _kind(data)
+            envelopes.append(Envelope(seq=seq, type=type_, time=data.at, subject=subject(data), data=data))
+        self._event_seq = seq
         return envelopes
 
     # ----- preparing commands: reads and checks, rows kept for after routing -----
 
     def _prepare(self, w: Writer, batch: _Batch, commands: list[_Command]) -> None:
-        # The interactions the calls name, read in one go.
-        named = [
-            c.args[k] for c in commands for k in ("task", "interaction") if isinstance(c.args.get(k), str)
-        ]
+        # The stored interactions the calls need to look at, read in one go.
+        named = [c.args["interaction"] for c in commands if c.kind in ("message", "note")]
+        named += [c.args["task"] for c in commands if c.kind in ("complete", "transfer") and _reads_task(c)]
         if named:
             batch.stored_interactions = w.interactions_by_id(named)
         creates = [c for c in commands if c.kind == "create"]
@@ -897,22 +908,29 @@ class Runtime:
         return interaction
 
     def _prepare_complete(self, w: Writer, batch: _Batch, c: _Command) -> None:
-        interaction = self._check_agent_owns(w, batch, c)
+        task: str = c.args["task"]
         disposition: str | None = c.args["disposition"]
         outcome: str | None = c.args["outcome"]
         resolved: bool | None = c.args["resolved"]
-        batch.add_input(c, Complete(task=interaction.id))
+        # Checked before anything is added: a refused call adds nothing.
+        interaction = self._check_agent_owns(w, batch, c) if _reads_task(c) else None
+        note_for = None
+        if interaction is not None and c.args["note"]:
+            note_for = self._resolve(w, batch, interaction.customer_id, c)
+        batch.add_input(c, Complete(task=task))
         if disposition is not None or outcome is not None:
             batch.emit(
-                InteractionUpdated(
-                    at=batch.now, interaction=interaction.id, disposition=disposition, outcome=outcome
-                ),
+                InteractionUpdated(at=batch.now, interaction=task, disposition=disposition, outcome=outcome),
                 [c],
             )
+            batch.on_stand.append(
+                (c, lambda: batch.patch(task).set(disposition=disposition, outcome=outcome))
+            )
+        if interaction is None:
+            # Nothing to credit or note: the engine knows whether the work exists and is with an agent.
+            return
 
         def completed() -> None:
-            if disposition is not None or outcome is not None:
-                batch.patch(interaction.id).set(disposition=disposition, outcome=outcome)
             if resolved is not None and interaction.agent is not None:
                 batch.metric_events.append(
                     Disposition(
@@ -926,10 +944,10 @@ class Runtime:
                 )
 
         batch.on_stand.append((c, completed))
-        if c.args["note"]:
+        if note_for is not None:
             note = Note(
                 id=new_id(),
-                customer_id=self._resolve(w, batch, interaction.customer_id, c),
+                customer_id=note_for,
                 interaction_id=interaction.id,
                 author=interaction.agent or "system",
                 at=batch.now,
@@ -943,7 +961,8 @@ class Runtime:
         batch.add_input(c, Cancel(task=c.args["task"]))
 
     def _prepare_transfer(self, w: Writer, batch: _Batch, c: _Command) -> None:
-        self._check_agent_owns(w, batch, c)
+        if _reads_task(c):
+            self._check_agent_owns(w, batch, c)
         batch.add_input(c, c.args["input"])
 
     def _prepare_engine(self, w: Writer, batch: _Batch, c: _Command) -> None:
@@ -1084,6 +1103,8 @@ class Runtime:
         too (their lengths are exact; only their interval may be the next
         one when a timer fell due just before it)."""
         for o in outputs:
+            if not isinstance(o, _DERIVED):
+                continue
             if isinstance(o, TaskQueued):
                 batch.patch(o.task).set(status="waiting", queue=o.queue)
                 batch.patch(o.task).first("queued_at", o.at)
@@ -1134,7 +1155,7 @@ class Runtime:
                 p.set(status="waiting", agent=None, offer=None)
                 if o.to_queue is not None:
                     p.set(queue=o.to_queue)
-            elif isinstance(o, AgentStateChanged) and o.status.state != "wrap_up":
+            elif o.status.state != "wrap_up":  # an agent's state changed
                 ended = w.end_wrap_up(o.agent, o.at) + batch.wrapping.pop(o.agent, [])
                 for task, queue, channel, ended_at in ended:
                     batch.patch(task).set(wrap_up_ended_at=o.at)
@@ -1158,7 +1179,15 @@ class Runtime:
         w.add_customers([row for row, owners in batch.customers.values() if _any_stands(owners)])
         w.add_identities([row for row, owners in batch.identities.values() if _any_stands(owners)])
         w.add_conversations([row for row, owners in batch.conversations.values() if _any_stands(owners)])
-        w.add_interactions([i for c, i in batch.interactions.values() if _stands(c)])
+        # A new interaction is written as routing left it, not written then patched.
+        created = []
+        for c, interaction in batch.interactions.values():
+            if _stands(c):
+                pending = batch.patches.pop(interaction.id, None)
+                if pending is not None:
+                    interaction = msgspec.structs.replace(interaction, **pending.fields)
+                created.append(interaction)
+        w.add_interactions(created)
         messages = [(m, a) for c, m, a in batch.messages if _stands(c)]
         w.add_messages([m for m, _ in messages])
         w.add_attachments([a for _, attachments in messages for a in attachments])
@@ -1507,6 +1536,14 @@ class Runtime:
         return dict(self._offers)
 
 
+def _reads_task(c: _Command) -> bool:
+    """Whether a completion or a transfer needs the stored interaction (to
+    check who holds it, or to credit its agent); otherwise the engine's own
+    checks suffice."""
+    args = c.args
+    return args.get("agent") is not None or bool(args.get("note")) or args.get("resolved") is not None
+
+
 def _check_strings(*, optional: bool = False, **values: object) -> None:
     """Each named value is a string (or None, when ``optional``)."""
     for name, value in values.items():
@@ -1528,30 +1565,45 @@ def _validated(value: _T, cls: type[_T], where: str = "") -> _T:
         raise from_validation(e, where=where) from e
 
 
-def _subject(data: EventData) -> str:
-    """What an event happened to: an interaction, an agent, a customer, a conversation."""
-    match data:
-        case InteractionCreated(interaction=interaction):
-            return interaction.id
-        case InteractionUpdated(interaction=iid):
-            return iid
-        case CustomerCreated(customer=customer):
-            return customer.id
-        case IdentityAdded(identity=identity):
-            return identity.customer_id
-        case ConversationOpened(conversation=conversation):
-            return conversation.id
-        case ConversationClosed(conversation=cid):
-            return cid
-        case MessageAdded(message=message):
-            return message.interaction_id
-        case NoteAdded(note=note):
-            return note.customer_id
-        case CustomersMerged(merge=merge) | MergeUndone(merge=merge):
-            return merge.survivor
-        case ConfigApplied():
-            return "config"
-        case AgentStateChanged(agent=agent) | AgentLoad(agent=agent):
-            return agent
-    # Every other engine event is about a task.
-    return data.task
+# The engine events that change a stored interaction or time an agent's work.
+_DERIVED = (
+    TaskQueued,
+    OfferMade,
+    OfferRejected,
+    OfferTimedOut,
+    OfferRescinded,
+    TaskAssigned,
+    TaskCancelled,
+    TaskCompleted,
+    TaskTransferred,
+    AgentStateChanged,
+)
+
+# What an event happened to: an interaction, an agent, a customer, a conversation.
+_SUBJECTS: dict[type, Callable[[Any], str]] = {
+    InteractionCreated: lambda d: d.interaction.id,
+    InteractionUpdated: attrgetter("interaction"),
+    CustomerCreated: lambda d: d.customer.id,
+    IdentityAdded: lambda d: d.identity.customer_id,
+    ConversationOpened: lambda d: d.conversation.id,
+    ConversationClosed: attrgetter("conversation"),
+    MessageAdded: lambda d: d.message.interaction_id,
+    NoteAdded: lambda d: d.note.customer_id,
+    CustomersMerged: lambda d: d.merge.survivor,
+    MergeUndone: lambda d: d.merge.survivor,
+    ConfigApplied: lambda d: "config",
+    AgentStateChanged: attrgetter("agent"),
+    AgentLoad: attrgetter("agent"),
+}
+# Every other engine event is about a task.
+_TASK = attrgetter("task")
+_KINDS: dict[type, tuple[str, Callable[[Any], str]]] = {}
+
+
+def _kind(data: EventData) -> tuple[str, Callable[[Any], str]]:
+    """An event's type name and how to find its subject (worked out once per class)."""
+    cls = type(data)
+    found = _KINDS.get(cls)
+    if found is None:
+        found = _KINDS[cls] = (_tag(data), _SUBJECTS.get(cls, _TASK))
+    return found

@@ -139,6 +139,33 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX interactions_status ON interactions (status)",
         ),
     ),
+    Migration(
+        3,
+        "a customer's context read in index order: the timeline, notes and open transcript "
+        "without sorting, and the last agent who answered without a scan",
+        (
+            # Two indexes gain their ORDER BY's tie-breaker (id) and replace the
+            # ones they extend; the transcript's and the last agent's are new.
+            "DROP INDEX interactions_customer",
+            "CREATE INDEX interactions_customer_created ON interactions (customer_id, created_at, id)",
+            "DROP INDEX notes_customer",
+            "CREATE INDEX notes_customer_at ON notes (customer_id, at, id)",
+            "CREATE INDEX messages_conversation ON messages (conversation_id, at, id)",
+            "CREATE INDEX interactions_customer_answered ON interactions (customer_id, answered_at)",
+        ),
+    ),
+    Migration(
+        4,
+        "the event log in pages: the events of one batch in one row (events written by "
+        "earlier versions stay in the events table and are read first)",
+        (
+            """CREATE TABLE event_pages (
+                first_seq BIGINT PRIMARY KEY,
+                last_seq BIGINT NOT NULL,
+                events {blob} NOT NULL)""",
+            "CREATE UNIQUE INDEX event_pages_last ON event_pages (last_seq)",
+        ),
+    ),
 )
 
 

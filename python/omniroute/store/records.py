@@ -35,8 +35,11 @@ InteractionStatus = Literal["waiting", "offered", "assigned", "completed", "aban
 FINISHED: frozenset[str] = frozenset({"completed", "abandoned", "cancelled"})
 
 
-class _Record(Struct, frozen=True, kw_only=True):
-    pass
+class _Record(Struct, frozen=True, kw_only=True, gc=False):
+    """Stored records are plain data that never refer back to themselves, so
+    the garbage collector need not track them (``gc=False``, inherited): a
+    customer's context builds thousands of them, and tracked they made full
+    collections scan each one."""
 
 
 class Customer(_Record, frozen=True, kw_only=True):

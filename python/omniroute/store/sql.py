@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -38,6 +39,9 @@ __all__ = ["Reader", "SqlStore", "StoreError", "Writer"]
 _json = msgspec.json.Encoder()
 _attributes = msgspec.json.Decoder(dict[str, Any])
 _moved = msgspec.json.Decoder(dict[str, list[Any]])
+# A page of the event log: (seq, type, time, subject, data) per event.
+_page_encoder = msgspec.msgpack.Encoder()
+_page = msgspec.msgpack.Decoder(list[tuple[int, str, float, str, bytes]])
 
 
 class StoreError(OmnirouteError):
@@ -95,10 +99,6 @@ def _customer(row: Sequence[Any]) -> Customer:
     )
 
 
-def _note(row: Sequence[Any]) -> Note:
-    return Note(id=row[0], customer_id=row[1], interaction_id=row[2], author=row[3], at=row[4], body=row[5])
-
-
 def _message(row: Sequence[Any]) -> Message:
     return Message(
         id=row[0],
@@ -127,6 +127,10 @@ class Reader:
     def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         self._cur.execute(self._q(sql), params)
         return list(self._cur.fetchall())
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> Iterator[Any]:
+        """The rows one at a time, for a loop that runs no other query."""
+        return iter(self._cur.execute(self._q(sql), params))
 
     def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
         self._cur.execute(self._q(sql), params)
@@ -286,7 +290,14 @@ class Reader:
     def count(self, table: str) -> int:
         if table not in _TABLES:
             raise InvalidInputError(f"table: {table!r} is not one of {sorted(_TABLES)}")
-        row = self._one(f"SELECT COUNT(*) FROM {table}")
+        if table == "events":
+            # Events in pages count one by one.
+            row = self._one(
+                "SELECT (SELECT COUNT(*) FROM events) + "
+                "(SELECT COALESCE(SUM(last_seq - first_seq + 1), 0) FROM event_pages)"
+            )
+        else:
+            row = self._one(f"SELECT COUNT(*) FROM {table}")
         return int(row[0])
 
     def messages(self, interaction_id: str) -> list[Message]:
@@ -322,60 +333,71 @@ class Reader:
         """The customer's unified timeline across channels, newest first."""
         customer = self.live_customer(customer_id)
         cid = customer.id
-        limit_sql = "" if limit is None else f" LIMIT {int(limit)}"
-        interactions = [
-            _interaction(r)
-            for r in self._all(
-                f"SELECT {_INTERACTION_COLUMNS} FROM interactions WHERE customer_id = ? "
-                f"ORDER BY created_at DESC, id DESC{limit_sql}",
-                (cid,),
-            )
-        ]
-        notes_by_interaction: dict[str | None, list[Note]] = {}
-        for row in self._all(
-            "SELECT id, customer_id, interaction_id, author, at, body FROM notes WHERE customer_id = ? "
-            "ORDER BY at, id",
-            (cid,),
-        ):
-            notes_by_interaction.setdefault(row[2], []).append(_note(row))
-        open_rows = self._all(
+        row = self._one(
             "SELECT id, customer_id, opened_at, last_activity_at, closed_at FROM conversations "
             "WHERE customer_id = ? AND closed_at IS NULL ORDER BY opened_at DESC LIMIT 1",
             (cid,),
         )
         open_conversation = (
-            Conversation(id=r[0], customer_id=r[1], opened_at=r[2], last_activity_at=r[3], closed_at=r[4])
-            if (r := (open_rows[0] if open_rows else None)) is not None
+            Conversation(
+                id=row[0], customer_id=row[1], opened_at=row[2], last_activity_at=row[3], closed_at=row[4]
+            )
+            if row is not None
             else None
         )
+        open_id = open_conversation.id if open_conversation is not None else None
+        # Each query reads an index in the order asked for (schema version 3);
+        # rows are decoded as they stream in, and the columns every note or
+        # message shares (the customer, the open conversation) are not fetched.
+        notes: dict[str | None, list[Note]] = {}
+        for r in self._rows(
+            "SELECT id, interaction_id, author, at, body FROM notes WHERE customer_id = ? ORDER BY at, id",
+            (cid,),
+        ):
+            notes.setdefault(r[1], []).append(
+                Note(id=r[0], customer_id=cid, interaction_id=r[1], author=r[2], at=r[3], body=r[4])
+            )
         # The open conversation's transcript comes with it; older ones on demand.
         transcript: dict[str, list[Message]] = {}
-        if open_conversation is not None:
-            for row in self._all(
-                "SELECT id, interaction_id, conversation_id, at, direction, author, body, content_type "
-                "FROM messages WHERE conversation_id = ? ORDER BY at, id",
-                (open_conversation.id,),
+        if open_id is not None:
+            for r in self._rows(
+                "SELECT id, interaction_id, at, direction, author, body, content_type FROM messages "
+                "WHERE conversation_id = ? ORDER BY at, id",
+                (open_id,),
             ):
-                transcript.setdefault(row[1], []).append(_message(row))
+                transcript.setdefault(r[1], []).append(
+                    Message(
+                        id=r[0],
+                        interaction_id=r[1],
+                        conversation_id=open_id,
+                        at=r[2],
+                        direction=r[3],
+                        author=r[4],
+                        body=r[5],
+                        content_type=r[6],
+                    )
+                )
+        limit_sql = "" if limit is None else f" LIMIT {int(limit)}"
         timeline = [
             TimelineEntry(
-                interaction=i,
-                notes=notes_by_interaction.get(i.id, []),
-                messages=transcript.get(i.id, [])
-                if open_conversation is not None and i.conversation_id == open_conversation.id
-                else None,
+                interaction=_interaction(r),
+                notes=notes.get(r[0]) or [],
+                messages=(transcript.get(r[0]) or []) if r[1] == open_id else None,
             )
-            for i in interactions
+            for r in self._rows(
+                f"SELECT {_INTERACTION_COLUMNS} FROM interactions WHERE customer_id = ? "
+                f"ORDER BY created_at DESC, id DESC{limit_sql}",
+                (cid,),
+            )
         ]
-        # Over all their interactions, not only the ``limit`` newest.
-        last_agent = self.last_agents([cid]).get(cid)
         return CustomerContext(
             customer=customer,
             identities=self.identities(cid),
             timeline=timeline,
             open_conversation=open_conversation,
-            last_agent=last_agent,
-            customer_notes=notes_by_interaction.get(None, []),
+            # Over all their interactions, not only the ``limit`` newest.
+            last_agent=self.last_agents([cid]).get(cid),
+            customer_notes=notes.get(None, []),
         )
 
     # ----- merges -----
@@ -438,15 +460,35 @@ class Reader:
     # ----- logs -----
 
     def events(self, after: int = 0, *, limit: int = 10_000) -> list[StoredEvent]:
+        """Up to ``limit`` events after seq ``after``, in seq order."""
+        # Events written before the log was kept in pages come first.
         rows = self._all(
             "SELECT seq, type, time, subject, data FROM events WHERE seq > ? "
             f"ORDER BY seq LIMIT {int(limit)}",
             (after,),
         )
-        return [StoredEvent(seq=r[0], type=r[1], time=r[2], subject=r[3], data=bytes(r[4])) for r in rows]
+        found = [StoredEvent(seq=r[0], type=r[1], time=r[2], subject=r[3], data=bytes(r[4])) for r in rows]
+        if found:
+            after = found[-1].seq
+        while len(found) < limit:
+            pages = self._all(
+                "SELECT last_seq, events FROM event_pages WHERE last_seq > ? ORDER BY last_seq LIMIT 8",
+                (after,),
+            )
+            if not pages:
+                break
+            for last_seq, body in pages:
+                for seq, type_, at, subject, data in _page.decode(body):
+                    if seq > after and len(found) < limit:
+                        found.append(StoredEvent(seq=seq, type=type_, time=at, subject=subject, data=data))
+                after = last_seq
+        return found
 
     def last_event_seq(self) -> int:
-        row = self._one("SELECT MAX(seq) FROM events")
+        row = self._one(
+            "SELECT MAX(s) FROM "
+            "(SELECT MAX(seq) AS s FROM events UNION ALL SELECT MAX(last_seq) FROM event_pages) m"
+        )
         return int(row[0]) if row[0] is not None else 0
 
     def last_log_seq(self) -> int:
@@ -653,9 +695,25 @@ class Writer(Reader):
         )
 
     def append_events(self, events: Sequence[StoredEvent]) -> None:
-        self._many(
-            "INSERT INTO events (seq, type, time, subject, data) VALUES (?, ?, ?, ?, ?)",
-            [(e.seq, e.type, e.time, e.subject, e.data) for e in events],
+        """Store events, in seq order, as one page of the log (one row, however many events)."""
+        if not events:
+            return
+        ordered = sorted(events, key=lambda e: e.seq)
+        if any(a.seq == b.seq for a, b in itertools.pairwise(ordered)):
+            raise InvalidInputError("events: a sequence number appears twice")
+        first, last = ordered[0].seq, ordered[-1].seq
+        if self._one(
+            "SELECT 1 FROM event_pages WHERE first_seq <= ? AND last_seq >= ? "
+            "UNION ALL SELECT 1 FROM events WHERE seq BETWEEN ? AND ?",
+            (last, first, first, last),
+        ):
+            raise StoreError(
+                f"events: seq {first} to {last} overlaps events already stored; each is written once"
+            )
+        body = _page_encoder.encode([(e.seq, e.type, e.time, e.subject, e.data) for e in ordered])
+        self._cur.execute(
+            self._q("INSERT INTO event_pages (first_seq, last_seq, events) VALUES (?, ?, ?)"),
+            (first, last, body),
         )
 
     def append_log(self, entry: LogEntry) -> None:
