@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -128,6 +128,26 @@ async def one_batch(runtime: Runtime) -> AsyncIterator[None]:
 
 async def settle() -> None:
     await anyio.wait_all_tasks_blocked()
+
+
+async def in_one_batch(runtime: Runtime, *calls: Callable[[], Awaitable[object]]) -> list[object]:
+    """Make ``calls`` in order so that they are stored in one batch; what each
+    returned, or the error it raised."""
+    results: list[object] = [None] * len(calls)
+
+    async def make(i: int, call: Callable[[], Awaitable[object]]) -> None:
+        try:
+            results[i] = await call()
+        except OmnirouteError as e:
+            results[i] = e
+
+    async with anyio.create_task_group() as tg, one_batch(runtime):
+        tg.start_soon(runtime.tick)
+        await settle()
+        for i, call in enumerate(calls):
+            tg.start_soon(make, i, call)
+            await settle()
+    return results
 
 
 def counts(runtime: Runtime) -> dict[str, int]:
@@ -954,27 +974,15 @@ async def test_a_new_customer_stands_with_any_call_of_the_batch_that_used_it(sto
     refused one is refused with it."""
     clock = ManualClock(T0)
     async with running(store_url, clock) as rt:
-        results: dict[str, object] = {}
-
-        async def call(key: str, fn: Any, *args: Any) -> None:
-            try:
-                results[key] = await fn(*args)
-            except OmnirouteError as e:
-                results[key] = e
-
-        refused = new(id="refused", identities=[chat_id("v1")], requires=too_deep())
-        async with anyio.create_task_group() as tg, one_batch(rt):
-            tg.start_soon(rt.tick)
-            await settle()
-            tg.start_soon(call, "refused", rt.create_interaction, refused)
-            await settle()
-            tg.start_soon(call, "message", rt.add_message, "refused", MessageIn(body="still there?"))
-            await settle()
-            tg.start_soon(call, "kept", rt.create_interaction, new(identities=[chat_id("v1")]))
-            await settle()
-        assert isinstance(results["refused"], InvalidInputError), results["refused"]
-        assert isinstance(results["message"], UnknownIdError), results["message"]
-        kept = results["kept"]
+        refused_request = new(id="refused", identities=[chat_id("v1")], requires=too_deep())
+        refused, message, kept = await in_one_batch(
+            rt,
+            lambda: rt.create_interaction(refused_request),
+            lambda: rt.add_message("refused", MessageIn(body="still there?")),
+            lambda: rt.create_interaction(new(identities=[chat_id("v1")])),
+        )
+        assert isinstance(refused, InvalidInputError), refused
+        assert isinstance(message, UnknownIdError), message
         assert isinstance(kept, Acknowledgement), kept
         found = await rt.find_customer("chat", "v1")
         assert found is not None
@@ -1045,24 +1053,12 @@ async def test_a_refused_completion_stores_no_disposition_note_or_metric(store_u
 async def test_a_malformed_call_fails_alone_naming_its_field(store_url: str) -> None:
     clock = ManualClock(T0)
     async with running(store_url, clock) as rt:
-        results: dict[str, Acknowledgement | Exception] = {}
-
-        async def create(key: str, request: NewInteraction) -> None:
-            try:
-                results[key] = await rt.create_interaction(request)
-            except OmnirouteError as e:
-                results[key] = e
-
-        async with anyio.create_task_group() as tg, one_batch(rt):
-            tg.start_soon(rt.tick)
-            await settle()
-            tg.start_soon(create, "good", new())
-            await settle()
-            tg.start_soon(create, "bad", new(priority=2**40))
-            await settle()
-        assert isinstance(results["good"], Acknowledgement), results["good"]
-        assert isinstance(results["bad"], InvalidInputError)
-        assert str(results["bad"]).startswith("priority: ")
+        good, bad = await in_one_batch(
+            rt, lambda: rt.create_interaction(new()), lambda: rt.create_interaction(new(priority=2**40))
+        )
+        assert isinstance(good, Acknowledgement), good
+        assert isinstance(bad, InvalidInputError)
+        assert str(bad).startswith("priority: ")
 
 
 @SQLITE_ONLY
@@ -1070,23 +1066,12 @@ async def test_a_malformed_call_fails_alone_naming_its_field(store_url: str) -> 
 async def test_away_without_a_reason_fails_alone_or_is_accepted(store_url: str) -> None:
     clock = ManualClock(T0)
     async with running(store_url, clock) as rt:
-        results: dict[str, object] = {}
-
-        async def call(key: str, fn: Any, *args: Any) -> None:
-            try:
-                results[key] = await fn(*args)
-            except OmnirouteError as e:
-                results[key] = e
-
-        async with anyio.create_task_group() as tg, one_batch(rt):
-            tg.start_soon(rt.tick)
-            await settle()
-            tg.start_soon(call, "create", rt.create_interaction, new())
-            await settle()
-            tg.start_soon(call, "away", rt.set_agent_state, "bob", AgentState(state="away"))
-            await settle()
-        assert isinstance(results["create"], Acknowledgement), results["create"]
-        away = results["away"]
+        created, away = await in_one_batch(
+            rt,
+            lambda: rt.create_interaction(new()),
+            lambda: rt.set_agent_state("bob", AgentState(state="away")),
+        )
+        assert isinstance(created, Acknowledgement), created
         assert away is None or (isinstance(away, InvalidInputError) and "reason" in str(away)), away
 
 
@@ -1101,23 +1086,13 @@ async def test_a_message_revealing_an_identity_in_the_batch_that_creates_its_int
     clock = ManualClock(T0)
     async with running(store_url, clock) as rt:
         known = await rt.create_interaction(new("email", identities=[email("jo@example.com")]))
-        results: dict[str, object] = {}
-
-        async def call(key: str, fn: Any, *args: Any) -> None:
-            try:
-                results[key] = await fn(*args)
-            except OmnirouteError as e:
-                results[key] = e
-
-        async with anyio.create_task_group() as tg, one_batch(rt):
-            tg.start_soon(rt.tick)
-            await settle()
-            tg.start_soon(call, "create", rt.create_interaction, new(id="chat-1", identities=[chat_id("v1")]))
-            await settle()
-            tg.start_soon(call, "message", rt.add_message, "chat-1", MessageIn(body="I'm jo@example.com"))
-            await settle()
-        assert isinstance(results["create"], Acknowledgement)
-        assert isinstance(results["message"], str), results["message"]
+        created, message = await in_one_batch(
+            rt,
+            lambda: rt.create_interaction(new(id="chat-1", identities=[chat_id("v1")])),
+            lambda: rt.add_message("chat-1", MessageIn(body="I'm jo@example.com")),
+        )
+        assert isinstance(created, Acknowledgement)
+        assert isinstance(message, str), message
         assert (await rt.find_customer("chat", "v1")) == await rt.customer(known.customer)
 
 
@@ -1127,25 +1102,15 @@ async def test_a_new_customer_and_a_known_one_meeting_in_one_batch(store_url: st
     clock = ManualClock(T0)
     async with running(store_url, clock) as rt:
         known = await rt.create_interaction(new("voice", identities=[phone("+44 20 7946 0958")]))
-        results: dict[str, Acknowledgement | Exception] = {}
-
-        async def create(key: str, request: NewInteraction) -> None:
-            try:
-                results[key] = await rt.create_interaction(request)
-            except OmnirouteError as e:
-                results[key] = e
-
-        async with anyio.create_task_group() as tg, one_batch(rt):
-            tg.start_soon(rt.tick)
-            await settle()
-            tg.start_soon(create, "new", new("email", identities=[email("n@example.com")]))
-            await settle()
-            both = new("email", identities=[phone("02079460958"), email("n@example.com")])
-            tg.start_soon(create, "both", both)
-            await settle()
-        assert isinstance(results["new"], Acknowledgement), results["new"]
-        assert isinstance(results["both"], Acknowledgement), results["both"]
-        assert results["both"].customer == known.customer
+        both = new("email", identities=[phone("02079460958"), email("n@example.com")])
+        first, second = await in_one_batch(
+            rt,
+            lambda: rt.create_interaction(new("email", identities=[email("n@example.com")])),
+            lambda: rt.create_interaction(both),
+        )
+        assert isinstance(first, Acknowledgement), first
+        assert isinstance(second, Acknowledgement), second
+        assert second.customer == known.customer
         assert (await rt.find_customer("email", "n@example.com")) == await rt.customer(known.customer)
 
 

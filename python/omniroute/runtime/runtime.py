@@ -330,9 +330,8 @@ class Runtime:
         """Stop taking calls, finish those taken, snapshot, close the store."""
         self._closing = True
         self._room.set()
-        if self._running:
-            # Behind every call already taken.
-            await self._enqueue(_Command("stop", {}))
+        # Behind every call already taken.
+        await self._enqueue(_Command("stop", {}))
         if self._engine is not None:
             await anyio.to_thread.run_sync(self._take_snapshot, limiter=self._writer)
         self.bus.close()
@@ -566,7 +565,11 @@ class Runtime:
 
     def _prepare(self, w: Writer, batch: _Batch, commands: list[_Command]) -> None:
         # The stored interactions the calls need to look at, read in one go.
-        named = [c.args["interaction"] for c in commands if c.kind in ("message", "note")]
+        named = [
+            c.args["interaction"]
+            for c in commands
+            if c.kind in ("message", "note") and c.args["interaction"] is not None
+        ]
         named += [c.args["task"] for c in commands if c.kind in ("complete", "transfer") and _reads_task(c)]
         if named:
             batch.stored_interactions = w.interactions_by_id(named)
@@ -923,15 +926,12 @@ class Runtime:
                 InteractionUpdated(at=batch.now, interaction=task, disposition=disposition, outcome=outcome),
                 [c],
             )
-            batch.on_stand.append(
-                (c, lambda: batch.patch(task).set(disposition=disposition, outcome=outcome))
-            )
-        if interaction is None:
-            # Nothing to credit or note: the engine knows whether the work exists and is with an agent.
-            return
 
         def completed() -> None:
-            if resolved is not None and interaction.agent is not None:
+            if disposition is not None or outcome is not None:
+                batch.patch(task).set(disposition=disposition, outcome=outcome)
+            # Only a call that gives ``resolved`` reads the interaction for its agent.
+            if resolved is not None and interaction is not None and interaction.agent is not None:
                 batch.metric_events.append(
                     Disposition(
                         at=batch.now,
@@ -944,7 +944,7 @@ class Runtime:
                 )
 
         batch.on_stand.append((c, completed))
-        if note_for is not None:
+        if interaction is not None and note_for is not None:
             note = Note(
                 id=new_id(),
                 customer_id=note_for,
@@ -972,27 +972,25 @@ class Runtime:
     def _prepare_tick(self, w: Writer, batch: _Batch, c: _Command) -> None:
         """Timers fire in every batch; a tick is a batch with nothing else."""
 
-    def _live_customer_id(self, w: Writer, batch: _Batch, customer_id: str, where: str) -> str:
-        """A customer that exists and is not merged into another, as this batch stands."""
-        made = batch.customers.get(customer_id)
-        if made is None:
-            customer = w.customer(customer_id)  # raises UnknownIdError naming it
-            if customer.merged_into is not None and customer.id not in batch.unmerged:
-                raise InvalidInputError(
-                    f"{where}: customer {customer_id!r} is merged into {customer.merged_into!r}"
-                )
+    def _merged_into(self, w: Writer, batch: _Batch, customer_id: str) -> str | None:
+        """Whom a customer is merged into as this batch stands (None: nobody);
+        UnknownIdError if there is no such customer."""
         op = batch.merged_into.get(customer_id)
         if op is not None:
-            raise InvalidInputError(f"{where}: customer {customer_id!r} is merged into {op.survivor!r}")
-        return customer_id
+            return op.survivor
+        if customer_id in batch.customers or customer_id in batch.unmerged:
+            return None
+        return w.customer(customer_id).merged_into
 
     def _prepare_merge(self, w: Writer, batch: _Batch, c: _Command) -> None:
         survivor: str = c.args["survivor"]
         merged: str = c.args["merged"]
         if survivor == merged:
             raise InvalidInputError(f"merged: cannot merge customer {merged!r} into itself")
-        self._live_customer_id(w, batch, survivor, "survivor")
-        self._live_customer_id(w, batch, merged, "merged")
+        for where, customer in (("survivor", survivor), ("merged", merged)):
+            into = self._merged_into(w, batch, customer)
+            if into is not None:
+                raise InvalidInputError(f"{where}: customer {customer!r} is merged into {into!r}")
         for customer in (survivor, merged):
             if customer in batch.customers:
                 batch.customers[customer][1].append(c)
@@ -1001,27 +999,30 @@ class Runtime:
     def _prepare_undo_merge(self, w: Writer, batch: _Batch, c: _Command) -> None:
         merge_id: str = c.args["merge"]
         made = next((op for op in batch.merges if op.kind == "merge" and op.id == merge_id), None)
+        stored = None
         if made is not None:
-            if batch.merged_into.get(made.merged) is not made:
-                raise InvalidInputError(f"merge: merge {merge_id!r} was already undone")
+            undone = batch.merged_into.get(made.merged) is not made
             survivor, merged = made.survivor, made.merged
-            made.owners.append(c)
         else:
-            merge = w.merge(merge_id)  # raises UnknownIdError naming it
-            if merge.undone_at is not None or any(
+            stored = w.merge(merge_id)  # raises UnknownIdError naming it
+            undone = stored.undone_at is not None or any(
                 op.kind == "undo" and op.id == merge_id for op in batch.merges
-            ):
-                raise InvalidInputError(f"merge: merge {merge_id!r} was already undone")
-            survivor, merged = merge.survivor, merge.merged
-            batch.unmerged.add(merged)
-            for key in merge.identities:
-                batch.identity_owner[(key[0], key[1])] = merged
-        if survivor in batch.merged_into or (
-            survivor not in batch.customers and w.customer(survivor).merged_into is not None
-        ):
-            raise InvalidInputError(
-                f"merge: customer {survivor!r} has since been merged into another; undo that merge first"
             )
+            survivor, merged = stored.survivor, stored.merged
+        if undone:
+            raise InvalidInputError(f"merge: merge {merge_id!r} was already undone")
+        into = self._merged_into(w, batch, survivor)
+        if into is not None:
+            raise InvalidInputError(
+                f"merge: customer {survivor!r} has since been merged into {into!r}; undo that merge first"
+            )
+        # Checked: the batch now sees the customers apart.
+        if made is not None:
+            made.owners.append(c)
+        if stored is not None:
+            batch.unmerged.add(merged)
+            for kind, value in stored.identities:
+                batch.identity_owner[(kind, value)] = merged
         batch.merged_into.pop(merged, None)
         batch.merges.append(_MergeOp("undo", merge_id, survivor, merged, [c], command=c))
 

@@ -699,9 +699,9 @@ class Writer(Reader):
         if not events:
             return
         ordered = sorted(events, key=lambda e: e.seq)
-        if any(a.seq == b.seq for a, b in itertools.pairwise(ordered)):
-            raise InvalidInputError("events: a sequence number appears twice")
         first, last = ordered[0].seq, ordered[-1].seq
+        if any(a.seq == b.seq for a, b in itertools.pairwise(ordered)):
+            raise StoreError(f"events: seq {first} to {last} repeats a seq; each is written once")
         if self._one(
             "SELECT 1 FROM event_pages WHERE first_seq <= ? AND last_seq >= ? "
             "UNION ALL SELECT 1 FROM events WHERE seq BETWEEN ? AND ?",
