@@ -181,6 +181,29 @@ impl Aggregator {
         Ok(())
     }
 
+    /// Records the event `build` makes once it is given a key for each name
+    /// it names: the engine's outputs reach the metrics this way without a
+    /// named copy of each event. As with [`Self::record_named`], a refused
+    /// event changes nothing: new names are interned only once the event has
+    /// passed its checks.
+    pub fn record_built(
+        &mut self,
+        build: impl Fn(&mut dyn FnMut(DimensionKind, &str) -> u32) -> MetricEvent,
+    ) -> Result<(), MetricsError> {
+        let mut unknown = false;
+        let probe = build(&mut |kind, name| {
+            self.names(kind).and_then(|names| names.key(name)).unwrap_or_else(|| {
+                unknown = true;
+                0
+            })
+        });
+        let scalars = probe.scalars();
+        scalars.check(self.last_time())?;
+        let event = if unknown { build(&mut |kind, name| self.key_of(kind, name)) } else { probe };
+        self.apply(&event, scalars.at);
+        Ok(())
+    }
+
     /// [`Self::record_named`] over a batch, stopping at the first refused event.
     pub fn record_named_batch(&mut self, events: &[NamedMetricEvent]) -> Result<(), MetricsError> {
         for (index, event) in events.iter().enumerate() {

@@ -1,6 +1,6 @@
 //! Dimensions (queue, channel, agent, overall) and the interning of their names into dense keys.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -145,7 +145,7 @@ impl<T> PerDimension<T> {
 pub(crate) struct Names {
     list: Vec<String>,
     #[serde(skip)]
-    index: HashMap<String, u32>,
+    index: FxHashMap<String, u32>,
     /// Keys sorted by name; rebuilt lazily when names were added.
     #[serde(skip)]
     sorted: Vec<u32>,
