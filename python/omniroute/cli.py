@@ -11,7 +11,7 @@ import sqlite3
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import anyio
 
@@ -21,6 +21,9 @@ from omniroute.export import EVENT_TYPES, FORMATS, STATUSES, export_events, expo
 from omniroute.runtime import service
 from omniroute.store import SqlStore, StoreError, open_store
 from omniroute.store.migrations import latest_version
+
+if TYPE_CHECKING:
+    from omniroute.wfm import Forecast, History
 
 # The store every subcommand that needs one uses unless told otherwise.
 DEFAULT_STORE = "sqlite:///omniroute.db"
@@ -36,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     _add_run(sub)
     _add_export(sub)
     _add_migrate(sub)
+    _add_simulate(sub)
+    _add_forecast(sub)
+    _add_staffing(sub)
     args = parser.parse_args(argv)
     if args.command == "run":
         return _failing(_run, args)
@@ -48,6 +54,12 @@ def main(argv: list[str] | None = None) -> int:
         return _failing(_export, args)
     if args.command == "migrate":
         return _failing(_migrate, args)
+    if args.command == "simulate":
+        return _failing(_simulate, args)
+    if args.command == "forecast":
+        return _failing(_forecast, args)
+    if args.command == "staffing":
+        return _failing(_staffing, args)
     return 0
 
 
@@ -282,6 +294,228 @@ def _migrate(args: argparse.Namespace) -> int:
             )
         after = store.migrate(args.to)
     sys.stdout.write(f"schema version: {before} -> {after} (latest: {latest_version()})\n")
+    return 0
+
+
+# ----- omniroute simulate -----
+
+
+def _add_simulate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "simulate",
+        help="run a scenario through the real routing engine in virtual time",
+        description="Run a scenario (TOML or YAML, see docs/simulation.md) through the real routing "
+        "engine and metrics in virtual time, and report the figures with 95%% confidence intervals.",
+    )
+    p.add_argument("scenario", help="the scenario file (.toml, .yaml or .yml)")
+    p.add_argument("--replications", type=int, metavar="N", help="override the scenario's replications")
+    p.add_argument("--seed", type=int, help="override the scenario's seed")
+    p.add_argument("--csv", metavar="FILE", help="write every figure, overall and per interval, as CSV")
+    p.add_argument("--chart", metavar="FILE", help="chart of service level and queue length (.png or .svg)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on standard error")
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    import msgspec
+    from tqdm import tqdm
+
+    from omniroute import sim
+
+    try:
+        scenario = sim.load_scenario(args.scenario)
+        changes: dict[str, int] = {}
+        if args.replications is not None:
+            changes["replications"] = args.replications
+        if args.seed is not None:
+            changes["seed"] = args.seed
+        if changes:
+            scenario = sim.parse_scenario({**msgspec.to_builtins(scenario), **changes})
+        total = scenario.replications * (scenario.duration_seconds + scenario.drain_seconds)
+        with tqdm(
+            total=round(total),
+            unit="s",
+            unit_scale=True,
+            desc="simulated",
+            disable=args.no_progress or None,
+            file=sys.stderr,
+        ) as bar:
+
+            def advanced(seconds: float) -> None:
+                bar.update(round(seconds))
+
+            summary = sim.simulate(scenario, progress=advanced)
+        sys.stdout.write(sim.describe(summary) + "\n")
+        if args.csv:
+            with open(args.csv, "w", encoding="utf-8", newline="") as f:
+                sim.write_csv(summary, f)
+        if args.chart:
+            sim.write_chart(
+                summary, args.chart, title=f"{args.scenario}: {scenario.replications} replications"
+            )
+    except OmnirouteError as e:
+        return _error(str(e))
+    return 0
+
+
+# ----- omniroute forecast and omniroute staffing -----
+
+
+def _add_history_source(p: argparse.ArgumentParser, *, forecast_file: bool) -> None:
+    source = p.add_mutually_exclusive_group(required=True)
+    if forecast_file:
+        source.add_argument(
+            "--forecast", metavar="FILE", help="a forecast CSV: interval_start,volume,aht_seconds"
+        )
+    source.add_argument(
+        "--history",
+        metavar="FILE",
+        help="history CSV: interval_start,volume,aht_seconds[,queue,channel] (forecast from it)",
+    )
+    source.add_argument("--store", metavar="URL", help="forecast from the interactions in this store")
+    p.add_argument(
+        "--interval-minutes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="15, 30 or 60 (default 15" + ("; a forecast file's own spacing)" if forecast_file else ")"),
+    )
+    p.add_argument("--days", type=int, default=1, metavar="N", help="days to forecast (default 1)")
+    p.add_argument(
+        "--start",
+        metavar="DATE",
+        help="first day (or time) to forecast, ISO 8601, in the history's offset unless it gives one "
+        "(default: right after the history)",
+    )
+    p.add_argument("--queue", help="only this queue's history")
+    p.add_argument("--channel", help="only this channel's history")
+
+
+def _load_history(args: argparse.Namespace) -> History:
+    from omniroute.wfm.history import history_from_store, read_history_csv
+
+    minutes = 15 if args.interval_minutes is None else args.interval_minutes
+    if args.history is not None:
+        return read_history_csv(
+            args.history, interval_minutes=minutes, queue=args.queue, channel=args.channel
+        )
+    store = _open_for_reading(args.store)
+    with store:
+        return history_from_store(store, interval_minutes=minutes, queue=args.queue, channel=args.channel)
+
+
+def _forecast_of(args: argparse.Namespace, history: History) -> Forecast:
+    # statsmodels and matplotlib load only for the commands that need them.
+    from omniroute.wfm.forecast import day_start, forecast
+
+    start = None if args.start is None else day_start(args.start, history.utc_offset_seconds)
+    return forecast(history, days=args.days, start=start)
+
+
+def _add_forecast(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    f = sub.add_parser(
+        "forecast",
+        help="forecast volume and AHT per interval from history (Holt-Winters)",
+        description="Forecast contacts and average handling time per interval from a history CSV or "
+        "a store, and print the error of the method on held-out days next to the seasonal-naive "
+        "forecast.",
+    )
+    _add_history_source(f, forecast_file=False)
+    f.add_argument(
+        "--holdout-days",
+        type=int,
+        metavar="N",
+        help="days held out to measure the error (default 7 with 3 weeks of history, else 1; 0: none)",
+    )
+    f.add_argument(
+        "--output", "-o", required=True, metavar="FILE", help="forecast CSV to write (- for stdout)"
+    )
+
+
+def _forecast(args: argparse.Namespace) -> int:
+    from omniroute.wfm.forecast import describe_report, evaluate, write_forecast_csv
+
+    history = _load_history(args)
+    result = _forecast_of(args, history)
+    report = evaluate(history, holdout_days=args.holdout_days)
+    with _output(args.output) as out:
+        count = write_forecast_csv(result, out)
+    status = sys.stderr if args.output == "-" else sys.stdout
+    status.write(describe_report(report))
+    if args.output != "-":
+        sys.stdout.write(f"{count} intervals written to {args.output}\n")
+    return 0
+
+
+def _add_staffing(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    s = sub.add_parser(
+        "staffing",
+        help="agents per interval for a day's forecast (Erlang C, or Erlang A with --patience)",
+        description="The agents every interval of a forecast needs to meet a service level, printed "
+        "as a table; optionally written as CSV and charted (PNG or SVG).",
+    )
+    _add_history_source(s, forecast_file=True)
+    s.add_argument(
+        "--service-level", type=float, required=True, metavar="P", help="share answered in time (0.8)"
+    )
+    s.add_argument("--threshold", type=float, required=True, metavar="S", help="seconds 'in time' is (20)")
+    s.add_argument("--max-occupancy", type=float, default=1.0, metavar="P", help="default 1.0")
+    s.add_argument(
+        "--shrinkage",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="share of paid time off the phones (default 0)",
+    )
+    s.add_argument(
+        "--patience", type=float, metavar="S", help="mean seconds callers wait before abandoning (Erlang A)"
+    )
+    s.add_argument(
+        "--max-abandonment", type=float, metavar="P", help="at most this share abandon (with --patience)"
+    )
+    s.add_argument(
+        "--max-asa", type=float, metavar="S", help="average speed of answer at most S seconds (Erlang C)"
+    )
+    s.add_argument("--csv", metavar="FILE", help="also write the plan as CSV")
+    s.add_argument("--chart", metavar="FILE", help="also chart the plan (.png or .svg)")
+
+
+def _staffing(args: argparse.Namespace) -> int:
+    from omniroute.wfm.staffing import (
+        StaffingTargets,
+        chart_format,
+        check_targets,
+        describe_plan,
+        plan_staffing,
+        read_forecast_csv,
+        write_chart,
+        write_plan_csv,
+    )
+
+    targets = StaffingTargets(
+        service_level=args.service_level,
+        threshold_seconds=args.threshold,
+        max_occupancy=args.max_occupancy,
+        shrinkage=args.shrinkage,
+        patience_seconds=args.patience,
+        max_abandonment=args.max_abandonment,
+        max_asa=args.max_asa,
+    )
+    check_targets(targets)
+    if args.chart is not None:
+        chart_format(args.chart)  # a bad suffix before any work
+    if args.forecast is not None:
+        if args.start is not None or args.queue is not None or args.channel is not None:
+            return _error("forecast: --start, --queue and --channel choose what to forecast from history")
+        plan_input = read_forecast_csv(args.forecast, interval_minutes=args.interval_minutes)
+    else:
+        plan_input = _forecast_of(args, _load_history(args))
+    plan = plan_staffing(plan_input, targets)
+    if args.csv is not None:
+        with _output(args.csv) as out:
+            write_plan_csv(plan, out)
+    if args.chart is not None:
+        write_chart(plan, args.chart)
+    sys.stdout.write(describe_plan(plan))
     return 0
 
 
