@@ -1058,7 +1058,7 @@ impl Model {
             assert!(!self.external(t) || reserved, "{id:?} of an external queue offered without a pick");
         }
         if reason.trigger == "agent_freed" {
-            self.check_agent_order(agent, t, step, reason.strategy.as_str(), at);
+            self.check_agent_order(agent, t, step, reason.strategy.as_ref(), at);
         }
         self.task_mut(id).phase = Phase::Offered { offer, agent: agent.to_owned(), expires_at };
     }

@@ -241,7 +241,7 @@ fn score_weighs_named_features() {
     assert_eq!(offer.agent, "bob");
     assert_eq!(offer.reason.score, 20.0);
     let parts: Vec<(String, f64, f64)> =
-        offer.reason.parts.iter().map(|p| (p.feature.clone(), p.value, p.weight)).collect();
+        offer.reason.parts.iter().map(|p| (p.feature.to_string(), p.value, p.weight)).collect();
     assert_eq!(parts, [("occupancy".to_owned(), 0.0, -30.0), ("skill_level".to_owned(), 2.0, 10.0)]);
     assert_eq!(w.explain("c3").agents.len(), 2);
 }
@@ -281,7 +281,7 @@ fn external_strategy_lets_the_caller_pick_among_eligible_agents() {
     let events = w.run(2.0, &[Input::Pick { task: "r".into(), agent: "bob".into() }]);
     let offer = offer_of(&events, "r");
     assert_eq!(offer.agent, "bob");
-    assert_eq!((offer.reason.trigger.as_str(), offer.reason.strategy.as_str()), ("picked", "external"));
+    assert_eq!((offer.reason.trigger.as_ref(), offer.reason.strategy.as_ref()), ("picked", "external"));
     let (kind, _) = w.refused(3.0, Input::Pick { task: "r".into(), agent: "ann".into() });
     assert_eq!(kind, "invalid_transition");
 }
@@ -1037,7 +1037,7 @@ fn a_new_skill_makes_a_waiting_task_routable_at_once() {
     w.arrive(0.0, NewTask { requires: Some(skill("fr", 1)), ..task("t", "voice", "support") });
     let events = w.run(10.0, &[Input::UpsertAgent { agent: agent("ann", &[("support", 0)], &[("fr", 2)]) }]);
     let offer = offer_of(&events, "t");
-    assert_eq!((offer.agent.as_str(), offer.at, offer.reason.trigger.as_str()), ("ann", 10.0, "agent_freed"));
+    assert_eq!((offer.agent.as_str(), offer.at, offer.reason.trigger.as_ref()), ("ann", 10.0, "agent_freed"));
 }
 
 #[test]
@@ -1058,7 +1058,7 @@ fn changing_a_queue_applies_its_steps_and_strategy_to_waiting_tasks() {
     let events = w.run(100.0, &[Input::UpsertQueue { queue: changed }]);
     assert!(has_event(&events, |e| matches!(e, Output::StepReached { step: 1, at, .. } if *at == 100.0)));
     let offer = offer_of(&events, "t");
-    assert_eq!((offer.agent.as_str(), offer.reason.strategy.as_str()), ("bob", "most_skilled"));
+    assert_eq!((offer.agent.as_str(), offer.reason.strategy.as_ref()), ("bob", "most_skilled"));
 }
 
 // ===================================================================

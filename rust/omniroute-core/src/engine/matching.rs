@@ -5,6 +5,7 @@ use super::index::{WaitKey, NO_CLASS};
 use super::state::{AgentIx, Phase, TaskIx, Time, TimerKind};
 use super::Engine;
 use crate::model::{Candidate, OfferReason, Output, ScorePart, Strategy};
+use std::borrow::Cow;
 
 /// What made the engine look for a match.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -242,7 +243,7 @@ impl Engine {
         t: TaskIx,
         a: AgentIx,
         trigger: Trigger,
-        strategy: &str,
+        strategy: &'static str,
         score: f64,
         parts: Vec<ScorePart>,
     ) {
@@ -271,8 +272,8 @@ impl Engine {
             channel: self.channel_name(channel),
             expires_at,
             reason: OfferReason {
-                trigger: trigger.name().to_owned(),
-                strategy: strategy.to_owned(),
+                trigger: Cow::Borrowed(trigger.name()),
+                strategy: Cow::Borrowed(strategy),
                 score,
                 parts,
                 step,

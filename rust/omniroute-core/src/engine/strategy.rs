@@ -5,6 +5,7 @@ use super::state::{AgentIx, TaskIx};
 use super::Engine;
 use crate::model::{ScorePart, Strategy};
 use rand::Rng;
+use std::borrow::Cow;
 
 /// The named features a `score` strategy may weigh, and that external
 /// picks receive for each candidate.
@@ -69,21 +70,21 @@ impl Engine {
 
     /// The strategy's score for an agent (higher wins) and its parts.
     pub(crate) fn score(&self, strategy: &Strategy, a: AgentIx, t: TaskIx, class: ClassIx) -> (f64, Vec<ScorePart>) {
-        let single = |feature: &str, weight: f64| {
-            let value = self.feature(feature, a, t, class);
-            (weight * value, vec![ScorePart { feature: feature.to_owned(), value, weight }])
+        let single = |feature: Cow<'static, str>, weight: f64| {
+            let value = self.feature(&feature, a, t, class);
+            (weight * value, vec![ScorePart { feature, value, weight }])
         };
         match strategy {
-            Strategy::LongestIdle { per_channel: false } => single("idle_seconds", 1.0),
-            Strategy::LongestIdle { per_channel: true } => single("channel_idle_seconds", 1.0),
-            Strategy::LeastOccupied => single("occupancy", -1.0),
-            Strategy::MostSkilled => single("skill_level", 1.0),
-            Strategy::FewestHandled => single("handled", -1.0),
-            Strategy::WeightedRandom { feature } => single(feature, 1.0),
+            Strategy::LongestIdle { per_channel: false } => single(Cow::Borrowed("idle_seconds"), 1.0),
+            Strategy::LongestIdle { per_channel: true } => single(Cow::Borrowed("channel_idle_seconds"), 1.0),
+            Strategy::LeastOccupied => single(Cow::Borrowed("occupancy"), -1.0),
+            Strategy::MostSkilled => single(Cow::Borrowed("skill_level"), 1.0),
+            Strategy::FewestHandled => single(Cow::Borrowed("handled"), -1.0),
+            Strategy::WeightedRandom { feature } => single(Cow::Owned(feature.clone()), 1.0),
             Strategy::RoundRobin => {
                 let q = self.task(t).queue;
                 let value = self.rotation_distance(q, a);
-                (-value, vec![ScorePart { feature: "rotation_distance".to_owned(), value, weight: -1.0 }])
+                (-value, vec![ScorePart { feature: Cow::Borrowed("rotation_distance"), value, weight: -1.0 }])
             }
             Strategy::Score { weights } => {
                 let mut total = 0.0;
@@ -91,7 +92,7 @@ impl Engine {
                 for (feature, &weight) in weights {
                     let value = self.feature(feature, a, t, class);
                     total += weight * value;
-                    parts.push(ScorePart { feature: feature.clone(), value, weight });
+                    parts.push(ScorePart { feature: Cow::Owned(feature.clone()), value, weight });
                 }
                 (total, parts)
             }

@@ -1,11 +1,13 @@
 //! What the engine decides: the output events of a batch, and explanations.
 
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
-/// One named part of a score.
+/// One named part of a score. Names known when the engine is built are
+/// borrowed, not copied: an offer's reason then costs no allocation per name.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ScorePart {
-    pub feature: String,
+    pub feature: Cow<'static, str>,
     pub value: f64,
     pub weight: f64,
 }
@@ -15,8 +17,8 @@ pub struct ScorePart {
 pub struct OfferReason {
     /// `task_arrived` (a task chose among free agents), `agent_freed` (an
     /// agent chose among waiting tasks) or `picked` (external pick).
-    pub trigger: String,
-    pub strategy: String,
+    pub trigger: Cow<'static, str>,
+    pub strategy: Cow<'static, str>,
     pub score: f64,
     pub parts: Vec<ScorePart>,
     /// How many relaxation steps of the queue were in force.
