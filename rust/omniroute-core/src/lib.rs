@@ -6,6 +6,7 @@ pub mod error;
 pub mod feed;
 pub mod metrics;
 pub mod model;
+pub mod sim;
 
 pub use engine::{Counters, Engine, FEATURES};
 pub use error::{Error, Result};

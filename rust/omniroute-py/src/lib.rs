@@ -8,6 +8,7 @@ use omniroute_core::metrics::{
     Aggregator, DimensionKind, MetricsConfig, MetricsError, NamedMetricEvent, SnapshotScope,
 };
 use omniroute_core::model::{EngineConfig, Input};
+use omniroute_core::sim::{Scenario, Simulation as CoreSimulation};
 use omniroute_core::{Engine as CoreEngine, Error};
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
@@ -305,6 +306,69 @@ impl Metrics {
     }
 }
 
+/// One replication of a simulation scenario: the real engine and metrics
+/// driven in virtual time. `advance` runs it in steps (for a progress bar);
+/// a step releases the GIL.
+#[pyclass(module = "omniroute._rust", frozen)]
+struct Simulation {
+    inner: Mutex<CoreSimulation>,
+}
+
+fn scenario_of(bytes: &[u8]) -> PyResult<Scenario> {
+    let scenario: Scenario =
+        rmp_serde::from_slice(bytes).map_err(|e| InvalidConfigError::new_err(format!("scenario: {e}")))?;
+    scenario.validate().map_err(|e| to_py(&e))?;
+    Ok(scenario)
+}
+
+#[pymethods]
+impl Simulation {
+    #[new]
+    fn new(scenario: &[u8], replication: u32) -> PyResult<Self> {
+        let scenario = scenario_of(scenario)?;
+        let sim = CoreSimulation::new(&scenario, replication).map_err(|e| to_py(&e))?;
+        Ok(Simulation { inner: Mutex::new(sim) })
+    }
+
+    /// Run until virtual time `until` (or the end); True once the run is over.
+    fn advance(&self, py: Python<'_>, until: f64) -> PyResult<bool> {
+        let mut guard = lock(py, &self.inner)?;
+        let sim: &mut CoreSimulation = &mut guard;
+        py.detach(|| sim.advance(until)).map_err(|e| to_py(&e))
+    }
+
+    /// The replication's results (MessagePack, fields by position).
+    fn result<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let result = lock(py, &self.inner)?.result().map_err(|e| to_py(&e))?;
+        Ok(PyBytes::new(py, &encode(&result, 64 * 1024)?))
+    }
+
+    /// Virtual time reached.
+    #[getter]
+    fn now(&self, py: Python<'_>) -> PyResult<f64> {
+        Ok(lock(py, &self.inner)?.now())
+    }
+
+    /// The latest time the run can reach (end of arrivals plus the drain).
+    #[getter]
+    fn end(&self, py: Python<'_>) -> PyResult<f64> {
+        Ok(lock(py, &self.inner)?.end())
+    }
+
+    /// Contacts arrived so far.
+    #[getter]
+    fn arrivals(&self, py: Python<'_>) -> PyResult<u64> {
+        Ok(lock(py, &self.inner)?.arrivals())
+    }
+}
+
+/// Check a scenario (MessagePack) as the simulator would, raising
+/// `InvalidConfigError` naming the first bad field.
+#[pyfunction]
+fn check_scenario(scenario: &[u8]) -> PyResult<()> {
+    scenario_of(scenario).map(drop)
+}
+
 /// Decode one input event, raising `InvalidInputError` that says what is
 /// wrong with it (used to find the bad event of a refused batch).
 #[pyfunction]
@@ -317,6 +381,8 @@ fn _rust(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add_class::<Engine>()?;
     m.add_class::<Metrics>()?;
+    m.add_class::<Simulation>()?;
+    m.add_function(wrap_pyfunction!(check_scenario, m)?)?;
     m.add_function(wrap_pyfunction!(check_input, m)?)?;
     m.add("OmnirouteError", py.get_type::<OmnirouteError>())?;
     m.add("UnknownIdError", py.get_type::<UnknownIdError>())?;
