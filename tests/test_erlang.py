@@ -570,3 +570,12 @@ def test_numpy_numbers_are_accepted() -> None:
     assert c.load == 10.0
     assert c.required_agents(service_level=np.float64(0.8), threshold_seconds=20).raw_agents == 14
     assert c.waiting_probability(np.int64(14)) == pytest.approx(0.17413193359505, abs=1e-13)  # type: ignore[arg-type]
+
+
+def test_erlang_a_refuses_sizes_it_cannot_sum_quickly() -> None:
+    # Contacts per second times patience of 1e20: the series would take hours; the error says what to use.
+    model = ErlangA(contacts=1e20, interval_seconds=1800, aht_seconds=300, patience_seconds=1800)
+    with pytest.raises(InvalidInputError, match=r"patience_seconds: .* too long for Erlang A .* use ErlangC"):
+        model.required_agents(service_level=0.8, threshold_seconds=20)
+    with pytest.raises(InvalidInputError, match=r"patience_seconds"):
+        ErlangA(contacts=10, interval_seconds=1800, aht_seconds=1, patience_seconds=1e15).abandonment(5)

@@ -28,6 +28,8 @@ __all__ = ["ErlangA", "ErlangC", "Staffing", "erlang_b"]
 # A term of a series smaller than this fraction of the running sum no longer
 # changes a double.
 _NEGLIGIBLE = 1e-17
+# Largest x or y (in units of patience) Erlang A evaluates: a few seconds a call at the limit.
+_MAX_SERIES = 1e12
 # Relative slack for "n·(1 - shrinkage) ≥ raw" and "load / n ≤ cap" at exact
 # ties: 7 raw agents at 30 % shrinkage are 10 scheduled agents, even though
 # 7 / (1 - 0.3) is 10.000000000000002 in floating point.
@@ -395,6 +397,14 @@ class ErlangA:
         """P(wait) = A·E / (1 + (A - 1)·E) and P(served | wait) at n agents, E = ``b``."""
         x = n * self.patience_seconds / self.aht_seconds
         y = self.contacts * self.patience_seconds / self.interval_seconds
+        if max(x, y) > _MAX_SERIES:
+            # The series costs about 9·sqrt(max(x, y)) terms: beyond this a call would run for
+            # minutes. Patience that long next to the handle time is Erlang C in all but name.
+            raise InvalidInputError(
+                f"patience_seconds: {_text(self.patience_seconds)} s is too long for Erlang A at this size "
+                f"(agents * patience / AHT = {x:.3g}, contacts per second * patience = {y:.3g}; "
+                f"accepted up to {_MAX_SERIES:.0e}); use ErlangC, which it then equals"
+            )
         series = _series(x, y, with_wait=with_wait)
         if b == 0.0:
             waiting = 0.0
