@@ -11,9 +11,11 @@ __all__ = [
     "InvariantError",
     "Metrics",
     "OmnirouteError",
+    "Simulation",
     "SnapshotError",
     "UnknownIdError",
     "check_input",
+    "check_scenario",
 ]
 
 FEATURES: Final[list[str]]
