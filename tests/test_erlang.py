@@ -573,9 +573,17 @@ def test_numpy_numbers_are_accepted() -> None:
 
 
 def test_erlang_a_refuses_sizes_it_cannot_sum_quickly() -> None:
-    # Contacts per second times patience of 1e20: the series would take hours; the error says what to use.
-    model = ErlangA(contacts=1e20, interval_seconds=1800, aht_seconds=300, patience_seconds=1800)
+    # Patience so long next to the handle time that the series would take hours: Erlang C it is.
+    model = ErlangA(contacts=10, interval_seconds=1800, aht_seconds=1, patience_seconds=1e15)
     with pytest.raises(InvalidInputError, match=r"patience_seconds: .* too long for Erlang A .* use ErlangC"):
-        model.required_agents(service_level=0.8, threshold_seconds=20)
-    with pytest.raises(InvalidInputError, match=r"patience_seconds"):
-        ErlangA(contacts=10, interval_seconds=1800, aht_seconds=1, patience_seconds=1e15).abandonment(5)
+        model.abandonment(5)
+
+
+@pytest.mark.parametrize("model", [ErlangC, ErlangA])
+def test_loads_and_agents_beyond_any_centre_are_refused_at_once(model: Any) -> None:
+    extra = {"patience_seconds": 60} if model is ErlangA else {}
+    with pytest.raises(InvalidInputError, match=r"contacts: .* beyond any contact center"):
+        model(contacts=1e20, interval_seconds=1800, aht_seconds=300, **extra)
+    small = model(contacts=10, interval_seconds=1800, aht_seconds=300, **extra)
+    with pytest.raises(InvalidInputError, match=r"agents: .* beyond any contact center"):
+        small.waiting_probability(10**12)

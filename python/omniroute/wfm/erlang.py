@@ -30,6 +30,9 @@ __all__ = ["ErlangA", "ErlangC", "Staffing", "erlang_b"]
 _NEGLIGIBLE = 1e-17
 # Largest x or y (in units of patience) Erlang A evaluates: a few seconds a call at the limit.
 _MAX_SERIES = 1e12
+# Bounds on what a call walks through: the Erlang B recursion runs once per agent.
+_MAX_AGENTS = 10_000_000
+_MAX_LOAD = 1e7
 # Relative slack for "n·(1 - shrinkage) ≥ raw" and "load / n ≤ cap" at exact
 # ties: 7 raw agents at 30 % shrinkage are 10 scheduled agents, even though
 # 7 / (1 - 0.3) is 10.000000000000002 in floating point.
@@ -119,7 +122,22 @@ def _agents(value: object) -> int:
     agents = int(value)
     if agents < 1:
         raise InvalidInputError(f"agents: must be at least 1, got {agents}")
+    if agents > _MAX_AGENTS:
+        raise InvalidInputError(
+            f"agents: {agents:,} is beyond any contact center; accepted up to {_MAX_AGENTS:,}"
+        )
     return agents
+
+
+def _load(contacts: float, aht: float, interval: float) -> float:
+    """The offered load in Erlangs, bounded: every figure walks the Erlang B recursion up to it."""
+    load = contacts * aht / interval
+    if load > _MAX_LOAD:
+        raise InvalidInputError(
+            f"contacts: {_text(contacts)} contacts of {_text(aht)} s in {_text(interval)} s is a load of "
+            f"{load:.3g} Erlangs, beyond any contact center; accepted up to {_MAX_LOAD:.0e} Erlangs"
+        )
+    return load
 
 
 def _scheduled(raw: int, shrinkage: float) -> int:
@@ -188,7 +206,7 @@ class ErlangC:
         self.contacts = _contacts(contacts)
         self.interval_seconds = _positive_seconds("interval_seconds", interval_seconds)
         self.aht_seconds = _positive_seconds("aht_seconds", aht_seconds)
-        self.load = self.contacts * self.aht_seconds / self.interval_seconds
+        self.load = _load(self.contacts, self.aht_seconds, self.interval_seconds)
 
     def __repr__(self) -> str:
         return (
@@ -385,7 +403,7 @@ class ErlangA:
         self.interval_seconds = _positive_seconds("interval_seconds", interval_seconds)
         self.aht_seconds = _positive_seconds("aht_seconds", aht_seconds)
         self.patience_seconds = _positive_seconds("patience_seconds", patience_seconds)
-        self.load = self.contacts * self.aht_seconds / self.interval_seconds
+        self.load = _load(self.contacts, self.aht_seconds, self.interval_seconds)
 
     def __repr__(self) -> str:
         return (
