@@ -302,6 +302,12 @@ def test_a_bad_replay_names_the_row_and_field(tmp_path: Path) -> None:
             r"agents\[0\]\.shifts\[0\]\.end",
         ),
         (lambda d: d["agents"][0].update(queues={"elsewhere": 1}), r"agents\[0\]\.queues: unknown queue"),
+        (
+            lambda d: d["agents"][0].update(
+                shifts=[{"start": 0, "end": 3600}], breaks=[{"start": 3000, "seconds": 900}]
+            ),
+            r"agents\[0\]\.breaks\[0\]\.start: a break must fall within one of the shifts",
+        ),
         (lambda d: d["agents"][0].update(reject_probability=1.5), r"agents\[0\]\.reject_probability"),
         (
             lambda d: d["agents"][0].update(reject_probability=0.6, no_answer_probability=0.6),

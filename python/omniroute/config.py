@@ -13,7 +13,7 @@ from omniroute import _rust
 from omniroute.errors import InvalidConfigError, OmnirouteError, from_validation
 from omniroute.model import EngineConfig, encoder
 
-__all__ = ["load_config", "parse_config", "validate_config"]
+__all__ = ["load_config", "parse_config", "read_document", "validate_config"]
 
 
 def parse_config(data: Any) -> EngineConfig:
@@ -37,19 +37,24 @@ def validate_config(config: EngineConfig) -> None:
         raise InvalidConfigError(str(e)) from e
 
 
+def read_document(path: Path) -> Any:
+    """The plain data of a ``.toml``, ``.yaml`` or ``.yml`` file; any other
+    suffix, or text that does not parse, is an :class:`InvalidConfigError`
+    naming the file. (Configuration and simulation scenarios are read alike.)"""
+    suffix = path.suffix.lower()
+    if suffix not in (".toml", ".yaml", ".yml"):
+        raise InvalidConfigError(f"{path}: expected a .toml, .yaml or .yml file")
+    text = path.read_text(encoding="utf-8")
+    try:
+        return tomllib.loads(text) if suffix == ".toml" else yaml.safe_load(text)
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as e:
+        raise InvalidConfigError(f"{path}: not valid {suffix.lstrip('.').upper()}: {e}") from e
+
+
 def load_config(path: str | Path) -> EngineConfig:
     """Read a ``.toml``, ``.yaml`` or ``.yml`` file."""
     path = Path(path)
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".toml":
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        elif suffix in (".yaml", ".yml"):
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        else:
-            raise InvalidConfigError(f"{path}: expected a .toml, .yaml or .yml file")
-    except (tomllib.TOMLDecodeError, yaml.YAMLError) as e:
-        raise InvalidConfigError(f"{path}: not valid {suffix.lstrip('.').upper()}: {e}") from e
+    data = read_document(path)
     try:
         return parse_config(data)
     except InvalidConfigError as e:

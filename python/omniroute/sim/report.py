@@ -4,7 +4,7 @@ queue length through the day."""
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TextIO
 
@@ -14,25 +14,24 @@ from omniroute.sim.run import Estimate, Figures, IntervalFigures, Summary
 __all__ = ["describe", "write_chart", "write_csv"]
 
 
-def _pct(e: Estimate) -> str:
+def _shown(e: Estimate, scale: float, digits: str, unit: str) -> str:
+    """``mean unit ± half-width``, both times ``scale``; a dash when there is no mean."""
     if e.mean is None:
         return "—"
-    hw = f" ± {100 * e.half_width:.2f}" if e.half_width is not None else ""
-    return f"{100 * e.mean:.2f}%{hw}"
+    hw = f" ± {scale * e.half_width:{digits}}" if e.half_width is not None else ""
+    return f"{scale * e.mean:{digits}}{unit}{hw}"
+
+
+def _pct(e: Estimate) -> str:
+    return _shown(e, 100, ".2f", "%")
 
 
 def _sec(e: Estimate) -> str:
-    if e.mean is None:
-        return "—"
-    hw = f" ± {e.half_width:.2f}" if e.half_width is not None else ""
-    return f"{e.mean:.2f} s{hw}"
+    return _shown(e, 1, ".2f", " s")
 
 
 def _num(e: Estimate) -> str:
-    if e.mean is None:
-        return "—"
-    hw = f" ± {e.half_width:.1f}" if e.half_width is not None else ""
-    return f"{e.mean:,.1f}{hw}"
+    return _shown(e, 1, ",.1f", "")
 
 
 def _figure_rows(title: str, figures: dict[str, Figures]) -> list[str]:
@@ -87,10 +86,15 @@ _COLUMNS = (
 )
 
 
-def _estimate_rows(dimension: str, name: str, start: str, figures: Figures) -> Iterable[list[object]]:
-    for field in Figures.__struct_fields__:
-        e: Estimate = getattr(figures, field)
-        yield [dimension, name, start, field, e.mean, e.low, e.high, e.n]
+def _rows(
+    dimension: str, name: str, start: str, estimates: Iterable[tuple[str, Estimate]]
+) -> Iterable[list[object]]:
+    for figure, e in estimates:
+        yield [dimension, name, start, figure, e.mean, e.low, e.high, e.n]
+
+
+def _named(figures: Figures) -> Iterable[tuple[str, Estimate]]:
+    return ((field, getattr(figures, field)) for field in Figures.__struct_fields__)
 
 
 def write_csv(summary: Summary, out: TextIO) -> int:
@@ -100,39 +104,35 @@ def write_csv(summary: Summary, out: TextIO) -> int:
     w.writerow(_COLUMNS)
     rows = 0
 
-    def put(row: list[object]) -> None:
+    def put(some: Iterable[list[object]]) -> None:
         nonlocal rows
-        w.writerow(["" if v is None else v for v in row])
-        rows += 1
+        for row in some:
+            w.writerow(["" if v is None else v for v in row])
+            rows += 1
 
-    for row in _estimate_rows("overall", "", "", summary.overall):
-        put(row)
+    put(_rows("overall", "", "", _named(summary.overall)))
     for kind, figures in (
         ("queue", summary.queues),
         ("channel", summary.channels),
         ("agent", summary.agents),
     ):
         for name, f in figures.items():
-            for row in _estimate_rows(kind, name, "", f):
-                put(row)
+            put(_rows(kind, name, "", _named(f)))
     for i in summary.intervals:
-        for row in _estimate_rows("overall", "", f"{i.start:g}", i.figures):
-            put(row)
-        for label, e in (("queue_length", i.queue_length), ("queue_length_max", i.queue_length_max)):
-            put(["overall", "", f"{i.start:g}", label, e.mean, e.low, e.high, e.n])
+        lengths = [("queue_length", i.queue_length), ("queue_length_max", i.queue_length_max)]
+        put(_rows("overall", "", f"{i.start:g}", [*_named(i.figures), *lengths]))
     for q, intervals in summary.queue_intervals.items():
         for i in intervals:
-            for row in _estimate_rows("queue", q, f"{i.start:g}", i.figures):
-                put(row)
+            put(_rows("queue", q, f"{i.start:g}", _named(i.figures)))
     return rows
 
 
 def _series(
-    intervals: list[IntervalFigures], get: str
+    intervals: list[IntervalFigures], pick: Callable[[IntervalFigures], Estimate]
 ) -> tuple[list[float], list[float], list[float], list[float]]:
     xs, ys, lo, hi = [], [], [], []
     for i in intervals:
-        e: Estimate = getattr(i.figures, get) if get in Figures.__struct_fields__ else getattr(i, get)
+        e = pick(i)
         if e.mean is None:
             continue
         xs.append(i.start / 3600)
@@ -156,7 +156,7 @@ def write_chart(summary: Summary, path: str | Path, *, title: str = "Simulated d
 
     fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(10, 6), constrained_layout=True)
     try:
-        xs, ys, lo, hi = _series(summary.intervals, "service_level")
+        xs, ys, lo, hi = _series(summary.intervals, lambda i: i.figures.service_level)
         top.plot(xs, [100 * y for y in ys], drawstyle="steps-post", label="service level")
         top.fill_between(
             xs, [100 * y for y in lo], [100 * y for y in hi], step="post", alpha=0.25, label="95% CI"
@@ -165,7 +165,7 @@ def write_chart(summary: Summary, path: str | Path, *, title: str = "Simulated d
         top.set_ylim(0, 105)
         top.legend(loc="lower left")
         top.set_title(title)
-        xs, ys, lo, hi = _series(summary.intervals, "queue_length")
+        xs, ys, lo, hi = _series(summary.intervals, lambda i: i.queue_length)
         bottom.plot(xs, ys, drawstyle="steps-post", color="tab:red", label="mean queue length")
         bottom.fill_between(xs, lo, hi, step="post", alpha=0.25, color="tab:red", label="95% CI")
         bottom.set_ylabel("contacts waiting")

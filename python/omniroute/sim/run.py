@@ -13,7 +13,7 @@ from scipy import stats as scipy_stats
 
 from omniroute import _rust
 from omniroute.metrics import DimensionSnapshot, IntervalStats, MetricsSnapshot, Stats
-from omniroute.sim.scenario import Scenario, check
+from omniroute.sim.scenario import Scenario
 
 __all__ = [
     "Estimate",
@@ -272,7 +272,11 @@ Progress = Callable[[float], None]
 def run_replication(scenario: Scenario, replication: int, *, progress: Progress | None = None) -> Replication:
     """One replication, to its end. ``progress`` is told the virtual seconds
     advanced after each step (a hundredth of the run)."""
-    sim = _rust.Simulation(scenario.encode(), replication)
+    return _run(scenario.encode(), replication, progress)
+
+
+def _run(encoded: bytes, replication: int, progress: Progress | None) -> Replication:
+    sim = _rust.Simulation(encoded, replication)
     end = sim.end
     step = end / 100
     done = False
@@ -287,9 +291,8 @@ def run_replication(scenario: Scenario, replication: int, *, progress: Progress 
 
 
 def simulate(scenario: Scenario, *, progress: Progress | None = None) -> Summary:
-    """Every replication of ``scenario`` (checked first), summarised.
-    ``progress`` is told the virtual seconds advanced as the runs go
-    (``replications * (duration + drain)`` in all)."""
-    check(scenario)
-    runs = [run_replication(scenario, r, progress=progress) for r in range(scenario.replications)]
-    return summarise(runs)
+    """Every replication of ``scenario``, summarised (the scenario is checked
+    before the first one runs). ``progress`` is told the virtual seconds
+    advanced as the runs go (``replications * (duration + drain)`` in all)."""
+    encoded = scenario.encode()
+    return summarise([_run(encoded, r, progress) for r in range(scenario.replications)])

@@ -7,15 +7,14 @@ import csv
 import datetime as dt
 import json
 import math
-import tomllib
 from pathlib import Path
 from typing import Annotated, Any
 
 import msgspec
-import yaml
 from msgspec import Meta, Struct
 
 from omniroute import _rust
+from omniroute.config import read_document
 from omniroute.errors import InvalidConfigError, InvalidInputError, from_validation
 from omniroute.metrics import MetricsConfig
 from omniroute.model import ChannelConfig, Condition, Name, Priority, QueueConfig, Seconds
@@ -169,14 +168,8 @@ def load_scenario(path: str | Path) -> Scenario:
     as a string is a path (relative to the file) of a recorded log, read with
     :func:`load_replay`."""
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in (".toml", ".yaml", ".yml"):
-        raise InvalidConfigError(f"{path}: expected a .toml, .yaml or .yml file")
     try:
-        text = path.read_text(encoding="utf-8")
-        data = tomllib.loads(text) if suffix == ".toml" else yaml.safe_load(text)
-    except (tomllib.TOMLDecodeError, yaml.YAMLError) as e:
-        raise InvalidConfigError(f"{path}: not valid {suffix.lstrip('.').upper()}: {e}") from e
+        data = read_document(path)
     except OSError as e:
         raise InvalidConfigError(f"{path}: {e.strerror or e}") from e
     try:
@@ -221,28 +214,12 @@ def load_replay(path: str | Path) -> list[Replayed]:
                 rows = [json.loads(line) for line in f if line.strip()]
     except (OSError, json.JSONDecodeError, csv.Error) as e:
         raise InvalidInputError(f"replay: {path}: {e}") from e
-    contacts: list[tuple[float, Replayed]] = []
+    contacts: list[Replayed] = []
     for n, row in enumerate(rows, start=1):
         where = f"replay: {path.name} row {n}"
-
-        def number(field: str, required: bool, row: dict[str, Any] = row, where: str = where) -> float | None:
-            value = row.get(field)
-            if value in (None, ""):
-                if required:
-                    raise InvalidInputError(f"{where}: {field}: missing")
-                return None
-            x = _seconds(value)
-            if x is None:
-                raise InvalidInputError(
-                    f"{where}: {field}: expected an ISO 8601 time or Unix seconds, got {value!r}"
-                )
-            if not math.isfinite(x):
-                raise InvalidInputError(f"{where}: {field}: expected a finite number, got {value!r}")
-            return x
-
-        created = number("created_at", True)
-        answered = number("answered_at", False)
-        ended = number("ended_at", False)
+        created = _time(row, "created_at", where)
+        answered = _time(row, "answered_at", where, required=False)
+        ended = _time(row, "ended_at", where, required=False)
         assert created is not None
         queue, channel = row.get("queue") or "", row.get("channel") or ""
         if not queue or not channel:
@@ -256,15 +233,27 @@ def load_replay(path: str | Path) -> list[Replayed]:
         if handle < 0 or (patience is not None and patience < 0):
             raise InvalidInputError(f"{where}: ended_at: before the contact's start")
         contacts.append(
-            (
-                created,
-                Replayed(
-                    at=created, queue=queue, channel=channel, handle_seconds=handle, patience_seconds=patience
-                ),
+            Replayed(
+                at=created, queue=queue, channel=channel, handle_seconds=handle, patience_seconds=patience
             )
         )
     if not contacts:
         raise InvalidInputError(f"replay: {path}: no finished contacts to replay")
-    contacts.sort(key=lambda c: c[0])
-    first = contacts[0][0]
-    return [msgspec.structs.replace(r, at=t - first) for t, r in contacts]
+    contacts.sort(key=lambda r: r.at)
+    first = contacts[0].at
+    return [msgspec.structs.replace(r, at=r.at - first) for r in contacts]
+
+
+def _time(row: dict[str, Any], field: str, where: str, *, required: bool = True) -> float | None:
+    """A time column of a recorded contact, in Unix seconds; None when empty and not required."""
+    value = row.get(field)
+    if value in (None, ""):
+        if required:
+            raise InvalidInputError(f"{where}: {field}: missing")
+        return None
+    x = _seconds(value)
+    if x is None:
+        raise InvalidInputError(f"{where}: {field}: expected an ISO 8601 time or Unix seconds, got {value!r}")
+    if not math.isfinite(x):
+        raise InvalidInputError(f"{where}: {field}: expected a finite number, got {value!r}")
+    return x

@@ -1,95 +1,8 @@
 //! The engine's output events as metric events: what the routing engine
 //! tells the metrics aggregation, so both report the same contact center.
 
-use crate::metrics::{task_id, AgentActivity, Aggregator, DimensionKind, MetricEvent, MetricsError, NamedMetricEvent};
+use crate::metrics::{task_id, AgentActivity, Aggregator, DimensionKind, MetricEvent, MetricsError};
 use crate::model::{AgentStatus, Output};
-#[cfg(test)]
-use crate::Engine;
-
-/// The metric events an engine output stands for (none for offers and the
-/// other routing-only events).
-///
-/// A transfer to a queue is reported as `Transferred` out of the old queue,
-/// and the `TaskQueued` that follows as an arrival in the new one. A
-/// transfer to a named agent stays in its queue: it is reported as
-/// `Transferred` and a fresh `Arrived` there, so the next answer is counted
-/// once against a contact that is waiting again.
-#[must_use]
-pub fn metric_events(output: &Output) -> Vec<NamedMetricEvent> {
-    match output {
-        Output::TaskQueued { at, task, queue, channel, .. } => {
-            vec![NamedMetricEvent::Arrived {
-                at: *at,
-                task: task.clone(),
-                queue: queue.clone(),
-                channel: channel.clone(),
-            }]
-        }
-        Output::TaskAssigned { at, task, agent, queue, channel, wait } => vec![NamedMetricEvent::Answered {
-            at: *at,
-            task: task.clone(),
-            queue: queue.clone(),
-            channel: channel.clone(),
-            agent: agent.clone(),
-            wait: *wait,
-        }],
-        Output::TaskCancelled { at, task, queue, channel, wait } => vec![NamedMetricEvent::Abandoned {
-            at: *at,
-            task: task.clone(),
-            queue: queue.clone(),
-            channel: channel.clone(),
-            wait: *wait,
-        }],
-        Output::TaskCompleted { at, task, agent, queue, channel } => vec![NamedMetricEvent::Completed {
-            at: *at,
-            task: task.clone(),
-            queue: queue.clone(),
-            channel: channel.clone(),
-            agent: agent.clone(),
-        }],
-        Output::TaskTransferred { at, task, from_queue, channel, from_agent, to_queue, .. } => {
-            let out = NamedMetricEvent::Transferred {
-                at: *at,
-                task: task.clone(),
-                queue: from_queue.clone(),
-                channel: channel.clone(),
-                agent: from_agent.clone(),
-            };
-            if to_queue.is_some() {
-                vec![out]
-            } else {
-                let again = NamedMetricEvent::Arrived {
-                    at: *at,
-                    task: task.clone(),
-                    queue: from_queue.clone(),
-                    channel: channel.clone(),
-                };
-                vec![out, again]
-            }
-        }
-        Output::AgentStateChanged { at, agent, status } => {
-            vec![NamedMetricEvent::AgentState { at: *at, agent: agent.clone(), state: activity(status) }]
-        }
-        Output::AgentLoad { at, agent, used, capacity, tasks } => {
-            vec![NamedMetricEvent::AgentLoad {
-                at: *at,
-                agent: agent.clone(),
-                used: *used,
-                capacity: *capacity,
-                tasks: *tasks,
-            }]
-        }
-        Output::OfferMade { .. }
-        | Output::OfferRescinded { .. }
-        | Output::OfferRejected { .. }
-        | Output::OfferTimedOut { .. }
-        | Output::StepReached { .. }
-        | Output::ReservationExpired { .. }
-        | Output::TaskInactive { .. }
-        | Output::TaskReactivated { .. }
-        | Output::PickRequested { .. } => Vec::new(),
-    }
-}
 
 /// Record a batch's engine outputs in the aggregator.
 pub fn record_outputs(metrics: &mut Aggregator, outputs: &[Output]) -> Result<(), MetricsError> {
@@ -99,10 +12,16 @@ pub fn record_outputs(metrics: &mut Aggregator, outputs: &[Output]) -> Result<()
     Ok(())
 }
 
-/// Record one engine output in the aggregator: the events of
-/// [`metric_events`], built straight from the output's fields with the
-/// aggregator's keys, so no named copy is made (this runs for every event of
-/// every batch, and for every event of a simulation).
+/// Record one engine output in the aggregator: the metric events it stands
+/// for (none for offers and the other routing-only events), built straight
+/// from the output's fields with the aggregator's keys, so no named copy is
+/// made (this runs for every event of every batch, and of every simulation).
+///
+/// A transfer to a queue is reported as `Transferred` out of the old queue,
+/// and the `TaskQueued` that follows as an arrival in the new one. A
+/// transfer to a named agent stays in its queue: it is reported as
+/// `Transferred` and a fresh `Arrived` there, so the next answer is counted
+/// once against a contact that is waiting again.
 pub fn record_output(metrics: &mut Aggregator, output: &Output) -> Result<(), MetricsError> {
     use DimensionKind::{Agent, Channel, Queue};
     match output {
@@ -194,8 +113,87 @@ fn activity(status: &AgentStatus) -> AgentActivity {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::{MetricsConfig, SnapshotScope};
+    use crate::metrics::{MetricsConfig, NamedMetricEvent, SnapshotScope};
     use crate::model::{AgentConfig, ChannelConfig, EngineConfig, Input, NewTask, QueueConfig};
+    use crate::Engine;
+
+    /// The same mapping written out again with names, on purpose: an
+    /// independent statement of what [`record_output`] must record.
+    fn metric_events(output: &Output) -> Vec<NamedMetricEvent> {
+        match output {
+            Output::TaskQueued { at, task, queue, channel, .. } => {
+                vec![NamedMetricEvent::Arrived {
+                    at: *at,
+                    task: task.clone(),
+                    queue: queue.clone(),
+                    channel: channel.clone(),
+                }]
+            }
+            Output::TaskAssigned { at, task, agent, queue, channel, wait } => vec![NamedMetricEvent::Answered {
+                at: *at,
+                task: task.clone(),
+                queue: queue.clone(),
+                channel: channel.clone(),
+                agent: agent.clone(),
+                wait: *wait,
+            }],
+            Output::TaskCancelled { at, task, queue, channel, wait } => vec![NamedMetricEvent::Abandoned {
+                at: *at,
+                task: task.clone(),
+                queue: queue.clone(),
+                channel: channel.clone(),
+                wait: *wait,
+            }],
+            Output::TaskCompleted { at, task, agent, queue, channel } => vec![NamedMetricEvent::Completed {
+                at: *at,
+                task: task.clone(),
+                queue: queue.clone(),
+                channel: channel.clone(),
+                agent: agent.clone(),
+            }],
+            Output::TaskTransferred { at, task, from_queue, channel, from_agent, to_queue, .. } => {
+                let out = NamedMetricEvent::Transferred {
+                    at: *at,
+                    task: task.clone(),
+                    queue: from_queue.clone(),
+                    channel: channel.clone(),
+                    agent: from_agent.clone(),
+                };
+                if to_queue.is_some() {
+                    vec![out]
+                } else {
+                    let again = NamedMetricEvent::Arrived {
+                        at: *at,
+                        task: task.clone(),
+                        queue: from_queue.clone(),
+                        channel: channel.clone(),
+                    };
+                    vec![out, again]
+                }
+            }
+            Output::AgentStateChanged { at, agent, status } => {
+                vec![NamedMetricEvent::AgentState { at: *at, agent: agent.clone(), state: activity(status) }]
+            }
+            Output::AgentLoad { at, agent, used, capacity, tasks } => {
+                vec![NamedMetricEvent::AgentLoad {
+                    at: *at,
+                    agent: agent.clone(),
+                    used: *used,
+                    capacity: *capacity,
+                    tasks: *tasks,
+                }]
+            }
+            Output::OfferMade { .. }
+            | Output::OfferRescinded { .. }
+            | Output::OfferRejected { .. }
+            | Output::OfferTimedOut { .. }
+            | Output::StepReached { .. }
+            | Output::ReservationExpired { .. }
+            | Output::TaskInactive { .. }
+            | Output::TaskReactivated { .. }
+            | Output::PickRequested { .. } => Vec::new(),
+        }
+    }
 
     /// The keyed path and the named events it stands for report the same figures.
     #[test]

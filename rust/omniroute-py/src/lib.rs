@@ -315,10 +315,7 @@ struct Simulation {
 }
 
 fn scenario_of(bytes: &[u8]) -> PyResult<Scenario> {
-    let scenario: Scenario =
-        rmp_serde::from_slice(bytes).map_err(|e| InvalidConfigError::new_err(format!("scenario: {e}")))?;
-    scenario.validate().map_err(|e| to_py(&e))?;
-    Ok(scenario)
+    rmp_serde::from_slice(bytes).map_err(|e| InvalidConfigError::new_err(format!("scenario: {e}")))
 }
 
 #[pymethods]
@@ -366,7 +363,7 @@ impl Simulation {
 /// `InvalidConfigError` naming the first bad field.
 #[pyfunction]
 fn check_scenario(scenario: &[u8]) -> PyResult<()> {
-    scenario_of(scenario).map(drop)
+    scenario_of(scenario)?.validate().map_err(|e| to_py(&e))
 }
 
 /// Decode one input event, raising `InvalidInputError` that says what is

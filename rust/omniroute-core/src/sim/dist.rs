@@ -6,6 +6,18 @@ use rand::Rng;
 use rand_distr::{Distribution as _, Exp, Gamma, LogNormal, Uniform};
 use serde::{Deserialize, Serialize};
 
+/// Checks that `value` is finite and positive (or non-negative); the error
+/// names `field` and says what was expected (`unit` follows "number").
+pub(super) fn finite(field: &str, value: f64, positive: bool, unit: &str) -> Result<()> {
+    let ok = value.is_finite() && if positive { value > 0.0 } else { value >= 0.0 };
+    if ok {
+        Ok(())
+    } else {
+        let what = if positive { "a positive" } else { "a non-negative" };
+        Err(Error::config(field.to_owned(), format!("expected {what} finite number{unit}, got {value}")))
+    }
+}
+
 /// A distribution of seconds.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
@@ -25,15 +37,7 @@ pub enum Distribution {
 impl Distribution {
     /// Checks the parameters; `field` is the path used in the error.
     pub fn validate(&self, field: &str) -> Result<()> {
-        let check = |name: &str, value: f64, positive: bool| {
-            let ok = value.is_finite() && if positive { value > 0.0 } else { value >= 0.0 };
-            if ok {
-                Ok(())
-            } else {
-                let what = if positive { "a positive" } else { "a non-negative" };
-                Err(Error::config(format!("{field}.{name}"), format!("expected {what} finite number, got {value}")))
-            }
-        };
+        let check = |name: &str, value: f64, positive: bool| finite(&format!("{field}.{name}"), value, positive, "");
         match *self {
             Distribution::Constant { value } => check("value", value, false),
             Distribution::Exponential { mean } => check("mean", mean, true),

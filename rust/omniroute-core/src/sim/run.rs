@@ -63,9 +63,9 @@ struct Stream {
     channel: String,
     priority: i32,
     requires: Option<Condition>,
-    /// Contacts per second, per rate interval (one entry: constant).
+    /// Contacts per second, per rate interval (a constant rate is one
+    /// entry over an infinite interval).
     rates: Vec<f64>,
-    constant: bool,
     rate_interval: f64,
     handle: Sampler,
     patience: Option<Sampler>,
@@ -124,8 +124,8 @@ pub struct Simulation {
     interval: f64,
     queue_area: Vec<f64>,
     queue_max: Vec<u64>,
-    /// Inputs answered by the engine at once (an agent answering instantly).
-    immediate: Vec<Input>,
+    /// Offers answered at once (an agent with no answer time): accept or not.
+    immediate: Vec<(u64, bool)>,
     queue_names: Vec<String>,
     channel_names: Vec<String>,
     agent_intervals: bool,
@@ -181,9 +181,9 @@ impl Simulation {
             .arrivals
             .iter()
             .map(|a| {
-                let (rates, constant) = match &a.per_hour {
-                    Rate::Constant(r) => (vec![r / 3600.0], true),
-                    Rate::Profile(list) => (list.iter().map(|r| r / 3600.0).collect(), false),
+                let (rates, rate_interval) = match &a.per_hour {
+                    Rate::Constant(r) => (vec![r / 3600.0], f64::INFINITY),
+                    Rate::Profile(list) => (list.iter().map(|r| r / 3600.0).collect(), a.rate_interval_seconds),
                 };
                 Stream {
                     queue: a.queue.clone(),
@@ -191,8 +191,7 @@ impl Simulation {
                     priority: a.priority,
                     requires: a.requires.clone(),
                     rates,
-                    constant,
-                    rate_interval: a.rate_interval_seconds,
+                    rate_interval,
                     handle: a.handle.sampler(),
                     patience: a.patience.as_ref().map(super::dist::Distribution::sampler),
                 }
@@ -235,7 +234,7 @@ impl Simulation {
             finished: false,
         };
         let roster = sim.engine.roster();
-        sim.record(&roster)?;
+        sim.handle(&roster)?;
         sim.schedule_agents(scenario);
         for s in 0..sim.streams.len() as u32 {
             if let Some(at) = sim.next_arrival(s, 0.0) {
@@ -293,9 +292,9 @@ impl Simulation {
             if t >= self.duration {
                 return None;
             }
-            let k = if stream.constant { 0 } else { (t / stream.rate_interval).floor() as usize };
+            let k = (t / stream.rate_interval).floor() as usize;
             let rate = *stream.rates.get(k)?;
-            let segment_end = if stream.constant { f64::INFINITY } else { (k as f64 + 1.0) * stream.rate_interval };
+            let segment_end = (k as f64 + 1.0) * stream.rate_interval;
             if rate > 0.0 {
                 let gap = -(1.0 - self.arrivals_rng.gen::<f64>()).ln() / rate;
                 if t + gap < segment_end {
@@ -395,12 +394,8 @@ impl Simulation {
     fn queue_until(&mut self, to: f64) {
         let mut t = self.queue_since;
         while t < to {
-            let k = (t / self.interval).floor() as usize;
+            let k = self.queue_slot(t);
             let stop = to.min((k as f64 + 1.0) * self.interval);
-            if self.queue_area.len() <= k {
-                self.queue_area.resize(k + 1, 0.0);
-                self.queue_max.resize(k + 1, 0);
-            }
             self.queue_area[k] += self.in_queue as f64 * (stop - t);
             self.queue_max[k] = self.queue_max[k].max(self.in_queue);
             if stop <= t {
@@ -418,12 +413,18 @@ impl Simulation {
         } else {
             self.in_queue -= 1;
         }
-        let k = (self.now / self.interval).floor() as usize;
-        if self.queue_max.len() <= k {
+        let k = self.queue_slot(self.now);
+        self.queue_max[k] = self.queue_max[k].max(self.in_queue);
+    }
+
+    /// The reporting interval of time `t`, its queue figures allocated.
+    fn queue_slot(&mut self, t: f64) -> usize {
+        let k = (t / self.interval).floor() as usize;
+        if self.queue_area.len() <= k {
             self.queue_area.resize(k + 1, 0.0);
             self.queue_max.resize(k + 1, 0);
         }
-        self.queue_max[k] = self.queue_max[k].max(self.in_queue);
+        k
     }
 
     fn happen(&mut self, what: Happening) -> Result<()> {
@@ -455,16 +456,7 @@ impl Simulation {
                     self.apply(&Input::Cancel { task: task.to_string() })?;
                 }
             }
-            Happening::Respond { offer, accept } => {
-                let input = if accept { Input::Accept { offer } } else { Input::Reject { offer } };
-                // The offer may be gone by now (the customer left, the
-                // agent went on a break): the engine refuses, nothing changes.
-                match self.engine.apply_one(self.now, &input) {
-                    Ok(outputs) => self.handle(&outputs)?,
-                    Err(Error::InvalidTransition(_) | Error::UnknownId { .. }) => self.stale += 1,
-                    Err(e) => return Err(e),
-                }
-            }
+            Happening::Respond { offer, accept } => self.answer(offer, accept)?,
             Happening::Complete { task } => {
                 self.tasks[task as usize].phase = Phase::Gone;
                 self.apply(&Input::Complete { task: task.to_string() })?;
@@ -523,21 +515,25 @@ impl Simulation {
     }
 
     fn drain_immediate(&mut self) -> Result<()> {
-        while let Some(input) = self.immediate.pop() {
-            match self.engine.apply_one(self.now, &input) {
-                Ok(outputs) => self.handle(&outputs)?,
-                Err(Error::InvalidTransition(_) | Error::UnknownId { .. }) => self.stale += 1,
-                Err(e) => return Err(e),
-            }
+        while let Some((offer, accept)) = self.immediate.pop() {
+            self.answer(offer, accept)?;
         }
         Ok(())
     }
 
-    fn record(&mut self, outputs: &[Output]) -> Result<()> {
-        for o in outputs {
-            record_output(&mut self.metrics, o).map_err(|e| invariant("the metrics refused an event", e))?;
+    /// An agent accepts or rejects an offer. The offer may be gone by now
+    /// (the customer left, the agent went on a break): the engine refuses,
+    /// nothing changes, and the answer counts as stale.
+    fn answer(&mut self, offer: u64, accept: bool) -> Result<()> {
+        let input = if accept { Input::Accept { offer } } else { Input::Reject { offer } };
+        match self.engine.apply_one(self.now, &input) {
+            Ok(outputs) => self.handle(&outputs),
+            Err(Error::InvalidTransition(_) | Error::UnknownId { .. }) => {
+                self.stale += 1;
+                Ok(())
+            }
+            Err(e) => Err(e),
         }
-        Ok(())
     }
 
     fn handle(&mut self, outputs: &[Output]) -> Result<()> {
@@ -600,9 +596,7 @@ impl Simulation {
             true
         };
         match &b.answer {
-            None => {
-                self.immediate.push(if accept { Input::Accept { offer } } else { Input::Reject { offer } });
-            }
+            None => self.immediate.push((offer, accept)),
             Some(delay) => {
                 let at = self.now + delay.draw(&mut self.agents_rng);
                 self.push(at, Happening::Respond { offer, accept });
@@ -633,7 +627,6 @@ impl Simulation {
                 intervals.agents.insert(a.clone(), of(&self.metrics, DimensionKind::Agent, a)?);
             }
         }
-        self.queue_until(now);
         let queue_length = self
             .queue_area
             .iter()

@@ -1,7 +1,7 @@
 //! What a simulation is told: the contact center (channels, queues, agent
 //! groups with shifts and behaviour), the arrivals, and how long to run.
 
-use super::dist::Distribution;
+use super::dist::{finite, Distribution};
 use crate::error::{Error, Result};
 use crate::metrics::MetricsConfig;
 use crate::model::{AgentConfig, ChannelConfig, Condition, EngineConfig, QueueConfig};
@@ -173,13 +173,7 @@ fn bad(field: String, problem: impl Into<String>) -> Error {
 }
 
 fn seconds(field: &str, value: f64, positive: bool) -> Result<()> {
-    let ok = value.is_finite() && if positive { value > 0.0 } else { value >= 0.0 };
-    if ok {
-        Ok(())
-    } else {
-        let what = if positive { "a positive" } else { "a non-negative" };
-        Err(bad(field.to_owned(), format!("expected {what} finite number of seconds, got {value}")))
-    }
+    finite(field, value, positive, " of seconds")
 }
 
 fn probability(field: String, value: f64) -> Result<()> {
@@ -275,6 +269,11 @@ impl Scenario {
                 seconds(&at(&format!("breaks[{k}].seconds")), b.seconds, true)?;
                 if b.reason.trim().is_empty() {
                     return Err(bad(at(&format!("breaks[{k}].reason")), "expected a reason"));
+                }
+                let end = b.start + b.seconds;
+                if !g.shifts.is_empty() && !g.shifts.iter().any(|s| s.start <= b.start && end <= s.end) {
+                    // Its end would make the agent available outside its shifts.
+                    return Err(bad(at(&format!("breaks[{k}].start")), "a break must fall within one of the shifts"));
                 }
                 if k > 0 && b.start < g.breaks[k - 1].start + g.breaks[k - 1].seconds {
                     return Err(bad(
