@@ -120,7 +120,7 @@ def _add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         "(jsonl), or the columns seq, id, type, time, subject, data (csv).",
     )
     for p, default in ((interactions, "csv"), (events, "jsonl")):
-        p.add_argument("--store", default=DEFAULT_STORE, metavar="URL", help=f"default {DEFAULT_STORE}")
+        _add_store(p)
         p.add_argument(
             "--format", default=default, metavar="FORMAT", help=f"{' or '.join(FORMATS)} (default {default})"
         )
@@ -174,6 +174,11 @@ def _split(values: list[str] | None) -> list[str] | None:
     if values is None:
         return None
     return [v for value in values for v in value.split(",") if v]
+
+
+def _add_store(parser: argparse.ArgumentParser) -> None:
+    """The ``--store URL`` option of every command that works on one store."""
+    parser.add_argument("--store", default=DEFAULT_STORE, metavar="URL", help=f"default {DEFAULT_STORE}")
 
 
 def _open_for_reading(url: str) -> SqlStore:
@@ -248,7 +253,7 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="run the live engine on a store, serving JSON lines on loopback",
         description="Recover the engine from the store and serve calls as JSON lines until SIGTERM/SIGINT.",
     )
-    r.add_argument("--store", default=DEFAULT_STORE, metavar="URL", help=f"default {DEFAULT_STORE}")
+    _add_store(r)
     r.add_argument("--config", help="configuration file (TOML or YAML) to start an empty store with")
     r.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     r.add_argument("--port", type=int, default=7400, help="port for JSON lines (0 picks one; default 7400)")
@@ -279,7 +284,7 @@ def _add_migrate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         description="Apply the schema migrations a store lacks (creating an empty SQLite file if "
         "needed) and print its schema version before and after. Migrations only go forward.",
     )
-    m.add_argument("--store", default=DEFAULT_STORE, metavar="URL", help=f"default {DEFAULT_STORE}")
+    _add_store(m)
     m.add_argument("--to", type=int, metavar="N", help="stop at schema version N (default: the latest)")
 
 
@@ -321,39 +326,34 @@ def _simulate(args: argparse.Namespace) -> int:
 
     from omniroute import sim
 
-    try:
-        scenario = sim.load_scenario(args.scenario)
-        changes: dict[str, int] = {}
-        if args.replications is not None:
-            changes["replications"] = args.replications
-        if args.seed is not None:
-            changes["seed"] = args.seed
-        if changes:
-            scenario = sim.parse_scenario({**msgspec.to_builtins(scenario), **changes})
-        total = scenario.replications * (scenario.duration_seconds + scenario.drain_seconds)
-        with tqdm(
-            total=round(total),
-            unit="s",
-            unit_scale=True,
-            desc="simulated",
-            disable=args.no_progress or None,
-            file=sys.stderr,
-        ) as bar:
+    scenario = sim.load_scenario(args.scenario)
+    changes: dict[str, int] = {}
+    if args.replications is not None:
+        changes["replications"] = args.replications
+    if args.seed is not None:
+        changes["seed"] = args.seed
+    if changes:
+        scenario = sim.parse_scenario({**msgspec.to_builtins(scenario), **changes})
+    total = scenario.replications * (scenario.duration_seconds + scenario.drain_seconds)
+    with tqdm(
+        total=round(total),
+        unit="s",
+        unit_scale=True,
+        desc="simulated",
+        disable=args.no_progress or None,
+        file=sys.stderr,
+    ) as bar:
 
-            def advanced(seconds: float) -> None:
-                bar.update(round(seconds))
+        def advanced(seconds: float) -> None:
+            bar.update(round(seconds))
 
-            summary = sim.simulate(scenario, progress=advanced)
-        sys.stdout.write(sim.describe(summary) + "\n")
-        if args.csv:
-            with open(args.csv, "w", encoding="utf-8", newline="") as f:
-                sim.write_csv(summary, f)
-        if args.chart:
-            sim.write_chart(
-                summary, args.chart, title=f"{args.scenario}: {scenario.replications} replications"
-            )
-    except OmnirouteError as e:
-        return _error(str(e))
+        summary = sim.simulate(scenario, progress=advanced)
+    sys.stdout.write(sim.describe(summary) + "\n")
+    if args.csv:
+        with open(args.csv, "w", encoding="utf-8", newline="") as f:
+            sim.write_csv(summary, f)
+    if args.chart:
+        sim.write_chart(summary, args.chart, title=f"{args.scenario}: {scenario.replications} replications")
     return 0
 
 
@@ -480,9 +480,9 @@ def _add_staffing(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def _staffing(args: argparse.Namespace) -> int:
+    from omniroute.charts import chart_format
     from omniroute.wfm.staffing import (
         StaffingTargets,
-        chart_format,
         check_targets,
         describe_plan,
         plan_staffing,

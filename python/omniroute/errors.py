@@ -27,6 +27,7 @@ __all__ = [
     "UnknownIdError",
     "error_for_kind",
     "from_validation",
+    "kind_of",
 ]
 
 
@@ -46,6 +47,14 @@ _BY_KIND: dict[str, type[OmnirouteError]] = {
 def error_for_kind(kind: str, message: str) -> OmnirouteError:
     """The exception for an error reported in a batch result."""
     return _BY_KIND.get(kind, OmnirouteError)(message)
+
+
+def kind_of(error: OmnirouteError) -> str:
+    """The error's kind as clients see it: the inverse of :func:`error_for_kind`."""
+    for kind, cls in _BY_KIND.items():
+        if isinstance(error, cls):
+            return kind
+    return "unavailable" if isinstance(error, RuntimeClosedError) else "error"
 
 
 _AT = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)

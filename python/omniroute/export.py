@@ -112,6 +112,20 @@ def _check_types(types: Iterable[str] | None) -> frozenset[str] | None:
     return frozenset(wanted)
 
 
+def _csv_writer(out: TextIO, fmt: Format, header: Iterable[str]) -> Callable[[Iterable[Any]], Any] | None:
+    """For CSV, a row writer whose header is already written; None for JSONL."""
+    if fmt != "csv":
+        return None
+    write = csv.writer(out, quoting=csv.QUOTE_MINIMAL, lineterminator="\n").writerow
+    write(header)
+    return write
+
+
+def _write_json(out: TextIO, value: Any) -> None:
+    out.write(_json.encode(value).decode())
+    out.write("\n")
+
+
 def _interaction_row(i: Interaction) -> list[Any]:
     row: list[Any] = []
     for name in _FIELDS:
@@ -156,10 +170,7 @@ def export_interactions(
     statuses = _check_statuses(status)
     page = _check_page(page)
     count = 0
-    write_csv: Callable[[Iterable[Any]], Any] | None = None
-    if fmt == "csv":
-        write_csv = csv.writer(out, quoting=csv.QUOTE_MINIMAL, lineterminator="\n").writerow
-        write_csv(_FIELDS)
+    write_csv = _csv_writer(out, fmt, _FIELDS)
     with store.read() as r:
         for i in r.interactions(status=statuses, batch=page):
             if (since is not None and i.created_at < since) or (until is not None and i.created_at >= until):
@@ -167,8 +178,7 @@ def export_interactions(
             if write_csv is not None:
                 write_csv(_interaction_row(i))
             else:
-                out.write(_json.encode(_interaction_object(i)).decode())
-                out.write("\n")
+                _write_json(out, _interaction_object(i))
             count += 1
     return count
 
@@ -192,10 +202,7 @@ def export_events(
     wanted = _check_types(types)
     page = _check_page(page)
     count = 0
-    write_csv: Callable[[Iterable[Any]], Any] | None = None
-    if fmt == "csv":
-        write_csv = csv.writer(out, quoting=csv.QUOTE_MINIMAL, lineterminator="\n").writerow
-        write_csv(EVENT_COLUMNS)
+    write_csv = _csv_writer(out, fmt, EVENT_COLUMNS)
     with store.read() as r:
         while True:
             stored = r.events(after, limit=page)
@@ -204,19 +211,11 @@ def export_events(
                     continue
                 event = to_cloudevent(envelope_of(e), source=source)
                 if write_csv is not None:
-                    write_csv(
-                        (
-                            e.seq,
-                            event["id"],
-                            event["type"],
-                            iso_time(e.time),
-                            e.subject,
-                            _json.encode(event["data"]).decode(),
-                        )
-                    )
+                    # The CloudEvent already holds the ISO time and the subject.
+                    data = _json.encode(event["data"]).decode()
+                    write_csv((e.seq, event["id"], event["type"], event["time"], event["subject"], data))
                 else:
-                    out.write(_json.encode(event).decode())
-                    out.write("\n")
+                    _write_json(out, event)
                 count += 1
             if len(stored) < page:
                 return count

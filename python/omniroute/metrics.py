@@ -9,7 +9,7 @@ import msgspec
 from msgspec import Meta, Struct
 
 from omniroute import _rust
-from omniroute.model import EngineConfig
+from omniroute.model import EngineConfig, Seconds
 
 __all__ = [
     "Abandoned",
@@ -37,8 +37,6 @@ __all__ = [
     "WindowStats",
     "WrapUp",
 ]
-
-Seconds = Annotated[float, Meta(ge=0)]
 
 
 class MetricsConfig(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from msgspec import Meta, Struct
 
 from omniroute.metrics import MetricsConfig
-from omniroute.model import AttributeValue, Condition, Name, Priority
+from omniroute.model import AttributeValue, Condition, Name, PositiveSeconds, Priority, Seconds
 
 __all__ = [
     "Acknowledgement",
@@ -83,9 +83,6 @@ class Acknowledgement(Struct, frozen=True, kw_only=True):
     at: float
 
 
-Seconds = Annotated[float, Meta(ge=0)]
-
-
 class RuntimeSettings(_In, frozen=True):
     """How the runtime behaves (``docs/configuration.md``)."""
 
@@ -93,8 +90,8 @@ class RuntimeSettings(_In, frozen=True):
     default_region: str | None = None
     max_message_bytes: Annotated[int, Meta(ge=1)] = 64 * 1024
     sticky_seconds: Seconds = 30.0
-    conversation_idle_seconds: Annotated[float, Meta(gt=0)] = 24 * 3600.0
-    snapshot_every_seconds: Annotated[float, Meta(gt=0)] = 60.0
+    conversation_idle_seconds: PositiveSeconds = 24 * 3600.0
+    snapshot_every_seconds: PositiveSeconds = 60.0
     snapshot_every_batches: Annotated[int, Meta(ge=1)] = 20_000
     max_batch: Annotated[int, Meta(ge=1)] = 2048
     queue_size: Annotated[int, Meta(ge=1)] = 65536

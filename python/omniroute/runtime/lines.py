@@ -26,20 +26,12 @@ from anyio.abc import SocketStream
 from anyio.streams.buffered import BufferedByteReceiveStream
 from msgspec import Meta, Struct
 
-from omniroute.errors import (
-    DuplicateIdError,
-    InvalidConfigError,
-    InvalidInputError,
-    InvalidTransitionError,
-    OmnirouteError,
-    UnknownIdError,
-    from_validation,
-)
+from omniroute.errors import InvalidInputError, OmnirouteError, from_validation, kind_of
 from omniroute.model import AgentState, EngineConfig, Priority
 from omniroute.runtime.api import MessageIn, NewInteraction
 from omniroute.runtime.bus import Subscription
 from omniroute.runtime.events import to_cloudevent
-from omniroute.runtime.runtime import Runtime, RuntimeClosedError
+from omniroute.runtime.runtime import Runtime
 
 __all__ = ["MAX_LINE_BYTES", "handle_connection", "serve_lines"]
 
@@ -179,22 +171,6 @@ _decoder: msgspec.json.Decoder[Request] = msgspec.json.Decoder(Request)
 _encoder = msgspec.json.Encoder()
 
 
-_KINDS: tuple[tuple[type[OmnirouteError], str], ...] = (
-    (UnknownIdError, "unknown_id"),
-    (DuplicateIdError, "duplicate_id"),
-    (InvalidTransitionError, "invalid_transition"),
-    (InvalidConfigError, "invalid_config"),
-    (InvalidInputError, "invalid_input"),
-)
-
-
-def _kind(error: OmnirouteError) -> str:
-    for cls, kind in _KINDS:
-        if isinstance(error, cls):
-            return kind
-    return "unavailable" if isinstance(error, RuntimeClosedError) else "error"
-
-
 def _decode(line: bytes) -> _Request:
     try:
         return _decoder.decode(line)
@@ -286,13 +262,13 @@ async def handle_connection(runtime: Runtime, stream: SocketStream) -> None:
     async def fail(request_id: Any, kind: str, message: str) -> None:
         await reply({"id": request_id, "ok": False, "error": {"kind": kind, "message": message}})
 
-    async def serve(request_id: Any, request: _Request) -> None:
+    async def serve(request: _Request) -> None:
         try:
             result = await _call(runtime, request)
         except OmnirouteError as e:
-            await fail(request_id, _kind(e), str(e))
+            await fail(request.id, kind_of(e), str(e))
         else:
-            await reply({"id": request_id, "ok": True, "result": result})
+            await reply({"id": request.id, "ok": True, "result": result})
         finally:
             slots.release()
 
@@ -332,7 +308,7 @@ async def handle_connection(runtime: Runtime, stream: SocketStream) -> None:
                     await reply({"id": request.id, "ok": True, "result": {"after": subscription.last_seq}})
                     continue
                 await slots.acquire()
-                tg.start_soon(serve, request.id, request)
+                tg.start_soon(serve, request)
         except (
             anyio.EndOfStream,
             anyio.IncompleteRead,

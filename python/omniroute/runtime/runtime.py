@@ -621,6 +621,13 @@ class Runtime:
             return made[0].customer_id
         return known.get(key)
 
+    def _add_identity(self, batch: _Batch, key: tuple[str, str], customer_id: str, c: _Command) -> None:
+        """A new identity of a customer, standing with the calls that use it."""
+        record = IdentityRecord(kind=key[0], value=key[1], customer_id=customer_id, created_at=batch.now)
+        owners = [c]
+        batch.identities[key] = (record, owners)
+        batch.emit(IdentityAdded(at=batch.now, identity=record), owners)
+
     def _use_identity(self, batch: _Batch, key: tuple[str, str], user: _Command) -> None:
         made = batch.identities.get(key)
         if made is not None:
@@ -701,9 +708,7 @@ class Runtime:
                 self._merge(batch, customer_id, other, [c])
         for key in identities:
             if self._owner_of(batch, key, known) is None:
-                record = IdentityRecord(kind=key[0], value=key[1], customer_id=customer_id, created_at=now)
-                batch.identities[key] = (record, [c])
-                batch.emit(IdentityAdded(at=now, identity=record), batch.identities[key][1])
+                self._add_identity(batch, key, customer_id, c)
         conversation = named or self._conversation_for(w, batch, customer_id, c)
         interaction = Interaction(
             id=iid,
@@ -843,11 +848,7 @@ class Runtime:
             for key in keys:
                 owner = self._owner_of(batch, key, known)
                 if owner is None:
-                    record = IdentityRecord(
-                        kind=key[0], value=key[1], customer_id=customer, created_at=batch.now
-                    )
-                    batch.identities[key] = (record, [c])
-                    batch.emit(IdentityAdded(at=batch.now, identity=record), batch.identities[key][1])
+                    self._add_identity(batch, key, customer, c)
                     continue
                 self._use_identity(batch, key, c)
                 owner = self._resolve(w, batch, owner, c)
@@ -874,17 +875,23 @@ class Runtime:
             customer_id = interaction.customer_id
         if customer_id is None:
             raise InvalidInputError("customer: a note needs a customer or an interaction")
+        customer = self._resolve(w, batch, customer_id, c)
+        c.result = self._add_note(batch, c, customer, interaction_id, c.args["author"], c.args["body"])
+
+    def _add_note(
+        self, batch: _Batch, c: _Command, customer_id: str, interaction_id: str | None, author: str, body: str
+    ) -> Note:
         note = Note(
             id=new_id(),
-            customer_id=self._resolve(w, batch, customer_id, c),
+            customer_id=customer_id,
             interaction_id=interaction_id,
-            author=c.args["author"],
+            author=author,
             at=batch.now,
-            body=c.args["body"],
+            body=body,
         )
         batch.notes.append((note, c))
         batch.emit(NoteAdded(at=batch.now, note=note), [c])
-        c.result = note
+        return note
 
     def _check_offer(self, c: _Command) -> None:
         offer: int = c.args["offer"]
@@ -945,16 +952,7 @@ class Runtime:
 
         batch.on_stand.append((c, completed))
         if interaction is not None and note_for is not None:
-            note = Note(
-                id=new_id(),
-                customer_id=note_for,
-                interaction_id=interaction.id,
-                author=interaction.agent or "system",
-                at=batch.now,
-                body=c.args["note"],
-            )
-            batch.notes.append((note, c))
-            batch.emit(NoteAdded(at=batch.now, note=note), [c])
+            self._add_note(batch, c, note_for, interaction.id, interaction.agent or "system", c.args["note"])
 
     def _prepare_cancel(self, w: Writer, batch: _Batch, c: _Command) -> None:
         batch.cancel_status[c.args["task"]] = c.args["status"]
@@ -1104,8 +1102,6 @@ class Runtime:
         too (their lengths are exact; only their interval may be the next
         one when a timer fell due just before it)."""
         for o in outputs:
-            if not isinstance(o, _DERIVED):
-                continue
             if isinstance(o, TaskQueued):
                 batch.patch(o.task).set(status="waiting", queue=o.queue)
                 batch.patch(o.task).first("queued_at", o.at)
@@ -1156,7 +1152,7 @@ class Runtime:
                 p.set(status="waiting", agent=None, offer=None)
                 if o.to_queue is not None:
                     p.set(queue=o.to_queue)
-            elif o.status.state != "wrap_up":  # an agent's state changed
+            elif isinstance(o, AgentStateChanged) and o.status.state != "wrap_up":
                 ended = w.end_wrap_up(o.agent, o.at) + batch.wrapping.pop(o.agent, [])
                 for task, queue, channel, ended_at in ended:
                     batch.patch(task).set(wrap_up_ended_at=o.at)
@@ -1442,28 +1438,25 @@ class Runtime:
 
     # ----- reads -----
 
-    async def _read(self, fn: Callable[..., Any], *args: Any) -> Any:
+    async def _read(self, fn: Callable[[Reader], _T]) -> _T:
         if self._stopped:
             raise RuntimeClosedError("the runtime has stopped; reopen the store to read it")
 
-        def run() -> Any:
+        def run() -> _T:
             with self.store.read() as r:
-                return fn(r, *args)
+                return fn(r)
 
         return await anyio.to_thread.run_sync(run, limiter=self._readers)
 
     async def context(self, customer: str, *, limit: int | None = None) -> CustomerContext:
         """What an agent sees with an offer: the customer across every channel."""
-        result: CustomerContext = await self._read(lambda r: r.context(customer, limit=limit))
-        return result
+        return await self._read(lambda r: r.context(customer, limit=limit))
 
     async def interaction(self, interaction: str) -> Interaction:
-        result: Interaction = await self._read(lambda r: r.interaction(interaction))
-        return result
+        return await self._read(lambda r: r.interaction(interaction))
 
     async def customer(self, customer: str) -> Customer:
-        result: Customer = await self._read(lambda r: r.customer(customer))
-        return result
+        return await self._read(lambda r: r.customer(customer))
 
     async def find_customer(self, kind: str, value: str) -> Customer | None:
         identity = normalize(kind, value, default_region=self.settings.default_region)
@@ -1473,8 +1466,7 @@ class Runtime:
             owner = r.find_customers([key]).get(key)
             return None if owner is None else r.live_customer(owner)
 
-        result: Customer | None = await self._read(find)
-        return result
+        return await self._read(find)
 
     async def _read_log(self, after: int, limit: int) -> list[Envelope]:
         stored = await self._read(lambda r: r.events(after, limit=limit))
@@ -1506,8 +1498,7 @@ class Runtime:
             now = self._now(engine)
             return metrics.snapshot(now, queues=queues, channels=channels, agents=agents)
 
-        result: MetricsSnapshot = await anyio.to_thread.run_sync(take, limiter=self._writer)
-        return result
+        return await anyio.to_thread.run_sync(take, limiter=self._writer)
 
     def explain(self, task: str) -> Explanation:
         engine, _ = self._live()
@@ -1565,20 +1556,6 @@ def _validated(value: _T, cls: type[_T], where: str = "") -> _T:
     except msgspec.ValidationError as e:
         raise from_validation(e, where=where) from e
 
-
-# The engine events that change a stored interaction or time an agent's work.
-_DERIVED = (
-    TaskQueued,
-    OfferMade,
-    OfferRejected,
-    OfferTimedOut,
-    OfferRescinded,
-    TaskAssigned,
-    TaskCancelled,
-    TaskCompleted,
-    TaskTransferred,
-    AgentStateChanged,
-)
 
 # What an event happened to: an interaction, an agent, a customer, a conversation.
 _SUBJECTS: dict[type, Callable[[Any], str]] = {

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TextIO
 
+from omniroute import charts
 from omniroute.errors import InvalidInputError
 from omniroute.sim.run import Estimate, Figures, IntervalFigures, Summary
 
@@ -149,29 +150,22 @@ def write_chart(summary: Summary, path: str | Path, *, title: str = "Simulated d
     suffix = path.suffix.lower()
     if suffix not in (".png", ".svg"):
         raise InvalidInputError(f"chart: {path.name}: expected a .png or .svg file")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(10, 6), constrained_layout=True)
-    try:
-        xs, ys, lo, hi = _series(summary.intervals, lambda i: i.figures.service_level)
-        top.plot(xs, [100 * y for y in ys], drawstyle="steps-post", label="service level")
-        top.fill_between(
-            xs, [100 * y for y in lo], [100 * y for y in hi], step="post", alpha=0.25, label="95% CI"
-        )
-        top.set_ylabel("service level (%)")
-        top.set_ylim(0, 105)
-        top.legend(loc="lower left")
-        top.set_title(title)
-        xs, ys, lo, hi = _series(summary.intervals, lambda i: i.queue_length)
-        bottom.plot(xs, ys, drawstyle="steps-post", color="tab:red", label="mean queue length")
-        bottom.fill_between(xs, lo, hi, step="post", alpha=0.25, color="tab:red", label="95% CI")
-        bottom.set_ylabel("contacts waiting")
-        bottom.set_xlabel("hours from the start")
-        bottom.legend(loc="upper left")
-        fig.savefig(path, format=suffix.lstrip("."))
-    finally:
-        plt.close(fig)
+    fig = charts.figure(figsize=(10, 6))
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    xs, ys, lo, hi = _series(summary.intervals, lambda i: i.figures.service_level)
+    top.plot(xs, [100 * y for y in ys], drawstyle="steps-post", label="service level")
+    top.fill_between(
+        xs, [100 * y for y in lo], [100 * y for y in hi], step="post", alpha=0.25, label="95% CI"
+    )
+    top.set_ylabel("service level (%)")
+    top.set_ylim(0, 105)
+    top.legend(loc="lower left")
+    top.set_title(title)
+    xs, ys, lo, hi = _series(summary.intervals, lambda i: i.queue_length)
+    bottom.plot(xs, ys, drawstyle="steps-post", color="tab:red", label="mean queue length")
+    bottom.fill_between(xs, lo, hi, step="post", alpha=0.25, color="tab:red", label="95% CI")
+    bottom.set_ylabel("contacts waiting")
+    bottom.set_xlabel("hours from the start")
+    bottom.legend(loc="upper left")
+    charts.save_chart(fig, path, suffix.lstrip("."))
     return path

@@ -3,36 +3,34 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
-from omniroute.store.sql import Connection, SqlStore, StoreError
+from omniroute.store.sql import SqlStore, StoreError
 
 __all__ = ["PostgresStore"]
 
-# pg_advisory_lock key: "omniroute" in ASCII, as a bigint.
+# pg_advisory_lock key: "omnirout" (omniroute's first eight letters) in ASCII, as a bigint.
 _WRITER_LOCK = 0x6F6D6E69726F7574
 
 
 class PostgresStore(SqlStore):
     """``postgresql://user:password@host:port/database``."""
 
-    dialect = "postgresql"
     blob_type = "BYTEA"
 
     def __init__(self, url: str) -> None:
         super().__init__(url)
         self._lock_conn: psycopg.Connection[Any] | None = None
 
-    def _connect(self) -> Connection:
+    def _connect(self) -> psycopg.Connection[Any]:
         try:
             return psycopg.connect(self.url, autocommit=True)
         except psycopg.OperationalError as e:
             raise StoreError(f"store {self._redacted()}: cannot connect: {e}") from e
 
     def _redacted(self) -> str:
-        from urllib.parse import urlsplit, urlunsplit
-
         parts = urlsplit(self.url)
         if parts.password is None:
             return self.url
@@ -50,7 +48,7 @@ class PostgresStore(SqlStore):
     def acquire_writer(self) -> None:
         if self._lock_conn is not None:
             return
-        conn = psycopg.connect(self.url, autocommit=True)
+        conn = self._connect()
         row = conn.execute("SELECT pg_try_advisory_lock(%s)", (_WRITER_LOCK,)).fetchone()
         if not row or not row[0]:
             conn.close()

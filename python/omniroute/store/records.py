@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import msgspec
 from msgspec import Struct
 
 __all__ = [
@@ -207,7 +206,3 @@ class CustomerContext(_Record, frozen=True, kw_only=True):
     open_conversation: Conversation | None
     last_agent: str | None
     customer_notes: list[Note]
-
-
-def dumps(value: object) -> str:
-    return msgspec.json.encode(value).decode()

@@ -48,13 +48,6 @@ class StoreError(OmnirouteError):
     """The store cannot do what was asked (schema too new, already in use, ...)."""
 
 
-class Cursor(Protocol):
-    def execute(self, sql: str, params: Sequence[Any] = ..., /) -> Any: ...
-    def executemany(self, sql: str, params: Iterable[Sequence[Any]], /) -> Any: ...
-    def fetchone(self) -> Any: ...
-    def fetchall(self) -> list[Any]: ...
-
-
 class Connection(Protocol):
     def cursor(self) -> Any: ...
     def close(self) -> None: ...
@@ -92,6 +85,15 @@ def _interaction(row: Sequence[Any]) -> Interaction:
     )
 
 
+_CONVERSATION_COLUMNS = "id, customer_id, opened_at, last_activity_at, closed_at"
+
+
+def _conversation(row: Sequence[Any]) -> Conversation:
+    return Conversation(
+        id=row[0], customer_id=row[1], opened_at=row[2], last_activity_at=row[3], closed_at=row[4]
+    )
+
+
 def _customer(row: Sequence[Any]) -> Customer:
     attributes = _attributes.decode(row[3]) if row[3] != "{}" else {}
     return Customer(
@@ -120,7 +122,6 @@ class Reader:
     """Reads, on a connection of the calling thread (or inside a write)."""
 
     def __init__(self, store: SqlStore, cursor: Any) -> None:
-        self._store = store
         self._cur = cursor
         self._q = store.sql
 
@@ -189,25 +190,18 @@ class Reader:
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             for row in self._all(
-                "SELECT id, customer_id, opened_at, last_activity_at, closed_at FROM conversations "
+                f"SELECT {_CONVERSATION_COLUMNS} FROM conversations "
                 f"WHERE customer_id IN ({_in(len(chunk))}) AND closed_at IS NULL ORDER BY opened_at",
                 chunk,
             ):
-                found[row[1]] = Conversation(
-                    id=row[0], customer_id=row[1], opened_at=row[2], last_activity_at=row[3], closed_at=row[4]
-                )
+                found[row[1]] = _conversation(row)
         return found
 
     def conversation(self, conversation_id: str) -> Conversation:
-        row = self._one(
-            "SELECT id, customer_id, opened_at, last_activity_at, closed_at FROM conversations WHERE id = ?",
-            (conversation_id,),
-        )
+        row = self._one(f"SELECT {_CONVERSATION_COLUMNS} FROM conversations WHERE id = ?", (conversation_id,))
         if row is None:
             raise UnknownIdError(f"conversation: no conversation {conversation_id!r}")
-        return Conversation(
-            id=row[0], customer_id=row[1], opened_at=row[2], last_activity_at=row[3], closed_at=row[4]
-        )
+        return _conversation(row)
 
     def last_agents(self, customer_ids: Iterable[str]) -> dict[str, str]:
         """The agent who last answered each customer, on any channel."""
@@ -334,17 +328,11 @@ class Reader:
         customer = self.live_customer(customer_id)
         cid = customer.id
         row = self._one(
-            "SELECT id, customer_id, opened_at, last_activity_at, closed_at FROM conversations "
+            f"SELECT {_CONVERSATION_COLUMNS} FROM conversations "
             "WHERE customer_id = ? AND closed_at IS NULL ORDER BY opened_at DESC LIMIT 1",
             (cid,),
         )
-        open_conversation = (
-            Conversation(
-                id=row[0], customer_id=row[1], opened_at=row[2], last_activity_at=row[3], closed_at=row[4]
-            )
-            if row is not None
-            else None
-        )
+        open_conversation = _conversation(row) if row is not None else None
         open_id = open_conversation.id if open_conversation is not None else None
         # Each query reads an index in the order asked for (schema version 3);
         # rows are decoded as they stream in, and the columns every note or
@@ -852,7 +840,6 @@ class SqlStore(ABC):
     """Storage behind one interface: the runtime writes from one thread and
     reads from any. Open with :func:`omniroute.store.open_store`."""
 
-    dialect: str = ""
     blob_type: str = "BLOB"
 
     def __init__(self, url: str) -> None:
@@ -932,11 +919,16 @@ class SqlStore(ABC):
     @contextmanager
     def write(self) -> Iterator[Writer]:
         """One transaction: committed when the block ends, rolled back if it raises."""
-        conn = self._connection()
-        cur = conn.cursor()
+        with self._transaction() as cur:
+            yield Writer(self, cur)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Any]:
+        """A write transaction on a cursor of this thread's connection."""
+        cur = self._connection().cursor()
         self._begin_write(cur)
         try:
-            yield Writer(self, cur)
+            yield cur
         except BaseException:
             cur.execute("ROLLBACK")
             raise
@@ -970,18 +962,11 @@ class SqlStore(ABC):
         target = latest_version() if target is None else target
         if not 0 <= target <= latest_version():
             raise InvalidInputError(f"target: schema version {target} does not exist (0..{latest_version()})")
-        conn = self._connection()
-        cur = conn.cursor()
-        self._begin_write(cur)
-        try:
+        with self._transaction() as cur:
             cur.execute(
                 "CREATE TABLE IF NOT EXISTS omniroute_schema (version BIGINT PRIMARY KEY, "
                 "applied_at DOUBLE PRECISION NOT NULL, description TEXT NOT NULL)"
             )
-            cur.execute("COMMIT")
-        except BaseException:
-            cur.execute("ROLLBACK")
-            raise
         current = self.schema_version()
         if current > latest_version():
             raise StoreError(
@@ -990,8 +975,7 @@ class SqlStore(ABC):
             )
         for migration in MIGRATIONS:
             if current < migration.version <= target:
-                self._begin_write(cur)
-                try:
+                with self._transaction() as cur:
                     for statement in migration.statements:
                         cur.execute(statement.format(blob=self.blob_type))
                     cur.execute(
@@ -1000,10 +984,6 @@ class SqlStore(ABC):
                         ),
                         (migration.version, time.time(), migration.description),
                     )
-                    cur.execute("COMMIT")
-                except BaseException:
-                    cur.execute("ROLLBACK")
-                    raise
                 current = migration.version
         return current
 

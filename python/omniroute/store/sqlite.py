@@ -24,7 +24,6 @@ class SqliteStore(SqlStore):
     through a power cut, at the cost of an fsync per commit.
     """
 
-    dialect = "sqlite"
     blob_type = "BLOB"
 
     def __init__(self, url: str) -> None:

@@ -157,7 +157,8 @@ def _occupancy_floor(load: float, cap: float) -> int:
     return agents
 
 
-_NO_CONTACTS = Staffing(
+# What an interval without contacts needs: no agents, and every figure at its best.
+NO_CONTACTS = Staffing(
     agents=0,
     raw_agents=0,
     service_level=1.0,
@@ -287,7 +288,7 @@ class ErlangC:
                 )
         a = self.load
         if a == 0:
-            return _NO_CONTACTS
+            return NO_CONTACTS
         n = math.floor(a) + 1
         floor = _occupancy_floor(a, cap)
         b = _erlang_b(n, a)
@@ -443,6 +444,13 @@ class ErlangA:
             return None
         return self._point(n, _erlang_b(n, self.load), with_wait=with_wait)
 
+    def _asa(self, p: _PointA) -> float:
+        """E[V; served] / P(answered), from a point computed ``with_wait``."""
+        return p.waiting * p.x * self.patience_seconds * p.series.wait / p.answered
+
+    def _occupancy(self, p: _PointA, n: int) -> float:
+        return min(1.0, self.load * p.answered / n)
+
     def _sl(self, p: _PointA, threshold: float) -> float:
         """(1 - P(wait)) + P(wait)·P(served within t | wait), where P(served within t | wait) =
         S(x, y) - R·e^{-θt}·S(x, z), z = y·e^{-θt}, R = gamma(x, z)/gamma(x, y); S the ``served`` mean."""
@@ -476,9 +484,7 @@ class ErlangA:
     def asa(self, agents: int) -> float:
         """Average speed of answer in seconds of the contacts answered: E[V; V < patience] / P(answered)."""
         p = self._at(agents, with_wait=True)
-        if p is None:
-            return 0.0
-        return p.waiting * p.x * self.patience_seconds * p.series.wait / p.answered
+        return 0.0 if p is None else self._asa(p)
 
     def mean_wait(self, agents: int) -> float:
         """Mean time in queue in seconds of all arrivals, answered or abandoned: P(abandon)/θ."""
@@ -488,7 +494,7 @@ class ErlangA:
     def occupancy(self, agents: int) -> float:
         """The fraction of the agents' time spent handling contacts: load·(1 - P(abandon)) / n."""
         p = self._at(agents)
-        return 0.0 if p is None else min(1.0, self.load * p.answered / _agents(agents))
+        return 0.0 if p is None else self._occupancy(p, int(agents))
 
     def required_agents(
         self,
@@ -516,13 +522,13 @@ class ErlangA:
             ab_cap = _fraction("max_abandonment", max_abandonment, low_open=True, high_open=False)
         a = self.load
         if a == 0:
-            return _NO_CONTACTS
+            return NO_CONTACTS
         bound = max(target, 1.0 - ab_cap) * a
         n = max(1, math.floor(bound * (1.0 - 1e-9)))
         b = _erlang_b(n, a)
         while True:
             p = self._point(n, b)
-            occupancy = min(1.0, a * p.answered / n)
+            occupancy = self._occupancy(p, n)
             if p.abandonment <= ab_cap and occupancy <= cap:
                 sl = self._sl(p, threshold)
                 if sl >= target:
@@ -531,7 +537,7 @@ class ErlangA:
                         agents=_scheduled(n, shrink),
                         raw_agents=n,
                         service_level=sl,
-                        asa=p.waiting * p.x * self.patience_seconds * p.series.wait / p.answered,
+                        asa=self._asa(p),
                         waiting_probability=p.waiting,
                         occupancy=occupancy,
                         abandonment=p.abandonment,

@@ -33,7 +33,7 @@ import numpy.typing as npt
 from statsmodels.tsa.holtwinters import ExponentialSmoothing
 
 from omniroute.errors import InvalidInputError
-from omniroute.wfm.history import History, iso
+from omniroute.wfm.history import History, Intervals, iso
 
 __all__ = [
     "FORECAST_COLUMNS",
@@ -59,23 +59,12 @@ MAX_HORIZON_DAYS = 366
 Vector = npt.NDArray[np.float64]
 
 
-class Forecast(msgspec.Struct, frozen=True, kw_only=True):
+class Forecast(Intervals, frozen=True, kw_only=True):
     """Volume and AHT per interval, from ``start`` on."""
 
-    start: float
-    interval_minutes: int
-    utc_offset_seconds: int = 0
-    volume: list[float]
     aht_seconds: list[float]
     # The seasonal period the model used (intervals); None if not forecast here.
     season_intervals: int | None = None
-
-    @property
-    def step(self) -> float:
-        return self.interval_minutes * 60.0
-
-    def starts(self) -> list[float]:
-        return [self.start + k * self.step for k in range(len(self.volume))]
 
 
 class Errors(msgspec.Struct, frozen=True, kw_only=True):
@@ -236,12 +225,8 @@ def evaluate(history: History, *, holdout_days: int | None = None) -> HoldoutRep
             f"holdout_days: holding out {holdout_days} days of {history.days:.2f} leaves "
             f"{max(fit_length, 0) / per_day:.2f} to fit on; at least 2 are needed"
         )
-    train = History(
-        start=history.start,
-        interval_minutes=history.interval_minutes,
-        utc_offset_seconds=history.utc_offset_seconds,
-        volume=history.volume[:fit_length],
-        workload_seconds=history.workload_seconds[:fit_length],
+    train = msgspec.structs.replace(
+        history, volume=history.volume[:fit_length], workload_seconds=history.workload_seconds[:fit_length]
     )
     volume, aht, season = _predict(train, held)
     actual_volume = np.asarray(history.volume[fit_length:], dtype=np.float64)

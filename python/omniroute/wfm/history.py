@@ -43,6 +43,7 @@ from omniroute.store import Interaction, SqlStore
 __all__ = [
     "INTERVAL_MINUTES",
     "History",
+    "Intervals",
     "check_interval_minutes",
     "history_from_interactions",
     "history_from_store",
@@ -55,8 +56,8 @@ INTERVAL_MINUTES: tuple[int, ...] = (15, 30, 60)
 REQUIRED_COLUMNS: tuple[str, ...] = ("interval_start", "volume", "aht_seconds")
 
 
-class History(msgspec.Struct, frozen=True, kw_only=True):
-    """Volume and workload per interval, on a contiguous grid."""
+class Intervals(msgspec.Struct, frozen=True, kw_only=True):
+    """Contacts per interval on a contiguous grid: what a history and a forecast share."""
 
     # Unix seconds at which the first interval starts.
     start: float
@@ -65,8 +66,6 @@ class History(msgspec.Struct, frozen=True, kw_only=True):
     utc_offset_seconds: int = 0
     # Contacts per interval (≥ 0).
     volume: list[float]
-    # Seconds of handling per interval: volume x the interval's AHT.
-    workload_seconds: list[float]
 
     @property
     def step(self) -> float:
@@ -86,6 +85,17 @@ class History(msgspec.Struct, frozen=True, kw_only=True):
     def days(self) -> float:
         return len(self.volume) / self.intervals_per_day
 
+    def starts(self) -> list[float]:
+        """The start of every interval, in Unix seconds."""
+        return [self.start + k * self.step for k in range(len(self.volume))]
+
+
+class History(Intervals, frozen=True, kw_only=True):
+    """Volume and workload per interval, on a contiguous grid."""
+
+    # Seconds of handling per interval: volume x the interval's AHT.
+    workload_seconds: list[float]
+
     @property
     def mean_aht(self) -> float:
         """Σ workload / Σ volume (0 when nothing arrived)."""
@@ -97,10 +107,6 @@ class History(msgspec.Struct, frozen=True, kw_only=True):
         """Workload / volume per interval; the mean AHT where the volume is zero."""
         mean = self.mean_aht
         return [w / v if v > 0 else mean for v, w in zip(self.volume, self.workload_seconds, strict=True)]
-
-    def starts(self) -> list[float]:
-        """The start of every interval, in Unix seconds."""
-        return [self.start + k * self.step for k in range(len(self.volume))]
 
 
 def check_interval_minutes(minutes: int) -> int:
@@ -158,7 +164,8 @@ def _number(text: str, column: str, line: int) -> float:
     return value
 
 
-def _read_rows(path: str | os.PathLike[str], what: str) -> list[_Row]:
+def _read_rows(path: str | os.PathLike[str], what: str) -> tuple[list[str], list[_Row]]:
+    """The header's column names and the rows of a history or forecast CSV."""
     name = os.fspath(path)
     with open(name, encoding="utf-8-sig", newline="") as f:
         reader = csv.reader(f)
@@ -208,7 +215,7 @@ def _read_rows(path: str | os.PathLike[str], what: str) -> list[_Row]:
             rows.append(_Row(line, key, start, offset, volume, aht))
     if not rows:
         raise InvalidInputError(f"{what}: {name} has a header but no rows")
-    return rows
+    return columns, rows
 
 
 def _check_order(rows: Sequence[_Row]) -> None:
@@ -255,22 +262,24 @@ def _grid(events: Iterable[tuple[float, float, float]], minutes: int, offset: in
 def read_history_csv(
     path: str | os.PathLike[str],
     *,
-    interval_minutes: int = 15,
+    interval_minutes: int | None = 15,
     queue: str | None = None,
     channel: str | None = None,
     what: str = "history",
 ) -> History:
     """The history in a CSV file (see the module's docstring), aggregated to
-    ``interval_minutes``; only rows of ``queue`` and/or ``channel`` if given
-    (the file must then have that column), otherwise all rows summed."""
-    minutes = check_interval_minutes(interval_minutes)
-    rows = _read_rows(path, what)
-    if queue is not None and "queue" not in _header(path):
-        raise InvalidInputError(f"queue: {os.fspath(path)} has no queue column to choose {queue!r} from")
-    if channel is not None and "channel" not in _header(path):
-        raise InvalidInputError(
-            f"channel: {os.fspath(path)} has no channel column to choose {channel!r} from"
-        )
+    ``interval_minutes``, or with None to the rows' own spacing (a file of one
+    row per interval, such as a forecast; 15 minutes for a single row); only
+    rows of ``queue`` and/or ``channel`` if given (the file must then have that
+    column), otherwise all rows summed."""
+    if interval_minutes is not None:
+        check_interval_minutes(interval_minutes)
+    columns, rows = _read_rows(path, what)
+    for column, value in (("queue", queue), ("channel", channel)):
+        if value is not None and column not in columns:
+            raise InvalidInputError(
+                f"{column}: {os.fspath(path)} has no {column} column to choose {value!r} from"
+            )
     _check_order(rows)
     chosen = [
         r for r in rows if (queue is None or r.key[0] == queue) and (channel is None or r.key[1] == channel)
@@ -279,9 +288,22 @@ def read_history_csv(
         raise InvalidInputError(
             f"{'queue' if queue is not None else 'channel'}: no rows of {_chosen(queue, channel)}"
         )
-    _check_spacing(chosen, minutes)
+    spacing = _spacing(chosen)
+    if interval_minutes is None:
+        minutes = 15 if spacing == 0 else spacing / 60
+        if minutes not in INTERVAL_MINUTES:
+            raise InvalidInputError(
+                f"interval_start: rows are {minutes:g} minutes apart; intervals of "
+                f"{', '.join(map(str, INTERVAL_MINUTES))} minutes are supported"
+            )
+        interval_minutes = int(minutes)
+    elif spacing > interval_minutes * 60:
+        raise InvalidInputError(
+            f"interval_start: rows are {spacing / 60:g} minutes apart, coarser than the "
+            f"{interval_minutes}-minute intervals asked for (interval_minutes)"
+        )
     offset = chosen[0].offset
-    return _grid(((r.start, r.volume, r.volume * r.aht) for r in chosen), minutes, offset, what)
+    return _grid(((r.start, r.volume, r.volume * r.aht) for r in chosen), interval_minutes, offset, what)
 
 
 def _chosen(queue: str | None, channel: str | None) -> str:
@@ -289,40 +311,13 @@ def _chosen(queue: str | None, channel: str | None) -> str:
     return ", ".join(f"{name} {value!r}" for name, value in named if value is not None)
 
 
-def _header(path: str | os.PathLike[str]) -> list[str]:
-    with open(os.fspath(path), encoding="utf-8-sig", newline="") as f:
-        return [cell.strip() for cell in next(csv.reader(f), [])]
-
-
-def _check_spacing(rows: Sequence[_Row], minutes: int) -> None:
-    """Rows coarser than the intervals asked for cannot be split into them."""
+def _spacing(rows: Sequence[_Row]) -> int:
+    """Seconds between the rows of one (queue, channel): the greatest common
+    divisor of their gaps, 0 when no series has two rows."""
     by_key: dict[tuple[str, str], list[float]] = {}
     for r in rows:
         by_key.setdefault(r.key, []).append(r.start)
-    gaps = [round(b - a) for starts in by_key.values() for a, b in itertools.pairwise(starts)]
-    spacing = math.gcd(*gaps) if gaps else 0
-    if spacing > minutes * 60:
-        raise InvalidInputError(
-            f"interval_start: rows are {spacing / 60:g} minutes apart, coarser than the "
-            f"{minutes}-minute intervals asked for (interval_minutes)"
-        )
-
-
-def infer_interval_minutes(path: str | os.PathLike[str], default: int = 15) -> int:
-    """The interval of a CSV whose rows are one per interval: the greatest
-    common divisor of the gaps between rows (``default`` for a single row)."""
-    rows = _read_rows(path, "forecast")
-    _check_order(rows)
-    gaps = [round(b.start - a.start) for a, b in itertools.pairwise(rows) if a.key == b.key]
-    if not gaps:
-        return default
-    minutes = math.gcd(*gaps) / 60
-    if minutes not in INTERVAL_MINUTES:
-        raise InvalidInputError(
-            f"interval_start: rows are {minutes:g} minutes apart; intervals of "
-            f"{', '.join(map(str, INTERVAL_MINUTES))} minutes are supported"
-        )
-    return int(minutes)
+    return math.gcd(*(round(b - a) for starts in by_key.values() for a, b in itertools.pairwise(starts)))
 
 
 def history_from_interactions(

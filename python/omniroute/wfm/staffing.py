@@ -24,22 +24,18 @@ import os
 from typing import TextIO
 
 import msgspec
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import FixedLocator
 
+from omniroute.charts import chart_format, figure, save_chart
 from omniroute.errors import InvalidInputError
-from omniroute.wfm.erlang import ErlangA, ErlangC, Staffing
+from omniroute.wfm.erlang import NO_CONTACTS, ErlangA, ErlangC
 from omniroute.wfm.forecast import Forecast
-from omniroute.wfm.history import check_interval_minutes, infer_interval_minutes, iso, read_history_csv
+from omniroute.wfm.history import check_interval_minutes, iso, read_history_csv
 
 __all__ = [
-    "CHART_SUFFIXES",
     "PLAN_COLUMNS",
     "PlanRow",
     "StaffingPlan",
     "StaffingTargets",
-    "chart_format",
     "check_targets",
     "describe_plan",
     "plan_staffing",
@@ -48,7 +44,6 @@ __all__ = [
     "write_plan_csv",
 ]
 
-CHART_SUFFIXES: tuple[str, ...] = (".png", ".svg")
 PLAN_COLUMNS: tuple[str, ...] = (
     "interval_start",
     "volume",
@@ -152,44 +147,35 @@ class StaffingPlan(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def _row(start: float, volume: float, aht: float, step: float, t: StaffingTargets) -> PlanRow:
-    if volume <= 0:
-        return PlanRow(
-            interval_start=start,
-            volume=0.0,
-            aht_seconds=aht,
-            load_erlangs=0.0,
-            raw_agents=0,
-            agents=0,
-            service_level=1.0,
-            asa_seconds=0.0,
-            occupancy=0.0,
-            waiting_probability=0.0,
-            abandonment=0.0,
-        )
-    s: Staffing
-    if t.patience_seconds is None:
-        s = ErlangC(contacts=volume, interval_seconds=step, aht_seconds=aht).required_agents(
-            service_level=t.service_level,
-            threshold_seconds=t.threshold_seconds,
-            max_occupancy=t.max_occupancy,
-            shrinkage=t.shrinkage,
-            max_asa=t.max_asa,
-        )
-    else:
-        s = ErlangA(
-            contacts=volume, interval_seconds=step, aht_seconds=aht, patience_seconds=t.patience_seconds
-        ).required_agents(
-            service_level=t.service_level,
-            threshold_seconds=t.threshold_seconds,
-            max_abandonment=t.max_abandonment,
-            max_occupancy=t.max_occupancy,
-            shrinkage=t.shrinkage,
-        )
+    load, s = 0.0, NO_CONTACTS  # an interval with zero volume: its AHT is moot
+    if volume > 0:
+        model: ErlangC | ErlangA
+        if t.patience_seconds is None:
+            model = ErlangC(contacts=volume, interval_seconds=step, aht_seconds=aht)
+            s = model.required_agents(
+                service_level=t.service_level,
+                threshold_seconds=t.threshold_seconds,
+                max_occupancy=t.max_occupancy,
+                shrinkage=t.shrinkage,
+                max_asa=t.max_asa,
+            )
+        else:
+            model = ErlangA(
+                contacts=volume, interval_seconds=step, aht_seconds=aht, patience_seconds=t.patience_seconds
+            )
+            s = model.required_agents(
+                service_level=t.service_level,
+                threshold_seconds=t.threshold_seconds,
+                max_abandonment=t.max_abandonment,
+                max_occupancy=t.max_occupancy,
+                shrinkage=t.shrinkage,
+            )
+        load = model.load
     return PlanRow(
         interval_start=start,
-        volume=volume,
+        volume=volume if volume > 0 else 0.0,
         aht_seconds=aht,
-        load_erlangs=volume * aht / step,
+        load_erlangs=load,
         raw_agents=s.raw_agents,
         agents=s.agents,
         service_level=s.service_level,
@@ -225,8 +211,7 @@ def read_forecast_csv(path: str | os.PathLike[str], *, interval_minutes: int | N
     """A forecast CSV (``interval_start,volume,aht_seconds``, one row per
     interval; missing intervals are zero volume); the interval is inferred
     from the rows' spacing unless given."""
-    minutes = infer_interval_minutes(path) if interval_minutes is None else interval_minutes
-    h = read_history_csv(path, interval_minutes=minutes, what="forecast")
+    h = read_history_csv(path, interval_minutes=interval_minutes, what="forecast")
     return Forecast(
         start=h.start,
         interval_minutes=h.interval_minutes,
@@ -296,26 +281,15 @@ def write_plan_csv(plan: StaffingPlan, out: TextIO) -> int:
     return len(plan.rows)
 
 
-def chart_format(path: str | os.PathLike[str]) -> str:
-    """``png`` or ``svg`` from the file's suffix; anything else is an error."""
-    suffix = os.path.splitext(os.fspath(path))[1].lower()
-    if suffix not in CHART_SUFFIXES:
-        raise InvalidInputError(
-            f"chart: {os.fspath(path)!r} ends in {suffix or 'no suffix'}; "
-            f"a chart is {' or '.join(CHART_SUFFIXES)}"
-        )
-    return suffix[1:]
-
-
 def write_chart(plan: StaffingPlan, path: str | os.PathLike[str]) -> None:
     """Bars of scheduled agents per interval and a line of volume on a second
     axis, written as PNG or SVG (by the suffix of ``path``)."""
+    from matplotlib.ticker import FixedLocator  # matplotlib loads only to draw
+
     fmt = chart_format(path)
     if not plan.rows:
         raise InvalidInputError("chart: the plan has no intervals")
-    # The Agg canvas, bound to this figure alone: no pyplot, no global backend, no display.
-    fig = Figure(figsize=(12, 5), layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = figure(figsize=(12, 5))
     ax = fig.add_subplot()
     x = list(range(len(plan.rows)))
     ax.bar(x, [r.agents for r in plan.rows], width=0.85, color="#4C72B0", label="scheduled agents")
@@ -347,5 +321,4 @@ def write_chart(plan: StaffingPlan, path: str | os.PathLike[str]) -> None:
     more = twin.get_legend_handles_labels()
     ax.legend(handles[0] + more[0], handles[1] + more[1], loc="upper left")
     ax.grid(axis="y", alpha=0.3)
-    metadata = {"Date": None} if fmt == "svg" else None
-    fig.savefig(os.fspath(path), format=fmt, dpi=100, metadata=metadata)
+    save_chart(fig, path, fmt)

@@ -4,12 +4,11 @@
 //! contacts a second (arrivals, answers, abandons, transfers, talk/hold/wrap-up
 //! segments, dispositions, CSAT, agent states and loads), about 1.7 hours of
 //! traffic in one million events. Groups:
-//! - `metrics_record`: `record_batch` alone (events/s), the incremental path to
-//!   a wallboard (`record_batch` then `snapshot`), and the naive baseline that
-//!   keeps the events and recomputes the same figures from them;
+//! - `metrics_record`: `record_batch` alone (events/s), and the incremental
+//!   path to a wallboard (`record_batch` then `snapshot`);
 //! - `metrics_snapshot`: one wallboard refresh (the last second's events,
-//!   then a snapshot) against the naive recompute of the same wallboard from
-//!   every stored event.
+//!   then a snapshot) against the naive baseline that keeps the events and
+//!   recomputes the same wallboard from every one of them.
 
 use std::hint::black_box;
 use std::time::Duration;

@@ -129,7 +129,7 @@ impl Engine {
             // earliest event this call can make is at its first live timer's
             // time or at `now`, and none is before the engine's own time.
             let earliest =
-                if last <= guard.now() { guard.now() } else { guard.next_live_timer_at().map_or(now, |t| t.min(now)) };
+                if last <= guard.now() { guard.now() } else { guard.next_timer_at().map_or(now, |t| t.min(now)) };
             if earliest < last {
                 return Err(InvalidInputError::new_err(format!(
                     "now: this call would report events at {earliest}, before the metrics' time {last} (their \

@@ -177,15 +177,6 @@ impl Engine {
         out
     }
 
-    /// When the earliest timer that may still change something falls due
-    /// (relaxation, offer timeout, reservation, wrap-up or inactivity), if
-    /// any. Timers made stale by what happened since are passed over; this
-    /// looks at every timer, so it is for occasional use, not per batch.
-    #[must_use]
-    pub fn next_live_timer_at(&self) -> Option<f64> {
-        self.timers.iter().filter(|t| self.timer_is_live(t.0.kind)).map(|t| t.0.at.0).min_by(f64::total_cmp)
-    }
-
     /// When the next live timer falls due, if any; stale timers at the top
     /// of the heap (offers already answered, tasks gone) are dropped on the
     /// way, so a runtime can call this after every batch: amortised O(1).
@@ -274,8 +265,7 @@ impl Engine {
     pub(crate) fn schedule(&mut self, at: f64, kind: state::TimerKind) {
         let seq = self.next_timer;
         self.next_timer += 1;
-        let rank = u8::from(!matches!(kind, state::TimerKind::ReservationEnd { .. }));
-        self.timers.push(Reverse(Timer { at: state::Time(at), rank, seq, kind }));
+        self.timers.push(Reverse(Timer { at: state::Time(at), seq, kind }));
     }
 
     /// Whether a task of channel `c` fits the agent's capacity now, or the

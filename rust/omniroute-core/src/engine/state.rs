@@ -153,14 +153,31 @@ pub(crate) enum TimerKind {
     Inactivity { task: TaskIx, seq: u64, gen: u32 },
 }
 
-/// A timer, ordered by time, then rank, then creation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub(crate) struct Timer {
-    pub at: Time,
+impl TimerKind {
     /// 0 for a reservation's end, 1 for the rest: a reservation that ends at
     /// `t` is over for every decision made at `t`, whichever timer of `t`
     /// triggers it.
-    pub rank: u8,
+    fn rank(self) -> u8 {
+        u8::from(!matches!(self, TimerKind::ReservationEnd { .. }))
+    }
+}
+
+/// A timer, ordered by time, then the rank of its kind, then creation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Timer {
+    pub at: Time,
     pub seq: u64,
     pub kind: TimerKind,
+}
+
+impl PartialOrd for Timer {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Timer {
+    fn cmp(&self, other: &Self) -> Ordering {
+        let key = |t: &Self| (t.at, t.kind.rank(), t.seq, t.kind);
+        key(self).cmp(&key(other))
+    }
 }

@@ -21,14 +21,17 @@ impl Engine {
     }
 
     fn fire(&mut self, kind: TimerKind) {
+        // A timer [`Self::timer_is_live`] finds stale does nothing: that is
+        // what lets `next_timer_at` drop such timers unfired.
+        if !self.timer_is_live(kind) {
+            return;
+        }
         match kind {
-            TimerKind::Step { task, seq } => {
-                if self.live(task, seq).is_some_and(|p| *p == Phase::Waiting) {
-                    self.delist(task);
-                    self.catch_up_steps(task);
-                    self.enlist(task);
-                    self.match_task(task);
-                }
+            TimerKind::Step { task, .. } => {
+                self.delist(task);
+                self.catch_up_steps(task);
+                self.enlist(task);
+                self.match_task(task);
             }
             TimerKind::OfferTimeout { task, offer } => {
                 let pending = self.tasks[task as usize].as_ref().and_then(|t| match t.phase {
@@ -39,15 +42,12 @@ impl Engine {
                     self.offer_timed_out(task, offer, a);
                 }
             }
-            TimerKind::ReservationEnd { task, seq } => {
-                let Some(phase) = self.live(task, seq).cloned() else {
-                    return;
-                };
+            TimerKind::ReservationEnd { task, .. } => {
                 let due = self.task(task).reservation.as_ref().is_some_and(|r| r.until <= self.now);
                 if !due {
                     return;
                 }
-                let waiting = phase == Phase::Waiting;
+                let waiting = self.task(task).phase == Phase::Waiting;
                 if waiting {
                     self.delist(task);
                 }
@@ -59,23 +59,16 @@ impl Engine {
                 self.out.push(ev);
                 self.match_task(task);
             }
-            TimerKind::WrapUpEnd { agent, gen } => {
-                let due = self.agents[agent as usize]
-                    .as_ref()
-                    .is_some_and(|a| a.status == AgentStatus::WrapUp && a.wrap_gen == gen);
-                if due {
-                    self.become_available(agent);
-                }
-            }
-            TimerKind::Inactivity { task, seq, gen } => {
-                let Some(Phase::Assigned { agent }) = self.live(task, seq).cloned() else {
+            TimerKind::WrapUpEnd { agent, .. } => self.become_available(agent),
+            TimerKind::Inactivity { task, .. } => {
+                let t = self.task(task);
+                let Phase::Assigned { agent } = t.phase else {
                     return;
                 };
-                let t = self.task(task);
                 let silent_for = self.channels[t.channel as usize].config.inactive_after;
                 // Compared as the timer was computed (`last_activity + s`):
                 // `now - last_activity` may round below `s` on large times.
-                if t.activity_gen == gen && !t.inactive && silent_for.is_some_and(|s| t.last_activity + s <= self.now) {
+                if !t.inactive && silent_for.is_some_and(|s| t.last_activity + s <= self.now) {
                     self.make_inactive(task, agent);
                 }
             }

@@ -173,19 +173,13 @@ impl Aggregator {
     /// Records an event that names its queue, channel and agent, interning new
     /// names. A refused event changes nothing (its names are not interned).
     pub fn record_named(&mut self, event: &NamedMetricEvent) -> Result<(), MetricsError> {
-        let scalars = event.scalars();
-        scalars.check(self.last_time())?;
-        let keyed = event.to_keyed(|kind, name| self.key_of(kind, name));
-        // Checked above, and its keys were interned just now.
-        self.apply(&keyed, scalars.at);
-        Ok(())
+        self.record_built(|key| event.to_keyed(key))
     }
 
     /// Records the event `build` makes once it is given a key for each name
     /// it names: the engine's outputs reach the metrics this way without a
-    /// named copy of each event. As with [`Self::record_named`], a refused
-    /// event changes nothing: new names are interned only once the event has
-    /// passed its checks.
+    /// named copy of each event. A refused event changes nothing: new names
+    /// are interned only once the event has passed its checks.
     pub fn record_built(
         &mut self,
         build: impl Fn(&mut dyn FnMut(DimensionKind, &str) -> u32) -> MetricEvent,
@@ -359,7 +353,7 @@ impl Aggregator {
     #[inline]
     fn contribute(&mut self, dims: &[DimRef], contribution: Contribution, wait: Option<WaitRecord>) {
         let deltas = contribution.deltas();
-        self.live.add_deltas(dims, &deltas, wait.map(|w| w.bucket));
+        self.live.add(dims, &deltas, wait.map(|w| w.bucket));
         self.windows.touch(dims, deltas.fields(), wait);
     }
 }

@@ -10,8 +10,6 @@
 use serde::{Deserialize, Serialize};
 
 use super::config::MAX_WINDOWS;
-#[cfg(test)]
-use super::counts::Contribution;
 use super::counts::{field, Counts, Deltas, Tally, COUNTERS};
 use super::dimension::{DimRef, DimensionKind, PerDimension};
 use super::histogram::{representative, WaitHistogram, BUCKETS};
@@ -243,15 +241,9 @@ impl LiveFigures {
         &mut cells[start..start + stride]
     }
 
-    /// Adds a contact event to every span of every dimension in `dims`.
-    #[cfg(test)]
-    pub fn add(&mut self, dims: &[DimRef], contribution: Contribution, wait_bucket: Option<u16>) {
-        self.add_deltas(dims, &contribution.deltas(), wait_bucket);
-    }
-
     /// Adds what a contact event moves to every span of every dimension in `dims`.
     #[inline]
-    pub fn add_deltas(&mut self, dims: &[DimRef], deltas: &Deltas, wait_bucket: Option<u16>) {
+    pub fn add(&mut self, dims: &[DimRef], deltas: &Deltas, wait_bucket: Option<u16>) {
         // The usual numbers of spans get loops of known length, which compile to a few vector adds.
         match self.spans {
             2 => self.add_cells::<2>(dims, deltas.as_slice()),
@@ -423,6 +415,7 @@ impl LiveFigures {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::counts::Contribution;
     use crate::metrics::histogram::bucket_of;
 
     fn live() -> LiveFigures {
@@ -436,7 +429,7 @@ mod tests {
     fn an_event_counts_in_every_span_of_its_dimensions() {
         let mut live = live();
         let dims = [DimRef::OVERALL, DimRef::queue(2)];
-        live.add(&dims, Contribution::Talk(5), None);
+        live.add(&dims, &Contribution::Talk(5).deltas(), None);
         for span in 0..live.spans() {
             assert_eq!(live.counts(DimRef::queue(2), span).talk, 5);
             assert_eq!(live.counts(DimRef::OVERALL, span).talk, 5);
@@ -449,7 +442,7 @@ mod tests {
         let mut live = live();
         let dims = [DimRef::OVERALL, DimRef::agent(0)];
         let wait = 12_000_000;
-        live.add(&dims, Contribution::Answered { wait, within: true }, Some(bucket_of(wait)));
+        live.add(&dims, &Contribution::Answered { wait, within: true }.deltas(), Some(bucket_of(wait)));
         let mut cells = [0; COUNTERS];
         cells[field::ANSWERED] = 1;
         cells[field::ANSWERED_WITHIN] = 1;
@@ -482,7 +475,7 @@ mod tests {
         let dim = DimRef::queue(0);
         for wait in [10_u64, 30, 165] {
             let micros = wait * 1_000_000;
-            live.add(&[dim], Contribution::Answered { wait: micros, within: false }, Some(bucket_of(micros)));
+            live.add(&[dim], &Contribution::Answered { wait: micros, within: false }.deltas(), Some(bucket_of(micros)));
         }
         // The first window lost the 10 s wait.
         live.adjust_wait(dim, FIRST_WINDOW, bucket_of(10_000_000), false);
@@ -504,7 +497,7 @@ mod tests {
         assert_eq!(live.cached_percentiles(dim)[SINCE_START], [Some(30.25), Some(165.0), Some(165.0)]);
         for _ in 0..3 {
             let micros = 1_000_000_000;
-            live.add(&[dim], Contribution::Answered { wait: micros, within: false }, Some(bucket_of(micros)));
+            live.add(&[dim], &Contribution::Answered { wait: micros, within: false }.deltas(), Some(bucket_of(micros)));
         }
         live.refresh_percentiles(dim);
         assert_eq!(live.cached_percentiles(dim)[SINCE_START][2], Some(representative(bucket_of(1_000_000_000))));

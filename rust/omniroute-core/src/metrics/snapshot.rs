@@ -257,18 +257,16 @@ impl Aggregator {
         let percentiles = self.live.cached_percentiles(dim);
         // Each span's counters read straight from the dimension's block: no scratch arrays to clear.
         let stats = |span: usize| Stats::compute(&self.live.counts(dim, span), percentiles[span], time(span));
-        let mut windows = Vec::with_capacity(self.config.windows.len());
-        windows.extend(
-            self.config
-                .windows
-                .iter()
-                .enumerate()
-                .map(|(w, &seconds)| WindowStats { seconds, stats: stats(FIRST_WINDOW + w) }),
-        );
         DimensionSnapshot {
             since_start: stats(SINCE_START),
             current_interval: stats(INTERVAL),
-            windows,
+            windows: self
+                .config
+                .windows
+                .iter()
+                .enumerate()
+                .map(|(w, &seconds)| WindowStats { seconds, stats: stats(FIRST_WINDOW + w) })
+                .collect(),
             waiting: self.waiting_now(dim, t),
             staffing: self.staffing_now(dim),
         }

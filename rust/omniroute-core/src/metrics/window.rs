@@ -379,7 +379,7 @@ mod tests {
         fn record(&mut self, t: Micros, dims: &[DimRef], contribution: Contribution, wait: Option<WaitRecord>) {
             self.advance_to(t);
             let deltas = contribution.deltas();
-            self.live.add_deltas(dims, &deltas, wait.map(|w| w.bucket));
+            self.live.add(dims, &deltas, wait.map(|w| w.bucket));
             self.windows.touch(dims, deltas.fields(), wait);
         }
 
