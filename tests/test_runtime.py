@@ -696,7 +696,7 @@ async def test_one_customer_across_email_phone_and_chat_with_sticky_routing(stor
             ("outbound", "Sorry, on its way"),
         ]
         assert [m.body for m in ctx.timeline[0].messages or []] == ["Any news?"]
-        assert ctx.timeline[1].messages == []
+        assert ctx.timeline[1].messages == ()
         assert ctx.last_agent == agent
         assert sorted((i.kind, i.value) for i in ctx.identities) == [
             ("email", "jo@example.com"),

@@ -183,7 +183,22 @@ def test_a_version_1_database_with_data_upgrades_intact(store_url: str) -> None:
                     "VALUES (?, ?, ?, ?, 'inbound', 'support', ?, 2, ?, ?, ?, ?, ?, '{\"lang\": \"en\"}')",
                     (iid, conv, owner, channel, status, agent, created, created, answered, ended),
                 )
-            w.add_messages([message("m1", "i-bob", "c-bob", T0 + 21, body="Where is my order?")])
+            m1 = message("m1", "i-bob", "c-bob", T0 + 21, body="Where is my order?")
+            execute(
+                w,
+                "INSERT INTO messages (id, interaction_id, conversation_id, at, direction, author, body, "
+                "content_type) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    m1.id,
+                    m1.interaction_id,
+                    m1.conversation_id,
+                    m1.at,
+                    m1.direction,
+                    m1.author,
+                    m1.body,
+                    m1.content_type,
+                ),
+            )
             w.add_attachments(
                 [
                     Attachment(
@@ -197,7 +212,13 @@ def test_a_version_1_database_with_data_upgrades_intact(store_url: str) -> None:
                     )
                 ]
             )
-            w.add_notes([note("n-ann", "ann", "i-ann", T0 + 41), note("n-bob", "bob", None, T0 + 30)])
+            for n in (note("n-ann", "ann", "i-ann", T0 + 41), note("n-bob", "bob", None, T0 + 30)):
+                execute(
+                    w,
+                    "INSERT INTO notes (id, customer_id, interaction_id, author, at, body) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (n.id, n.customer_id, n.interaction_id, n.author, n.at, n.body),
+                )
             w.save_config(config)
             # Version 1 kept one row per event.
             w._cur.execute(
@@ -261,6 +282,11 @@ def test_a_version_1_database_with_data_upgrades_intact(store_url: str) -> None:
             context = r.context("bob")
             assert context.customer.id == "ann"
             assert [e.interaction.id for e in context.timeline] == ["i-bob", "i-ann"]
+            # Rows from before version 5 have no record; they are read column by column.
+            assert context.timeline[1].interaction == r.interaction("i-ann")
+            assert [n.id for n in context.timeline[1].notes] == ["n-ann"]
+            assert [n.id for n in context.customer_notes] == ["n-bob"]
+            assert [m.body for m in context.timeline[0].messages or ()] == ["Where is my order?"]
             assert r.interaction("i-bob").offer == 3
         with store.write() as w:
             w.undo_merge(merge.id, T0 + 200)
@@ -689,9 +715,9 @@ def test_context_is_the_whole_story_newest_first(store: SqlStore) -> None:
             "i1": ["n1"],
         }
         # The open conversation's transcript only; older ones are fetched on demand.
-        assert timeline["i3"].messages == [r.messages("i3")[0], r.messages("i3")[1]]
+        assert timeline["i3"].messages == (r.messages("i3")[0], r.messages("i3")[1])
         assert [m.id for m in timeline["i3"].messages or []] == ["m1", "m2"]
-        assert timeline["i4"].messages == []
+        assert timeline["i4"].messages == ()
         assert timeline["i2"].messages is None
         assert timeline["i1"].messages is None
         assert context.open_conversation == conversation("c-new", "ann", T0 + 1000)
@@ -711,6 +737,54 @@ def test_context_is_the_whole_story_newest_first(store: SqlStore) -> None:
         assert [n.id for n in bob.customer_notes] == ["nb0"]
         with pytest.raises(UnknownIdError, match=r"^customer: "):
             r.context("carl")
+
+
+def records_match_rows(store: SqlStore) -> None:
+    """Each finished interaction, note and message carries its row as a
+    record (schema version 5), equal to the row read column by column; an
+    interaction still open carries none."""
+    with store.read() as r:
+        for iid, status, record in r._all("SELECT id, status, record FROM interactions"):
+            if status in ("completed", "abandoned", "cancelled"):
+                assert msgspec.msgpack.decode(record, type=Interaction) == r.interaction(iid), iid
+            else:
+                assert record is None, iid
+        for *columns, record in r._all(
+            "SELECT id, customer_id, interaction_id, author, at, body, record FROM notes"
+        ):
+            nid, owner, on, author, at, body = columns
+            expected = Note(id=nid, customer_id=owner, interaction_id=on, author=author, at=at, body=body)
+            assert msgspec.msgpack.decode(record, type=Note) == expected, nid
+        for mid, on, record in r._all("SELECT id, interaction_id, record FROM messages"):
+            expected_message = next(m for m in r.messages(on) if m.id == mid)
+            assert msgspec.msgpack.decode(record, type=Message) == expected_message, mid
+
+
+def test_finished_interactions_are_read_from_their_records(store: SqlStore) -> None:
+    with store.write() as w:
+        seed_ann(w)
+        # Finished as created (routed and cancelled in one batch) and finished by a patch.
+        w.add_interactions([interaction("i0", "c-old", "ann", T0 - 5, status="cancelled", ended_at=T0 - 4)])
+        w.patch_interactions(
+            [
+                InteractionPatch(id="i1", status="completed", ended_at=T0 + 60, disposition="sold"),
+                InteractionPatch(id="i2", status="abandoned", ended_at=T0 + 70),
+            ]
+        )
+    records_match_rows(store)
+    with store.write() as w:
+        # A finished row changes again: its wrap-up ends, a patch without a status.
+        assert w.end_wrap_up("bob", T0 + 90) == [("i1", "support", "voice", T0 + 60)]
+        w.patch_interactions([InteractionPatch(id="i2", outcome="called back")])
+    records_match_rows(store)
+    with store.read() as r:
+        timeline = r.context("ann").timeline
+        assert [e.interaction.id for e in timeline] == ["i4", "i3", "i2", "i1", "i0"]
+        assert [e.interaction for e in timeline] == [r.interaction(e.interaction.id) for e in timeline]
+        assert (timeline[3].interaction.wrap_up_ended_at, timeline[2].interaction.outcome) == (
+            T0 + 90,
+            "called back",
+        )
 
 
 # ----- merges -----
@@ -736,6 +810,7 @@ def test_a_merge_moves_everything_and_its_undo_moves_exactly_that_back(store: Sq
     assert merge.identities == [("email", "bob@example.com"), ("phone", "+441632960002")]
     assert (merge.conversations, merge.interactions, merge.notes) == (["c-bob"], ["ib"], ["nb", "nb0"])
     assert all(owner == "ann" for table in owners(store).values() for owner in table.values())
+    records_match_rows(store)
     with store.read() as r:
         assert r.merge(merge.id) == merge
         assert r.customer("bob").merged_into == "ann"
@@ -764,6 +839,7 @@ def test_a_merge_moves_everything_and_its_undo_moves_exactly_that_back(store: Sq
         assert {k: after[table][k] for k in owned} == owned
     assert (after["identities"]["ann-handle"], after["interactions"]["i5"]) == ("ann", "ann")
     assert (after["notes"]["n5"], after["notes"]["n6"]) == ("ann", "ann")
+    records_match_rows(store)
     with store.read() as r:
         assert r.customer("bob").merged_into is None
         assert r.context("bob").customer.id == "bob"

@@ -166,6 +166,19 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE UNIQUE INDEX event_pages_last ON event_pages (last_seq)",
         ),
     ),
+    Migration(
+        5,
+        "finished interactions, notes and messages as one value each, so a customer's context "
+        "reads one value per row (rows written before this version are read column by column)",
+        # ``record`` is the row's MessagePack as an ``Interaction`` (once the
+        # interaction is finished; NULL before), a ``Note`` or a ``Message``. A
+        # later migration that renames or drops a field of one must set it to NULL.
+        (
+            "ALTER TABLE interactions ADD COLUMN record {blob}",
+            "ALTER TABLE notes ADD COLUMN record {blob}",
+            "ALTER TABLE messages ADD COLUMN record {blob}",
+        ),
+    ),
 )
 
 

@@ -192,8 +192,12 @@ class TimelineEntry(_Record, frozen=True, kw_only=True):
     """A past or open interaction as an agent sees it with an offer."""
 
     interaction: Interaction
-    notes: list[Note]
-    messages: list[Message] | None = None
+    # Tuples: most interactions have no notes, and () is shared, not built a
+    # thousand times per context; a tuple of untracked records is untracked
+    # by the garbage collector once it has seen it.
+    notes: tuple[Note, ...] = ()
+    # The transcript, for interactions of the open conversation only.
+    messages: tuple[Message, ...] | None = None
 
 
 class CustomerContext(_Record, frozen=True, kw_only=True):

@@ -7,9 +7,10 @@ import itertools
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
 
 import msgspec
 
@@ -18,6 +19,7 @@ from omniroute.ids import new_id
 from omniroute.model import AgentConfig, ChannelConfig, EngineConfig, QueueConfig
 from omniroute.store.migrations import MIGRATIONS, latest_version
 from omniroute.store.records import (
+    FINISHED,
     Attachment,
     Conversation,
     Customer,
@@ -36,12 +38,17 @@ from omniroute.store.records import (
 
 __all__ = ["Reader", "SqlStore", "StoreError", "Writer"]
 
+_T = TypeVar("_T")
+_R = TypeVar("_R", Note, Message)
+
 _json = msgspec.json.Encoder()
 _attributes = msgspec.json.Decoder(dict[str, Any])
 _moved = msgspec.json.Decoder(dict[str, list[Any]])
+_msgpack = msgspec.msgpack.Encoder()
 # A page of the event log: (seq, type, time, subject, data) per event.
-_page_encoder = msgspec.msgpack.Encoder()
 _page = msgspec.msgpack.Decoder(list[tuple[int, str, float, str, bytes]])
+# Records of finished interactions (schema version 5), decoded as one array.
+_sealed_interactions = msgspec.msgpack.Decoder(list[Interaction])
 
 
 class StoreError(OmnirouteError):
@@ -101,6 +108,9 @@ def _customer(row: Sequence[Any]) -> Customer:
     )
 
 
+_MESSAGE_COLUMNS = "id, interaction_id, conversation_id, at, direction, author, body, content_type"
+
+
 def _message(row: Sequence[Any]) -> Message:
     return Message(
         id=row[0],
@@ -118,6 +128,46 @@ def _in(n: int) -> str:
     return ", ".join("?" * n)
 
 
+def _seal(interaction: Interaction) -> bytes | None:
+    """The ``record`` column of an interaction's row: its MessagePack once finished, else NULL."""
+    return _msgpack.encode(interaction) if interaction.status in FINISHED else None
+
+
+def _unseal(decoder: msgspec.msgpack.Decoder[list[_T]], records: Sequence[bytes]) -> list[_T]:
+    """Records, decoded in one call as one MessagePack array (``0xdd``: array32)."""
+    return decoder.decode(b"".join([b"\xdd" + len(records).to_bytes(4, "big"), *records]))
+
+
+_NOTE_COLUMNS = "id, customer_id, interaction_id, author, at, body"
+
+
+def _note(row: Sequence[Any]) -> Note:
+    return Note(id=row[0], customer_id=row[1], interaction_id=row[2], author=row[3], at=row[4], body=row[5])
+
+
+@dataclass(frozen=True, slots=True)
+class _Sealed(Generic[_T]):
+    """A table whose rows carry their record (schema version 5): how to read
+    it by record, and by column."""
+
+    table: str
+    columns: str
+    build: Callable[[Sequence[Any]], _T]
+    decoder: msgspec.msgpack.Decoder[list[_T]]
+
+
+_NOTES = _Sealed("notes", _NOTE_COLUMNS, _note, msgspec.msgpack.Decoder(list[Note]))
+_MESSAGES = _Sealed("messages", _MESSAGE_COLUMNS, _message, msgspec.msgpack.Decoder(list[Message]))
+
+
+def _grouped(rows: Iterable[_R]) -> dict[str | None, tuple[_R, ...]]:
+    """Notes or messages by the interaction they belong to, in the order read."""
+    grouped: dict[str | None, list[_R]] = {}
+    for row in rows:
+        grouped.setdefault(row.interaction_id, []).append(row)
+    return {on: tuple(group) for on, group in grouped.items()}
+
+
 class Reader:
     """Reads, on a connection of the calling thread (or inside a write)."""
 
@@ -132,6 +182,17 @@ class Reader:
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> Iterator[Any]:
         """The rows one at a time, for a loop that runs no other query."""
         return iter(self._cur.execute(self._q(sql), params))
+
+    def _records(self, kind: _Sealed[_T], where: str, params: Sequence[Any]) -> list[_T]:
+        """The rows of a table whose rows never change once written, from their
+        records; rows written before schema version 5 have none, and if any
+        does, every row is read column by column."""
+        records = [r[0] for r in self._all(f"SELECT record FROM {kind.table} WHERE {where}", params)]
+        if None not in records:
+            return _unseal(kind.decoder, records)
+        return [
+            kind.build(r) for r in self._all(f"SELECT {kind.columns} FROM {kind.table} WHERE {where}", params)
+        ]
 
     def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
         self._cur.execute(self._q(sql), params)
@@ -296,8 +357,7 @@ class Reader:
 
     def messages(self, interaction_id: str) -> list[Message]:
         rows = self._all(
-            "SELECT id, interaction_id, conversation_id, at, direction, author, body, content_type "
-            "FROM messages WHERE interaction_id = ? ORDER BY at, id",
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE interaction_id = ? ORDER BY at, id",
             (interaction_id,),
         )
         return [_message(r) for r in rows]
@@ -334,50 +394,33 @@ class Reader:
         )
         open_conversation = _conversation(row) if row is not None else None
         open_id = open_conversation.id if open_conversation is not None else None
-        # Each query reads an index in the order asked for (schema version 3);
-        # rows are decoded as they stream in, and the columns every note or
-        # message shares (the customer, the open conversation) are not fetched.
-        notes: dict[str | None, list[Note]] = {}
-        for r in self._rows(
-            "SELECT id, interaction_id, author, at, body FROM notes WHERE customer_id = ? ORDER BY at, id",
-            (cid,),
-        ):
-            notes.setdefault(r[1], []).append(
-                Note(id=r[0], customer_id=cid, interaction_id=r[1], author=r[2], at=r[3], body=r[4])
-            )
+        # Each query reads an index in the order asked for (schema version 3).
+        notes = _grouped(self._records(_NOTES, "customer_id = ? ORDER BY at, id", (cid,)))
         # The open conversation's transcript comes with it; older ones on demand.
-        transcript: dict[str, list[Message]] = {}
+        transcript: dict[str | None, tuple[Message, ...]] = {}
         if open_id is not None:
-            for r in self._rows(
-                "SELECT id, interaction_id, at, direction, author, body, content_type FROM messages "
-                "WHERE conversation_id = ? ORDER BY at, id",
-                (open_id,),
-            ):
-                transcript.setdefault(r[1], []).append(
-                    Message(
-                        id=r[0],
-                        interaction_id=r[1],
-                        conversation_id=open_id,
-                        at=r[2],
-                        direction=r[3],
-                        author=r[4],
-                        body=r[5],
-                        content_type=r[6],
-                    )
-                )
+            transcript = _grouped(self._records(_MESSAGES, "conversation_id = ? ORDER BY at, id", (open_id,)))
         limit_sql = "" if limit is None else f" LIMIT {int(limit)}"
-        timeline = [
-            TimelineEntry(
-                interaction=_interaction(r),
-                notes=notes.get(r[0]) or [],
-                messages=(transcript.get(r[0]) or []) if r[1] == open_id else None,
+        # A finished interaction is one value, its record; the others (and
+        # those finished before schema version 5) are read column by column.
+        rows = self._all(
+            "SELECT record, CASE WHEN record IS NULL THEN id END FROM interactions WHERE customer_id = ? "
+            f"ORDER BY created_at DESC, id DESC{limit_sql}",
+            (cid,),
+        )
+        sealed = iter(_unseal(_sealed_interactions, [r[0] for r in rows if r[0] is not None]))
+        live = self.interactions_by_id(r[1] for r in rows if r[0] is None)
+        timeline = []
+        for r in rows:
+            interaction = next(sealed) if r[0] is not None else live[r[1]]
+            iid = interaction.id
+            timeline.append(
+                TimelineEntry(
+                    interaction=interaction,
+                    notes=notes.get(iid, ()),
+                    messages=transcript.get(iid, ()) if interaction.conversation_id == open_id else None,
+                )
             )
-            for r in self._rows(
-                f"SELECT {_INTERACTION_COLUMNS} FROM interactions WHERE customer_id = ? "
-                f"ORDER BY created_at DESC, id DESC{limit_sql}",
-                (cid,),
-            )
-        ]
         return CustomerContext(
             customer=customer,
             identities=self.identities(cid),
@@ -385,7 +428,7 @@ class Reader:
             open_conversation=open_conversation,
             # Over all their interactions, not only the ``limit`` newest.
             last_agent=self.last_agents([cid]).get(cid),
-            customer_notes=notes.get(None, []),
+            customer_notes=list(notes.get(None, ())),
         )
 
     # ----- merges -----
@@ -574,7 +617,7 @@ class Writer(Reader):
 
     def add_interactions(self, interactions: Sequence[Interaction]) -> None:
         self._many(
-            f"INSERT INTO interactions ({_INTERACTION_COLUMNS}) VALUES ({_in(20)})",
+            f"INSERT INTO interactions ({_INTERACTION_COLUMNS}, record) VALUES ({_in(21)})",
             [
                 (
                     i.id,
@@ -597,9 +640,18 @@ class Writer(Reader):
                     i.outcome,
                     i.subject,
                     _json.encode(i.attributes).decode(),
+                    _seal(i),
                 )
                 for i in interactions
             ],
+        )
+
+    def _reseal_interactions(self, ids: Iterable[str]) -> None:
+        """Rewrite the record of each of these interactions that is finished,
+        after an UPDATE of its row (every UPDATE of a finished row calls this)."""
+        self._many(
+            "UPDATE interactions SET record = ? WHERE id = ?",
+            [(_seal(i), i.id) for i in self.interactions_by_id(ids).values() if i.status in FINISHED],
         )
 
     def patch_interactions(self, patches: Sequence[InteractionPatch]) -> None:
@@ -631,6 +683,8 @@ class Writer(Reader):
                 for p in patches
             ],
         )
+        # A patch that names no status may change a finished row.
+        self._reseal_interactions(p.id for p in patches if p.status is None or p.status in FINISHED)
 
     def end_wrap_up(self, agent: str, at: float) -> list[tuple[str, str, str, float]]:
         """Mark the agent's completed interactions still in wrap-up as wrapped
@@ -645,12 +699,12 @@ class Writer(Reader):
             )
         ]
         self._many("UPDATE interactions SET wrap_up_ended_at = ? WHERE id = ?", [(at, r[0]) for r in rows])
+        self._reseal_interactions(r[0] for r in rows)
         return rows
 
     def add_messages(self, messages: Sequence[Message]) -> None:
         self._many(
-            "INSERT INTO messages (id, interaction_id, conversation_id, at, direction, author, body, "
-            "content_type) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO messages ({_MESSAGE_COLUMNS}, record) VALUES ({_in(9)})",
             [
                 (
                     m.id,
@@ -661,6 +715,7 @@ class Writer(Reader):
                     m.author,
                     m.body,
                     m.content_type,
+                    _msgpack.encode(m),
                 )
                 for m in messages
             ],
@@ -678,9 +733,21 @@ class Writer(Reader):
 
     def add_notes(self, notes: Sequence[Note]) -> None:
         self._many(
-            "INSERT INTO notes (id, customer_id, interaction_id, author, at, body) VALUES (?, ?, ?, ?, ?, ?)",
-            [(n.id, n.customer_id, n.interaction_id, n.author, n.at, n.body) for n in notes],
+            f"INSERT INTO notes ({_NOTE_COLUMNS}, record) VALUES ({_in(7)})",
+            [
+                (n.id, n.customer_id, n.interaction_id, n.author, n.at, n.body, _msgpack.encode(n))
+                for n in notes
+            ],
         )
+
+    def _reseal_notes(self, ids: Sequence[str]) -> None:
+        """Rewrite the record of each of these notes after an UPDATE of its row."""
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            rows = self._all(f"SELECT {_NOTE_COLUMNS} FROM notes WHERE id IN ({_in(len(chunk))})", chunk)
+            self._many(
+                "UPDATE notes SET record = ? WHERE id = ?", [(_msgpack.encode(_note(r)), r[0]) for r in rows]
+            )
 
     def append_events(self, events: Sequence[StoredEvent]) -> None:
         """Store events, in seq order, as one page of the log (one row, however many events)."""
@@ -698,7 +765,7 @@ class Writer(Reader):
             raise StoreError(
                 f"events: seq {first} to {last} overlaps events already stored; each is written once"
             )
-        body = _page_encoder.encode([(e.seq, e.type, e.time, e.subject, e.data) for e in ordered])
+        body = _msgpack.encode([(e.seq, e.type, e.time, e.subject, e.data) for e in ordered])
         self._cur.execute(
             self._q("INSERT INTO event_pages (first_seq, last_seq, events) VALUES (?, ?, ?)"),
             (first, last, body),
@@ -792,6 +859,8 @@ class Writer(Reader):
             self._cur.execute(
                 self._q(f"UPDATE {table} SET customer_id = ? WHERE customer_id = ?"), (survivor, merged)
             )
+        self._reseal_interactions(moved["interactions"])
+        self._reseal_notes(moved["notes"])
         self._cur.execute(
             self._q("UPDATE identities SET customer_id = ? WHERE customer_id = ?"), (survivor, merged)
         )
@@ -831,6 +900,8 @@ class Writer(Reader):
                 f"UPDATE {table} SET customer_id = ? WHERE id = ? AND customer_id = ?",
                 [(merge.merged, i, merge.survivor) for i in ids],
             )
+        self._reseal_interactions(merge.interactions)
+        self._reseal_notes(merge.notes)
         self._cur.execute(self._q("UPDATE customers SET merged_into = NULL WHERE id = ?"), (merge.merged,))
         self._cur.execute(self._q("UPDATE customer_merges SET undone_at = ? WHERE id = ?"), (at, merge_id))
         return self.merge(merge_id)
