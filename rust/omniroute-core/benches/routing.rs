@@ -43,7 +43,7 @@ impl Steady {
         let result = self.engine.process(self.now, &accepts).expect("accept");
         for e in result.events {
             if let Output::TaskAssigned { task, .. } = e {
-                self.in_progress.push_back(task);
+                self.in_progress.push_back(task.to_string());
             }
         }
         made.len()

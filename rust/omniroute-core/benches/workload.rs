@@ -129,7 +129,7 @@ impl Workload {
             .events
             .iter()
             .filter_map(|e| match e {
-                omniroute_core::model::Output::TaskAssigned { task, .. } => Some(task.clone()),
+                omniroute_core::model::Output::TaskAssigned { task, .. } => Some(task.to_string()),
                 _ => None,
             })
             .collect();
@@ -142,7 +142,7 @@ pub fn offers(events: &[omniroute_core::model::Output]) -> Vec<(u64, String)> {
     events
         .iter()
         .filter_map(|e| match e {
-            omniroute_core::model::Output::OfferMade { offer, task, .. } => Some((*offer, task.clone())),
+            omniroute_core::model::Output::OfferMade { offer, task, .. } => Some((*offer, task.to_string())),
             _ => None,
         })
         .collect()

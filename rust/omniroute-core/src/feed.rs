@@ -124,60 +124,60 @@ mod tests {
             Output::TaskQueued { at, task, queue, channel, .. } => {
                 vec![NamedMetricEvent::Arrived {
                     at: *at,
-                    task: task.clone(),
-                    queue: queue.clone(),
-                    channel: channel.clone(),
+                    task: task.to_string(),
+                    queue: queue.to_string(),
+                    channel: channel.to_string(),
                 }]
             }
             Output::TaskAssigned { at, task, agent, queue, channel, wait } => vec![NamedMetricEvent::Answered {
                 at: *at,
-                task: task.clone(),
-                queue: queue.clone(),
-                channel: channel.clone(),
-                agent: agent.clone(),
+                task: task.to_string(),
+                queue: queue.to_string(),
+                channel: channel.to_string(),
+                agent: agent.to_string(),
                 wait: *wait,
             }],
             Output::TaskCancelled { at, task, queue, channel, wait } => vec![NamedMetricEvent::Abandoned {
                 at: *at,
-                task: task.clone(),
-                queue: queue.clone(),
-                channel: channel.clone(),
+                task: task.to_string(),
+                queue: queue.to_string(),
+                channel: channel.to_string(),
                 wait: *wait,
             }],
             Output::TaskCompleted { at, task, agent, queue, channel } => vec![NamedMetricEvent::Completed {
                 at: *at,
-                task: task.clone(),
-                queue: queue.clone(),
-                channel: channel.clone(),
-                agent: agent.clone(),
+                task: task.to_string(),
+                queue: queue.to_string(),
+                channel: channel.to_string(),
+                agent: agent.to_string(),
             }],
             Output::TaskTransferred { at, task, from_queue, channel, from_agent, to_queue, .. } => {
                 let out = NamedMetricEvent::Transferred {
                     at: *at,
-                    task: task.clone(),
-                    queue: from_queue.clone(),
-                    channel: channel.clone(),
-                    agent: from_agent.clone(),
+                    task: task.to_string(),
+                    queue: from_queue.to_string(),
+                    channel: channel.to_string(),
+                    agent: from_agent.as_deref().map(str::to_owned),
                 };
                 if to_queue.is_some() {
                     vec![out]
                 } else {
                     let again = NamedMetricEvent::Arrived {
                         at: *at,
-                        task: task.clone(),
-                        queue: from_queue.clone(),
-                        channel: channel.clone(),
+                        task: task.to_string(),
+                        queue: from_queue.to_string(),
+                        channel: channel.to_string(),
                     };
                     vec![out, again]
                 }
             }
             Output::AgentStateChanged { at, agent, status } => {
-                vec![NamedMetricEvent::AgentState { at: *at, agent: agent.clone(), state: activity(status) }]
+                vec![NamedMetricEvent::AgentState { at: *at, agent: agent.to_string(), state: activity(status) }]
             }
             Output::AgentLoad { at, agent, used, capacity, tasks } => {
                 vec![NamedMetricEvent::AgentLoad {
                     at: *at,
-                    agent: agent.clone(),
+                    agent: agent.to_string(),
                     used: *used,
                     capacity: *capacity,
                     tasks: *tasks,
@@ -241,7 +241,7 @@ mod tests {
                 .iter()
                 .rev()
                 .find_map(|o| match o {
-                    Output::OfferMade { offer, task, agent, .. } if task == id => Some((*offer, agent.clone())),
+                    Output::OfferMade { offer, task, agent, .. } if **task == *id => Some((*offer, agent.to_string())),
                     _ => None,
                 })
                 .unwrap()

@@ -115,7 +115,7 @@ proptest! {
             for e in &result.events {
                 match e {
                     Output::OfferMade { offer, .. } => offers.push(*offer),
-                    Output::TaskAssigned { task, .. } => assigned.push(task.clone()),
+                    Output::TaskAssigned { task, .. } => assigned.push(task.to_string()),
                     Output::OfferRescinded { offer, .. } | Output::OfferTimedOut { offer, .. } => offers.retain(|o| o != offer),
                     _ => {}
                 }

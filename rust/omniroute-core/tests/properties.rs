@@ -900,7 +900,7 @@ impl Model {
             Output::OfferRescinded { offer, task, agent, .. } => {
                 let t = self.task_mut(task);
                 assert!(
-                    matches!(&t.phase, Phase::Offered { offer: o, agent: a, .. } if o == offer && a == agent),
+                    matches!(&t.phase, Phase::Offered { offer: o, agent: a, .. } if o == offer && **a == **agent),
                     "rescinded offer {offer} of {task:?} is not pending: {:?}",
                     t.phase
                 );
@@ -909,24 +909,24 @@ impl Model {
             Output::TaskAssigned { task, agent, wait, .. } => {
                 let t = self.task_mut(task);
                 assert!(
-                    matches!(&t.phase, Phase::Offered { agent: a, .. } if a == agent),
+                    matches!(&t.phase, Phase::Offered { agent: a, .. } if **a == **agent),
                     "assigned {task:?} was not offered to {agent:?}"
                 );
                 assert_eq!(*wait, at - t.arrived_at, "wait of {task:?}");
-                t.phase = Phase::Assigned { agent: agent.clone() };
+                t.phase = Phase::Assigned { agent: agent.to_string() };
                 t.reservation = None;
                 t.last_activity = at;
-                self.agents.get_mut(agent).expect("assigned to a known agent").missed = 0;
+                self.agents.get_mut(&**agent).expect("assigned to a known agent").missed = 0;
             }
             Output::TaskCancelled { task, wait, .. } => {
                 assert_eq!(self.task(task).phase, Phase::Waiting, "cancelled {task:?} was not waiting");
                 assert_eq!(*wait, at - self.task(task).arrived_at);
-                self.tasks.remove(task);
+                self.tasks.remove(&**task);
                 self.finished += 1;
             }
             Output::TaskCompleted { task, agent, .. } => {
-                assert_eq!(self.task(task).phase, Phase::Assigned { agent: agent.clone() }, "completed {task:?}");
-                self.tasks.remove(task);
+                assert_eq!(self.task(task).phase, Phase::Assigned { agent: agent.to_string() }, "completed {task:?}");
+                self.tasks.remove(&**task);
                 self.finished += 1;
             }
             Output::TaskTransferred { task, from_queue, from_agent, to_queue, to_agent, .. } => {
@@ -934,7 +934,7 @@ impl Model {
             }
             Output::StepReached { task, queue, step, .. } => {
                 let t = self.task(task);
-                assert_eq!((&t.phase, &t.queue), (&Phase::Waiting, queue), "step of {task:?}");
+                assert_eq!((&t.phase, &t.queue), (&Phase::Waiting, &queue.to_string()), "step of {task:?}");
                 let (lo, hi) = self.steps_due(t, at);
                 assert!((lo..=hi).contains(&(*step as usize)), "{task:?} reached step {step} at {at}; due {lo}..={hi}");
             }
@@ -947,7 +947,7 @@ impl Model {
             }
             Output::TaskInactive { task, agent, .. } => {
                 let t = self.task(task);
-                assert_eq!(t.phase, Phase::Assigned { agent: agent.clone() });
+                assert_eq!(t.phase, Phase::Assigned { agent: agent.to_string() });
                 assert!(!t.inactive, "{task:?} went inactive twice");
                 let after = self.channels[&t.channel].inactive_after.expect("inactivity on a channel without it");
                 assert!(t.last_activity + after <= at, "{task:?} inactive at {at}, last active {}", t.last_activity);
@@ -956,10 +956,10 @@ impl Model {
             Output::TaskReactivated { task, agent, .. } => {
                 let t = self.task(task);
                 assert!(
-                    t.inactive && t.phase == Phase::Assigned { agent: agent.clone() },
+                    t.inactive && t.phase == Phase::Assigned { agent: agent.to_string() },
                     "reactivated {task:?}: {t:?}"
                 );
-                let a = &self.agents[agent];
+                let a = &self.agents[&**agent];
                 if let Err(why) = self.fits(a, &t.channel) {
                     panic!("{task:?} reactivated at {agent:?} without room: {why}");
                 }
@@ -970,7 +970,7 @@ impl Model {
             Output::PickRequested { task, candidates, .. } => {
                 let t = self.task(task);
                 assert!(t.phase == Phase::Waiting && self.external(t) && t.reserved_at(at).is_none(), "pick for {t:?}");
-                let listed: BTreeSet<String> = candidates.iter().map(|c| c.agent.clone()).collect();
+                let listed: BTreeSet<String> = candidates.iter().map(|c| c.agent.to_string()).collect();
                 let (lo, hi) = self.steps_due(t, at);
                 assert!(
                     listed == self.eligible_set(t, at, lo) || listed == self.eligible_set(t, at, hi),
@@ -981,7 +981,7 @@ impl Model {
             Output::AgentStateChanged { agent, status, .. } => self.status_changed(agent, status),
             Output::AgentLoad { agent, used, capacity, tasks, .. } => {
                 let (firm, interruptible, _, assigned) = self.load(agent);
-                let cap = self.agents[agent].cfg.capacity;
+                let cap = self.agents[&**agent].cfg.capacity;
                 let expected = if firm + interruptible <= cap { firm + interruptible } else { firm };
                 assert_eq!((*used, *capacity, *tasks), (expected, cap, assigned), "load of {agent:?}");
             }
@@ -1162,7 +1162,7 @@ impl Model {
     fn status_changed(&mut self, agent: &str, status: &AgentStatus) {
         let max = self.max_missed;
         let wrap_follows = match &self.previous {
-            Some(Output::TaskCompleted { agent: a, queue, .. }) if a == agent => {
+            Some(Output::TaskCompleted { agent: a, queue, .. }) if &**a == agent => {
                 self.queue(queue).wrap_up.is_some_and(|w| w > 0.0)
             }
             _ => false,

@@ -131,7 +131,7 @@ fn most_skilled_offers_the_task_to_the_best_qualified_agent() {
     let offer = offer_of(&events, "t");
     assert_eq!(offer.agent, "bob");
     assert_eq!(offer.reason.score, 5.0);
-    assert_eq!(offer.reason.requirement, "billing>=2");
+    assert_eq!(&*offer.reason.requirement, "billing>=2");
 }
 
 #[test]
@@ -265,8 +265,8 @@ fn external_strategy_lets_the_caller_pick_among_eligible_agents() {
     let [Output::PickRequested { task, queue, candidates, .. }] = picks.as_slice() else {
         panic!("expected one pick request in {events:#?}")
     };
-    assert_eq!((task.as_str(), queue.as_str()), ("r", "concierge"));
-    let names: Vec<&str> = candidates.iter().map(|c| c.agent.as_str()).collect();
+    assert_eq!((&**task, &**queue), ("r", "concierge"));
+    let names: Vec<&str> = candidates.iter().map(|c| &*c.agent).collect();
     assert_eq!(names, ["ann", "bob"]);
     let features: Vec<&str> = candidates[1].features.iter().map(|(f, _)| f.as_str()).collect();
     assert_eq!(features, FEATURES);
@@ -307,7 +307,7 @@ fn lower_level_accepts_a_less_skilled_agent_after_a_wait() {
     let events = w.wait(45.0);
     let reached = select(&events, |e| matches!(e, Output::StepReached { .. }));
     let [Output::StepReached { at, step, requirement, .. }] = reached.as_slice() else { panic!("{events:#?}") };
-    assert_eq!((*at, *step, requirement.as_str()), (30.0, 1, "billing>=2"));
+    assert_eq!((*at, *step, &**requirement), (30.0, 1, "billing>=2"));
     let offer = offer_of(&events, "t");
     assert_eq!((offer.agent.as_str(), offer.at, offer.reason.step), ("ann", 30.0, 1));
     assert_eq!(offer.expires_at, 60.0);
@@ -328,7 +328,7 @@ fn drop_condition_stops_asking_for_a_skill() {
     let events = w.wait(25.0);
     let offer = offer_of(&events, "t");
     assert_eq!((offer.agent.as_str(), offer.at, offer.reason.step), ("ann", 20.0, 1));
-    assert_eq!(offer.reason.requirement, "(billing>=1 & true)");
+    assert_eq!(&*offer.reason.requirement, "(billing>=1 & true)");
 }
 
 #[test]
@@ -416,7 +416,10 @@ fn sticky_task_waits_for_its_agent_until_the_reservation_ends() {
     assert!(matches!(verdict_of(&e, "bob"), Verdict::NoCapacity { needed: 20, free: 0 }));
     assert!(no_offer(&w.wait(69.0)));
     let events = w.wait(100.0);
-    assert!(has_event(&events, |e| matches!(e, Output::ReservationExpired { at, task } if *at == 70.0 && task == "t")));
+    assert!(has_event(
+        &events,
+        |e| matches!(e, Output::ReservationExpired { at, task } if *at == 70.0 && &**task == "t")
+    ));
     let offer = offer_of(&events, "t");
     assert_eq!((offer.agent.as_str(), offer.at, offer.reason.reserved), ("ann", 70.0, false));
 }
@@ -466,7 +469,7 @@ fn a_preferred_agent_listed_twice_is_one_preference() {
 
 fn load_of(events: &[Output], agent: &str) -> Option<(u32, u32, u32)> {
     events.iter().rev().find_map(|e| match e {
-        Output::AgentLoad { agent: a, used, capacity, tasks, .. } if a == agent => Some((*used, *capacity, *tasks)),
+        Output::AgentLoad { agent: a, used, capacity, tasks, .. } if &**a == agent => Some((*used, *capacity, *tasks)),
         _ => None,
     })
 }
@@ -580,7 +583,10 @@ fn a_silent_sms_conversation_gives_its_capacity_back() {
     // offered to Ann at once.
     let mut w = sms_world();
     let events = w.wait(65.0);
-    assert!(has_event(&events, |e| matches!(e, Output::TaskInactive { at, task, .. } if *at == 60.0 && task == "s1")));
+    assert!(has_event(
+        &events,
+        |e| matches!(e, Output::TaskInactive { at, task, .. } if *at == 60.0 && &**task == "s1")
+    ));
     let offer = offer_of(&events, "s4");
     assert_eq!((offer.agent.as_str(), offer.at), ("ann", 60.0));
     let events = w.wait(95.0);
@@ -599,10 +605,13 @@ fn a_customer_writing_again_reactivates_the_conversation() {
     let events = w.run(95.0, &[activity("s1")]);
     assert!(has_event(
         &events,
-        |e| matches!(e, Output::TaskReactivated { at, task, .. } if *at == 95.0 && task == "s1")
+        |e| matches!(e, Output::TaskReactivated { at, task, .. } if *at == 95.0 && &**task == "s1")
     ));
     let events = w.wait(160.0);
-    assert!(has_event(&events, |e| matches!(e, Output::TaskInactive { at, task, .. } if *at == 155.0 && task == "s1")));
+    assert!(has_event(
+        &events,
+        |e| matches!(e, Output::TaskInactive { at, task, .. } if *at == 155.0 && &**task == "s1")
+    ));
 }
 
 #[test]
@@ -624,13 +633,13 @@ fn reactivation_waits_for_room_and_the_conversation_can_go_quiet_again() {
     let events = w.run(150.0, &[complete("s4")]);
     assert!(has_event(
         &events,
-        |e| matches!(e, Output::TaskReactivated { at, task, .. } if *at == 150.0 && task == "s1")
+        |e| matches!(e, Output::TaskReactivated { at, task, .. } if *at == 150.0 && &**task == "s1")
     ));
     let events = w.wait(300.0);
     let quiet: Vec<(f64, String)> = events
         .iter()
         .filter_map(|e| match e {
-            Output::TaskInactive { at, task, .. } => Some((*at, task.clone())),
+            Output::TaskInactive { at, task, .. } => Some((*at, task.to_string())),
             _ => None,
         })
         .collect();
@@ -647,7 +656,7 @@ fn inactivity_fires_on_wall_clock_timestamps() {
     let mut w = World::at(&cfg, start);
     give(&mut w, start, "s1", "sms", "sms", "ann");
     let events = w.wait(start + 100.0);
-    assert!(has_event(&events, |e| matches!(e, Output::TaskInactive { task, .. } if task == "s1")), "{events:#?}");
+    assert!(has_event(&events, |e| matches!(e, Output::TaskInactive { task, .. } if &**task == "s1")), "{events:#?}");
 }
 
 // ===================================================================
@@ -664,7 +673,7 @@ fn accepting_an_offer_assigns_the_task() {
     let events = w.run(8.0, &[accept(offer.id)]);
     assert!(has_event(
         &events,
-        |e| matches!(e, Output::TaskAssigned { task, agent, wait, .. } if task == "t" && agent == "ann" && *wait == 8.0)
+        |e| matches!(e, Output::TaskAssigned { task, agent, wait, .. } if &**task == "t" && &**agent == "ann" && *wait == 8.0)
     ));
     assert_eq!(w.explain("t").phase, "assigned");
 }
@@ -686,7 +695,7 @@ fn a_rejected_task_keeps_its_place_and_goes_to_the_next_agent() {
     let events = w.run(25.0, &[reject(offer.id)]);
     assert!(has_event(
         &events,
-        |e| matches!(e, Output::OfferRejected { task, agent, .. } if task == "t1" && agent == "bob")
+        |e| matches!(e, Output::OfferRejected { task, agent, .. } if &**task == "t1" && &**agent == "bob")
     ));
     assert_eq!(pairs(&events), [("t2".to_owned(), "bob".to_owned())]);
     assert_eq!(verdict_of(&w.explain("t1"), "bob"), Verdict::DeclinedBefore);
@@ -766,13 +775,13 @@ fn a_customer_who_hangs_up_is_cancelled_while_waiting_or_ringing() {
     let events = w.run(5.0, &[cancel("t1")]);
     assert!(has_event(
         &events,
-        |e| matches!(e, Output::TaskCancelled { task, wait, .. } if task == "t1" && *wait == 5.0)
+        |e| matches!(e, Output::TaskCancelled { task, wait, .. } if &**task == "t1" && *wait == 5.0)
     ));
     w.run(6.0, &[available("ann")]);
     let offer = offer_of(&w.arrive(6.0, task("t2", "voice", "support")), "t2");
     let events = w.run(7.0, &[cancel("t2")]);
     assert!(has_event(&events, |e| matches!(e, Output::OfferRescinded { why, .. } if why == "cancelled")));
-    assert!(has_event(&events, |e| matches!(e, Output::TaskCancelled { task, .. } if task == "t2")));
+    assert!(has_event(&events, |e| matches!(e, Output::TaskCancelled { task, .. } if &**task == "t2")));
     assert_eq!(load_of(&events, "ann"), Some((0, 60, 0)));
     assert_eq!(w.refused(8.0, accept(offer.id)).0, "invalid_transition");
     assert_eq!(w.refused(8.0, accept(999)).0, "unknown_id");
@@ -850,10 +859,10 @@ fn a_transfer_to_a_queue_keeps_the_wait_and_not_the_transferring_agent() {
     let events = w.run(50.0, &[to_queue("t", "support")]);
     assert!(has_event(&events, |e| matches!(e,
         Output::TaskTransferred { from_queue, from_agent: Some(a), to_queue: Some(q), to_agent: None, .. }
-            if from_queue == "sales" && a == "ann" && q == "support")));
+            if &**from_queue == "sales" && &**a == "ann" && &**q == "support")));
     assert!(has_event(
         &events,
-        |e| matches!(e, Output::TaskQueued { queue, arrived_at, .. } if queue == "support" && *arrived_at == 0.0)
+        |e| matches!(e, Output::TaskQueued { queue, arrived_at, .. } if &**queue == "support" && *arrived_at == 0.0)
     ));
     let offer = offer_of(&events, "t");
     assert_eq!(offer.agent, "bob");

@@ -20,12 +20,12 @@ impl Engine {
             .filter_map(|(a, agent)| {
                 agent
                     .as_ref()
-                    .map(|agent| AgentVerdict { agent: agent.id.clone(), verdict: self.verdict(a as AgentIx, t) })
+                    .map(|agent| AgentVerdict { agent: agent.id.to_string(), verdict: self.verdict(a as AgentIx, t) })
             })
             .collect();
         Ok(Explanation {
-            task: rec.id.clone(),
-            queue: self.queue_name(rec.queue),
+            task: rec.id.to_string(),
+            queue: self.queue_name(rec.queue).to_string(),
             phase: match rec.phase {
                 Phase::Waiting => "waiting",
                 Phase::Offered { .. } => "offered",
@@ -33,7 +33,7 @@ impl Engine {
             }
             .to_owned(),
             step: rec.step,
-            requirement: class.text.clone(),
+            requirement: class.text.to_string(),
             effective_priority: self.effective_priority(t),
             agents,
         })
@@ -74,7 +74,9 @@ impl Engine {
             return Verdict::NotAvailable { status: agent.status.clone() };
         }
         match self.fits(agent, task.channel) {
-            Err(Misfit::ChannelLimit(max)) => Verdict::ChannelLimit { channel: self.channel_name(task.channel), max },
+            Err(Misfit::ChannelLimit(max)) => {
+                Verdict::ChannelLimit { channel: self.channel_name(task.channel).to_string(), max }
+            }
             Err(Misfit::Capacity { needed, free }) => Verdict::NoCapacity { needed, free },
             Ok(()) => {
                 let strategy = &self.queues[task.queue as usize].config.strategy;

@@ -8,7 +8,7 @@ use super::{check_time, Engine};
 use crate::engine::strategy::FEATURES;
 use crate::error::{Error, Result};
 use crate::model::{
-    AgentConfig, AgentStatus, ChannelConfig, Condition, Input, NewTask, Output, QueueConfig, RequestedState,
+    AgentConfig, AgentStatus, ChannelConfig, Condition, Input, Name, NewTask, Output, QueueConfig, RequestedState,
     StepAction, Strategy,
 };
 
@@ -45,7 +45,7 @@ impl Engine {
 
     fn add_task(&mut self, nt: &NewTask) -> Result<()> {
         check_name("task.id", &nt.id)?;
-        if self.ix.task_by_id.contains_key(&nt.id) {
+        if self.ix.task_by_id.contains_key(nt.id.as_str()) {
             return Err(Error::DuplicateId { kind: "task", id: nt.id.clone() });
         }
         let channel = *self.ix.channel_by_name.get(&nt.channel).ok_or_else(|| self.unknown_channel(&nt.channel))?;
@@ -88,8 +88,9 @@ impl Engine {
         });
         let seq = self.next_seq;
         self.next_seq += 1;
+        let id: Name = nt.id.as_str().into();
         let rec = TaskRec {
-            id: nt.id.clone(),
+            id: id.clone(),
             channel,
             queue,
             priority: nt.priority,
@@ -115,7 +116,7 @@ impl Engine {
             self.tasks.push(Some(rec));
             (self.tasks.len() - 1) as TaskIx
         };
-        self.ix.task_by_id.insert(nt.id.clone(), t);
+        self.ix.task_by_id.insert(id.clone(), t);
         self.counters.arrivals += 1;
         self.task_mut(t).step = self.due_step(t);
         self.refresh_class(t);
@@ -123,9 +124,9 @@ impl Engine {
         self.enlist(t);
         let ev = Output::TaskQueued {
             at: self.now,
-            task: nt.id.clone(),
-            queue: nt.queue.clone(),
-            channel: nt.channel.clone(),
+            task: id,
+            queue: self.queue_name(queue),
+            channel: self.channel_name(channel),
             priority: nt.priority,
             arrived_at,
         };
@@ -593,7 +594,7 @@ impl Engine {
             .map(|(i, id)| {
                 self.ix
                     .agent_by_id
-                    .get(id)
+                    .get(id.as_str())
                     .copied()
                     .ok_or_else(|| Error::input(format!("{field}[{i}]"), format!("unknown agent {id:?}")))
             })
@@ -659,6 +660,7 @@ impl Engine {
             let c = self.channels.len() as ChannelIx;
             self.channels.push(ChannelRec { config: cfg.clone() });
             self.ix.channel_by_name.insert(cfg.name.clone(), c);
+            self.ix.channel_names.push(cfg.name.as_str().into());
             for q in 0..self.queues.len() {
                 self.ix.heads[q].push(std::collections::BTreeSet::new());
                 self.ix.overflow[q].push(std::collections::BTreeSet::new());
@@ -688,6 +690,7 @@ impl Engine {
         let q = self.queues.len() as u32;
         self.queues.push(QueueRec { config: QueueConfig::named(&cfg.name), rr_last: None });
         self.ix.queue_by_name.insert(cfg.name.clone(), q);
+        self.ix.queue_names.push(cfg.name.as_str().into());
         let nc = self.channels.len();
         self.ix.heads.push(vec![std::collections::BTreeSet::new(); nc]);
         self.ix.overflow.push(vec![std::collections::BTreeSet::new(); nc]);
@@ -811,7 +814,7 @@ impl Engine {
             queues.push((q, p));
         }
         queues.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
-        let existing = self.ix.agent_by_id.get(&cfg.id).copied();
+        let existing = self.ix.agent_by_id.get(cfg.id.as_str()).copied();
         if let Some(a) = existing {
             let agent = self.agent(a);
             // Firm and interruptible work must each fit; not their sum,
@@ -848,7 +851,7 @@ impl Engine {
         } else {
             let a = self.agents.len() as AgentIx;
             self.agents.push(Some(AgentRec {
-                id: cfg.id.clone(),
+                id: cfg.id.as_str().into(),
                 capacity: cfg.capacity,
                 levels,
                 queues,
@@ -863,7 +866,7 @@ impl Engine {
                 channel_idle_since: Vec::new(),
                 handled: 0,
             }));
-            self.ix.agent_by_id.insert(cfg.id.clone(), a);
+            self.ix.agent_by_id.insert(cfg.id.as_str().into(), a);
             self.ix.agent_ready.push(0);
             self.ix.agent_mark.push(0);
             self.ix.reserved.push(std::collections::BTreeSet::new());
@@ -908,7 +911,7 @@ impl Engine {
             self.ix.members[q as usize].retain(|&x| x != a);
         }
         self.ix.agent_by_id.remove(id);
-        let ev = Output::AgentStateChanged { at: self.now, agent: id.to_owned(), status: AgentStatus::Offline };
+        let ev = Output::AgentStateChanged { at: self.now, agent: id.into(), status: AgentStatus::Offline };
         self.out.push(ev);
         self.agents[a as usize] = None;
         for t in reserved {

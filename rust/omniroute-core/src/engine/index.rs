@@ -5,7 +5,7 @@
 use super::requirement::{relax, Cond};
 use super::state::{AgentIx, ChannelIx, Phase, QueueIx, TaskIx, Time};
 use super::Engine;
-use crate::model::{Condition, StepAction};
+use crate::model::{Condition, Name, StepAction};
 use rustc_hash::FxHashMap;
 use std::collections::BTreeSet;
 
@@ -40,7 +40,7 @@ pub(crate) struct ClassKey {
 pub(crate) struct Class {
     pub key: ClassKey,
     pub cond: Cond,
-    pub text: String,
+    pub text: Name,
     /// The queue and its overflow queues: agents of these may take the tasks.
     pub serving: Vec<QueueIx>,
     pub backlog: BTreeSet<WaitKey>,
@@ -48,8 +48,11 @@ pub(crate) struct Class {
 
 #[derive(Debug, Default)]
 pub(crate) struct Indices {
-    pub agent_by_id: FxHashMap<String, AgentIx>,
-    pub task_by_id: FxHashMap<String, TaskIx>,
+    pub agent_by_id: FxHashMap<Name, AgentIx>,
+    pub task_by_id: FxHashMap<Name, TaskIx>,
+    /// Queue and channel names by index, shared by every output event.
+    pub queue_names: Vec<Name>,
+    pub channel_names: Vec<Name>,
     pub queue_by_name: FxHashMap<String, QueueIx>,
     pub channel_by_name: FxHashMap<String, ChannelIx>,
     pub skill_by_name: FxHashMap<String, u32>,
@@ -130,7 +133,7 @@ impl Engine {
                 Cond::compile(c, &mut intern)
             }
         };
-        let text = req.map_or_else(|| "true".to_owned(), |c| c.to_string());
+        let text: Name = req.map_or_else(|| "true".into(), |c| c.to_string().into());
         let ix = self.ix.classes.len() as ClassIx;
         self.ix.classes.push(Class { key, cond, text, serving, backlog: BTreeSet::new() });
         self.ix.class_by_key.insert(key, ix);
@@ -303,9 +306,11 @@ impl Engine {
         }
         for (i, q) in self.queues.iter().enumerate() {
             ix.queue_by_name.insert(q.config.name.clone(), i as QueueIx);
+            ix.queue_names.push(q.config.name.as_str().into());
         }
         for (i, c) in self.channels.iter().enumerate() {
             ix.channel_by_name.insert(c.config.name.clone(), i as ChannelIx);
+            ix.channel_names.push(c.config.name.as_str().into());
         }
         let nq = self.queues.len();
         let nc = self.channels.len();

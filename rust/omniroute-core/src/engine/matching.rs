@@ -59,7 +59,9 @@ impl Engine {
                 let agent = self.agent(a);
                 !task.excludes(a) && self.fits(agent, task.channel).is_ok() && class.cond.holds(&agent.levels)
             };
-            let mut v: Vec<AgentIx> = Vec::new();
+            let ready = &self.ix.ready;
+            let mut v: Vec<AgentIx> =
+                Vec::with_capacity(class.serving.iter().map(|&q| ready[q as usize][task.channel as usize].len()).sum());
             for &q in &class.serving {
                 v.extend(self.ix.ready[q as usize][task.channel as usize].iter().copied().filter(|&a| agent_ok(a)));
             }
@@ -208,7 +210,7 @@ impl Engine {
     pub fn next_task_for(&mut self, agent: &str) -> crate::error::Result<Option<String>> {
         let a = self.agent_ix(agent)?;
         let room = self.room_for(self.agent(a));
-        Ok(self.best_task_for(a, room).0.map(|(t, _)| self.task(t).id.clone()))
+        Ok(self.best_task_for(a, room).0.map(|(t, _)| self.task(t).id.to_string()))
     }
 
     /// Offer work to an agent while it has room and there is work it may
@@ -262,7 +264,7 @@ impl Engine {
         self.schedule(expires_at, TimerKind::OfferTimeout { task: t, offer });
         self.counters.offers += 1;
         let class = self.ix.task_class[t as usize];
-        let requirement = if class == NO_CLASS { String::new() } else { self.ix.classes[class as usize].text.clone() };
+        let requirement = if class == NO_CLASS { "".into() } else { self.ix.classes[class as usize].text.clone() };
         let ev = Output::OfferMade {
             at: self.now,
             offer,

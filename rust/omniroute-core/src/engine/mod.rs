@@ -17,7 +17,7 @@ mod strategy;
 mod timers;
 
 use crate::error::{Error, Result};
-use crate::model::{AgentStatus, BatchResult, Condition, EngineConfig, Input, InputError, Output};
+use crate::model::{AgentStatus, BatchResult, Condition, EngineConfig, Input, InputError, Name, Output};
 use index::Indices;
 use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;
@@ -103,7 +103,7 @@ impl Engine {
             self.upsert_queue(q).map_err(|e| prefix(e, &format!("queues[{i}]")))?;
         }
         for (i, a) in config.agents.iter().enumerate() {
-            if self.ix.agent_by_id.contains_key(&a.id) {
+            if self.ix.agent_by_id.contains_key(a.id.as_str()) {
                 return Err(Error::config(format!("agents[{i}].id"), format!("duplicate agent id {:?}", a.id)));
             }
             self.upsert_agent(a).map_err(|e| prefix(e, &format!("agents[{i}]")))?;
@@ -129,10 +129,24 @@ impl Engine {
 
     /// Apply one input event at time `now`; an error means nothing changed.
     pub fn apply_one(&mut self, now: f64, input: &Input) -> Result<Vec<Output>> {
+        let mut out = Vec::new();
+        self.apply_one_into(now, input, &mut out)?;
+        Ok(out)
+    }
+
+    /// As [`Engine::apply_one`], with the outputs in `out` (its contents
+    /// replaced). The engine keeps `out`'s old buffer for the next call, so a
+    /// caller that applies one input at a time, like the simulator, reuses two
+    /// buffers instead of allocating one per call. On an error `out` is empty.
+    pub fn apply_one_into(&mut self, now: f64, input: &Input, out: &mut Vec<Output>) -> Result<()> {
+        out.clear();
         self.advance(now)?;
         self.counters.inputs += 1;
         match self.apply(input) {
-            Ok(()) => Ok(std::mem::take(&mut self.out)),
+            Ok(()) => {
+                std::mem::swap(&mut self.out, out);
+                Ok(())
+            }
             Err(e) => {
                 // The timers' output stays for the next call.
                 self.counters.refused += 1;
@@ -254,12 +268,12 @@ impl Engine {
         f64::from(task.priority) + rate * (self.now - task.arrived_at)
     }
 
-    pub(crate) fn queue_name(&self, q: u32) -> String {
-        self.queues[q as usize].config.name.clone()
+    pub(crate) fn queue_name(&self, q: u32) -> Name {
+        self.ix.queue_names[q as usize].clone()
     }
 
-    pub(crate) fn channel_name(&self, c: ChannelIx) -> String {
-        self.channels[c as usize].config.name.clone()
+    pub(crate) fn channel_name(&self, c: ChannelIx) -> Name {
+        self.ix.channel_names[c as usize].clone()
     }
 
     pub(crate) fn schedule(&mut self, at: f64, kind: state::TimerKind) {

@@ -52,6 +52,6 @@ impl Engine {
                 best = Some((key, t));
             }
         }
-        Ok(best.map(|(_, t)| self.task(t).id.clone()))
+        Ok(best.map(|(_, t)| self.task(t).id.to_string()))
     }
 }

@@ -1,7 +1,7 @@
 //! The engine's primary records: agents, tasks, queues, channels and timers.
 //! Everything here goes into a snapshot; indices built from it do not.
 
-use crate::model::{AgentStatus, AttributeValue, ChannelConfig, QueueConfig};
+use crate::model::{AgentStatus, AttributeValue, ChannelConfig, Name, QueueConfig};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -29,7 +29,7 @@ impl Ord for Time {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct AgentRec {
-    pub id: String,
+    pub id: Name,
     pub capacity: u32,
     /// Proficiency by skill index; missing or 0 means the skill is absent.
     pub levels: Vec<u8>,
@@ -95,7 +95,7 @@ pub(crate) struct Reservation {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct TaskRec {
-    pub id: String,
+    pub id: Name,
     pub channel: ChannelIx,
     pub queue: QueueIx,
     pub priority: i32,

@@ -9,5 +9,6 @@ pub use condition::Condition;
 pub use config::{AgentConfig, ChannelConfig, EngineConfig, QueueConfig, Step, StepAction, Strategy};
 pub use input::{AttributeValue, Input, NewTask, RequestedState};
 pub use output::{
-    AgentStatus, AgentVerdict, BatchResult, Candidate, Explanation, InputError, OfferReason, Output, ScorePart, Verdict,
+    AgentStatus, AgentVerdict, BatchResult, Candidate, Explanation, InputError, Name, OfferReason, Output, ScorePart,
+    Verdict,
 };

@@ -2,6 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
+use std::sync::Arc;
+
+/// A name or id in an output event: shared with the engine's own records, so
+/// an event costs no copy of the text (it serialises as a plain string).
+pub type Name = Arc<str>;
 
 /// One named part of a score. Names known when the engine is built are
 /// borrowed, not copied: an offer's reason then costs no allocation per name.
@@ -24,7 +29,7 @@ pub struct OfferReason {
     /// How many relaxation steps of the queue were in force.
     pub step: u32,
     /// The requirement in force, as an expression.
-    pub requirement: String,
+    pub requirement: Name,
     /// Whether the task was reserved for this agent (sticky or named transfer).
     pub reserved: bool,
 }
@@ -32,7 +37,7 @@ pub struct OfferReason {
 /// An agent who could take a task, with its features (external pick).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Candidate {
-    pub agent: String,
+    pub agent: Name,
     pub features: Vec<(String, f64)>,
 }
 
@@ -53,107 +58,107 @@ pub enum AgentStatus {
 pub enum Output {
     TaskQueued {
         at: f64,
-        task: String,
-        queue: String,
-        channel: String,
+        task: Name,
+        queue: Name,
+        channel: Name,
         priority: i32,
         arrived_at: f64,
     },
     OfferMade {
         at: f64,
         offer: u64,
-        task: String,
-        agent: String,
-        queue: String,
-        channel: String,
+        task: Name,
+        agent: Name,
+        queue: Name,
+        channel: Name,
         expires_at: f64,
         reason: OfferReason,
     },
     OfferRescinded {
         at: f64,
         offer: u64,
-        task: String,
-        agent: String,
+        task: Name,
+        agent: Name,
         why: String,
     },
     OfferRejected {
         at: f64,
         offer: u64,
-        task: String,
-        agent: String,
+        task: Name,
+        agent: Name,
     },
     OfferTimedOut {
         at: f64,
         offer: u64,
-        task: String,
-        agent: String,
+        task: Name,
+        agent: Name,
     },
     TaskAssigned {
         at: f64,
-        task: String,
-        agent: String,
-        queue: String,
-        channel: String,
+        task: Name,
+        agent: Name,
+        queue: Name,
+        channel: Name,
         wait: f64,
     },
     TaskCancelled {
         at: f64,
-        task: String,
-        queue: String,
-        channel: String,
+        task: Name,
+        queue: Name,
+        channel: Name,
         wait: f64,
     },
     TaskCompleted {
         at: f64,
-        task: String,
-        agent: String,
-        queue: String,
-        channel: String,
+        task: Name,
+        agent: Name,
+        queue: Name,
+        channel: Name,
     },
     TaskTransferred {
         at: f64,
-        task: String,
-        from_queue: String,
-        channel: String,
-        from_agent: Option<String>,
-        to_queue: Option<String>,
-        to_agent: Option<String>,
+        task: Name,
+        from_queue: Name,
+        channel: Name,
+        from_agent: Option<Name>,
+        to_queue: Option<Name>,
+        to_agent: Option<Name>,
     },
     StepReached {
         at: f64,
-        task: String,
-        queue: String,
+        task: Name,
+        queue: Name,
         step: u32,
-        requirement: String,
+        requirement: Name,
     },
     ReservationExpired {
         at: f64,
-        task: String,
+        task: Name,
     },
     TaskInactive {
         at: f64,
-        task: String,
-        agent: String,
+        task: Name,
+        agent: Name,
     },
     TaskReactivated {
         at: f64,
-        task: String,
-        agent: String,
+        task: Name,
+        agent: Name,
     },
     PickRequested {
         at: f64,
-        task: String,
-        queue: String,
+        task: Name,
+        queue: Name,
         candidates: Vec<Candidate>,
     },
     AgentStateChanged {
         at: f64,
-        agent: String,
+        agent: Name,
         status: AgentStatus,
     },
     AgentLoad {
         at: f64,
-        agent: String,
+        agent: Name,
         used: u32,
         capacity: u32,
         tasks: u32,

@@ -130,6 +130,8 @@ pub struct Simulation {
     channel_names: Vec<String>,
     agent_intervals: bool,
     finished: bool,
+    /// The engine's outputs, a buffer reused by every call.
+    outputs: Vec<Output>,
 }
 
 /// The seed of replication `r`: splitmix64 of the scenario's seed and `r`,
@@ -232,6 +234,7 @@ impl Simulation {
             channel_names,
             agent_intervals: scenario.agent_intervals,
             finished: false,
+            outputs: Vec::new(),
         };
         let roster = sim.engine.roster();
         sim.handle(&roster)?;
@@ -510,8 +513,16 @@ impl Simulation {
     }
 
     fn apply(&mut self, input: &Input) -> Result<()> {
-        let outputs = self.engine.apply_one(self.now, input).map_err(|e| invariant("the engine refused", e))?;
-        self.handle(&outputs)
+        self.try_apply(input).map_err(|e| invariant("the engine refused", e))?
+    }
+
+    /// Applies `input`; an error from the engine is returned as the outer one.
+    fn try_apply(&mut self, input: &Input) -> Result<Result<()>> {
+        let mut outputs = std::mem::take(&mut self.outputs);
+        self.engine.apply_one_into(self.now, input, &mut outputs)?;
+        let handled = self.handle(&outputs);
+        self.outputs = outputs;
+        Ok(handled)
     }
 
     fn drain_immediate(&mut self) -> Result<()> {
@@ -526,8 +537,8 @@ impl Simulation {
     /// nothing changes, and the answer counts as stale.
     fn answer(&mut self, offer: u64, accept: bool) -> Result<()> {
         let input = if accept { Input::Accept { offer } } else { Input::Reject { offer } };
-        match self.engine.apply_one(self.now, &input) {
-            Ok(outputs) => self.handle(&outputs),
+        match self.try_apply(&input) {
+            Ok(handled) => handled,
             Err(Error::InvalidTransition(_) | Error::UnknownId { .. }) => {
                 self.stale += 1;
                 Ok(())

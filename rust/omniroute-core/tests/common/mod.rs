@@ -180,9 +180,9 @@ pub fn offers(events: &[Output]) -> Vec<Offer> {
         .filter_map(|e| match e {
             Output::OfferMade { at, offer, task, agent, queue, expires_at, reason, .. } => Some(Offer {
                 id: *offer,
-                task: task.clone(),
-                agent: agent.clone(),
-                queue: queue.clone(),
+                task: task.to_string(),
+                agent: agent.to_string(),
+                queue: queue.to_string(),
                 at: *at,
                 expires_at: *expires_at,
                 reason: reason.clone(),
@@ -225,7 +225,7 @@ pub fn statuses(events: &[Output], agent: &str) -> Vec<AgentStatus> {
     events
         .iter()
         .filter_map(|e| match e {
-            Output::AgentStateChanged { agent: a, status, .. } if a == agent => Some(status.clone()),
+            Output::AgentStateChanged { agent: a, status, .. } if **a == *agent => Some(status.clone()),
             _ => None,
         })
         .collect()
