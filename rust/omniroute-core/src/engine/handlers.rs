@@ -1,9 +1,7 @@
 //! Input events: each handler checks everything first, then changes state,
 //! so a refused event changes nothing.
 
-use super::state::{
-    AgentIx, AgentRec, ChannelIx, ChannelRec, Phase, QueueRec, Reservation, TaskIx, TaskRec, TimerKind,
-};
+use super::state::{AgentIx, AgentRec, ChannelRec, Phase, QueueIx, QueueRec, Reservation, TaskIx, TaskRec, TimerKind};
 use super::{check_time, Engine};
 use crate::engine::strategy::FEATURES;
 use crate::error::{Error, Result};
@@ -48,8 +46,8 @@ impl Engine {
         if self.ix.task_by_id.contains_key(nt.id.as_str()) {
             return Err(Error::DuplicateId { kind: "task", id: nt.id.clone() });
         }
-        let channel = *self.ix.channel_by_name.get(&nt.channel).ok_or_else(|| self.unknown_channel(&nt.channel))?;
-        let queue = *self.ix.queue_by_name.get(&nt.queue).ok_or_else(|| self.unknown_queue(&nt.queue))?;
+        let channel = self.ix.channels.get(&nt.channel).ok_or_else(|| self.unknown_channel(&nt.channel))?;
+        let queue = self.ix.queues.get(&nt.queue).ok_or_else(|| self.unknown_queue(&nt.queue))?;
         if let Some(c) = &nt.requires {
             check_condition("task.requires", c)?;
         }
@@ -350,7 +348,7 @@ impl Engine {
         let t = self.task_ix(id)?;
         // Ok(queue) or Err(agent): where the task goes.
         let target = match (to_queue, to_agent) {
-            (Some(queue), None) => Ok(*self.ix.queue_by_name.get(queue).ok_or_else(|| self.unknown_queue(queue))?),
+            (Some(queue), None) => Ok(self.ix.queues.get(queue).ok_or_else(|| self.unknown_queue(queue))?),
             (None, Some(agent)) => Err(self.agent_ix(agent)?),
             _ => return Err(Error::input("to_queue", "give exactly one of to_queue and to_agent")),
         };
@@ -625,7 +623,7 @@ impl Engine {
                 return Err(Error::config("inactive_after", format!("expected a number of seconds > 0, got {s}")));
             }
         }
-        if let Some(&c) = self.ix.channel_by_name.get(&cfg.name) {
+        if let Some(c) = self.ix.channels.get(&cfg.name) {
             let old = &self.channels[c as usize].config;
             if old.cost != cfg.cost || old.interruptible != cfg.interruptible {
                 let held = self.tasks.iter().flatten().filter(|t| t.channel == c && t.phase != Phase::Waiting).count();
@@ -657,10 +655,8 @@ impl Engine {
             if self.channels.len() >= MAX_CHANNELS {
                 return Err(Error::config("name", format!("at most {MAX_CHANNELS} channels can be configured")));
             }
-            let c = self.channels.len() as ChannelIx;
+            self.ix.channels.add(&cfg.name);
             self.channels.push(ChannelRec { config: cfg.clone() });
-            self.ix.channel_by_name.insert(cfg.name.clone(), c);
-            self.ix.channel_names.push(cfg.name.as_str().into());
             for q in 0..self.queues.len() {
                 self.ix.heads[q].push(std::collections::BTreeSet::new());
                 self.ix.overflow[q].push(std::collections::BTreeSet::new());
@@ -678,7 +674,7 @@ impl Engine {
 
     pub(crate) fn check_queue_name_free(&self, name: &str, i: usize) -> Result<()> {
         check_name("name", name).map_err(|e| super::prefix(e, &format!("queues[{i}]")))?;
-        if self.ix.queue_by_name.contains_key(name) {
+        if self.ix.queues.contains(name) {
             return Err(Error::config(format!("queues[{i}].name"), format!("duplicate queue name {name:?}")));
         }
         Ok(())
@@ -686,16 +682,15 @@ impl Engine {
 
     /// Register a queue's name with default settings, so that queues can
     /// name each other in overflow steps before all are configured.
-    pub(crate) fn add_queue_shell(&mut self, cfg: &QueueConfig) {
-        let q = self.queues.len() as u32;
+    pub(crate) fn add_queue_shell(&mut self, cfg: &QueueConfig) -> QueueIx {
+        let q = self.ix.queues.add(&cfg.name);
         self.queues.push(QueueRec { config: QueueConfig::named(&cfg.name), rr_last: None });
-        self.ix.queue_by_name.insert(cfg.name.clone(), q);
-        self.ix.queue_names.push(cfg.name.as_str().into());
         let nc = self.channels.len();
         self.ix.heads.push(vec![std::collections::BTreeSet::new(); nc]);
         self.ix.overflow.push(vec![std::collections::BTreeSet::new(); nc]);
         self.ix.ready.push(vec![std::collections::BTreeSet::new(); nc]);
         self.ix.members.push(Vec::new());
+        q
     }
 
     fn validate_queue(&self, cfg: &QueueConfig) -> Result<()> {
@@ -755,7 +750,7 @@ impl Engine {
                 StepAction::AddQueue { queue } => {
                     let problem = if queue == &cfg.name {
                         "a queue cannot overflow to itself".to_owned()
-                    } else if self.ix.queue_by_name.contains_key(queue) {
+                    } else if self.ix.queues.contains(queue) {
                         continue;
                     } else {
                         format!("unknown queue {queue:?}")
@@ -780,10 +775,10 @@ impl Engine {
     pub(crate) fn upsert_queue(&mut self, cfg: &QueueConfig) -> Result<()> {
         check_name("name", &cfg.name)?;
         self.validate_queue(cfg)?;
-        if !self.ix.queue_by_name.contains_key(&cfg.name) {
-            self.add_queue_shell(cfg);
-        }
-        let q = self.ix.queue_by_name[&cfg.name];
+        let q = match self.ix.queues.get(&cfg.name) {
+            Some(q) => q,
+            None => self.add_queue_shell(cfg),
+        };
         self.queues[q as usize].config = cfg.clone();
         // Requirements, overflow and ordering of waiting work may all have
         // changed: rebuild the indices and route again.
@@ -806,11 +801,7 @@ impl Engine {
         }
         let mut queues = Vec::with_capacity(cfg.queues.len());
         for (name, &p) in &cfg.queues {
-            let q = *self
-                .ix
-                .queue_by_name
-                .get(name)
-                .ok_or_else(|| Error::config(format!("queues.{name}"), "unknown queue"))?;
+            let q = self.ix.queues.get(name).ok_or_else(|| Error::config(format!("queues.{name}"), "unknown queue"))?;
             queues.push((q, p));
         }
         queues.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
@@ -850,8 +841,9 @@ impl Engine {
             a
         } else {
             let a = self.agents.len() as AgentIx;
+            let id: Name = cfg.id.as_str().into();
             self.agents.push(Some(AgentRec {
-                id: cfg.id.as_str().into(),
+                id: id.clone(),
                 capacity: cfg.capacity,
                 levels,
                 queues,
@@ -866,7 +858,7 @@ impl Engine {
                 channel_idle_since: Vec::new(),
                 handled: 0,
             }));
-            self.ix.agent_by_id.insert(cfg.id.as_str().into(), a);
+            self.ix.agent_by_id.insert(id, a);
             self.ix.agent_ready.push(0);
             self.ix.agent_mark.push(0);
             self.ix.reserved.push(std::collections::BTreeSet::new());

@@ -46,15 +46,43 @@ pub(crate) struct Class {
     pub backlog: BTreeSet<WaitKey>,
 }
 
+/// Names of queues or channels by index and indices by name: one shared copy
+/// of each name serves the lookups and every output event that carries it.
+#[derive(Debug, Default)]
+pub(crate) struct NameIndex {
+    by_name: FxHashMap<Name, u32>,
+    names: Vec<Name>,
+}
+
+impl NameIndex {
+    /// Registers the next index's name and returns the index.
+    pub fn add(&mut self, name: &str) -> u32 {
+        let ix = self.names.len() as u32;
+        let name: Name = name.into();
+        self.by_name.insert(name.clone(), ix);
+        self.names.push(name);
+        ix
+    }
+
+    pub fn get(&self, name: &str) -> Option<u32> {
+        self.by_name.get(name).copied()
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.by_name.contains_key(name)
+    }
+
+    pub fn name(&self, ix: u32) -> Name {
+        self.names[ix as usize].clone()
+    }
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Indices {
     pub agent_by_id: FxHashMap<Name, AgentIx>,
     pub task_by_id: FxHashMap<Name, TaskIx>,
-    /// Queue and channel names by index, shared by every output event.
-    pub queue_names: Vec<Name>,
-    pub channel_names: Vec<Name>,
-    pub queue_by_name: FxHashMap<String, QueueIx>,
-    pub channel_by_name: FxHashMap<String, ChannelIx>,
+    pub queues: NameIndex,
+    pub channels: NameIndex,
     pub skill_by_name: FxHashMap<String, u32>,
     pub condition_ix: FxHashMap<Condition, u32>,
     pub offers: FxHashMap<u64, TaskIx>,
@@ -118,7 +146,7 @@ impl Engine {
         let steps = self.queues[key.queue as usize].config.steps.clone();
         for step in steps.iter().take(key.step as usize) {
             if let StepAction::AddQueue { queue } = &step.action {
-                if let Some(&q) = self.ix.queue_by_name.get(queue) {
+                if let Some(q) = self.ix.queues.get(queue) {
                     if !serving.contains(&q) {
                         serving.push(q);
                     }
@@ -304,13 +332,11 @@ impl Engine {
         for (i, c) in self.conditions.iter().enumerate().skip(1) {
             ix.condition_ix.insert(c.clone(), i as u32);
         }
-        for (i, q) in self.queues.iter().enumerate() {
-            ix.queue_by_name.insert(q.config.name.clone(), i as QueueIx);
-            ix.queue_names.push(q.config.name.as_str().into());
+        for q in &self.queues {
+            ix.queues.add(&q.config.name);
         }
-        for (i, c) in self.channels.iter().enumerate() {
-            ix.channel_by_name.insert(c.config.name.clone(), i as ChannelIx);
-            ix.channel_names.push(c.config.name.as_str().into());
+        for c in &self.channels {
+            ix.channels.add(&c.config.name);
         }
         let nq = self.queues.len();
         let nc = self.channels.len();

@@ -2,7 +2,7 @@
 //! with room finds the best waiting task across every queue it serves.
 
 use super::index::{WaitKey, NO_CLASS};
-use super::state::{AgentIx, Phase, TaskIx, Time, TimerKind};
+use super::state::{AgentIx, Phase, QueueIx, TaskIx, Time, TimerKind};
 use super::Engine;
 use crate::model::{Candidate, OfferReason, Output, ScorePart, Strategy};
 use std::borrow::Cow;
@@ -59,11 +59,10 @@ impl Engine {
                 let agent = self.agent(a);
                 !task.excludes(a) && self.fits(agent, task.channel).is_ok() && class.cond.holds(&agent.levels)
             };
-            let ready = &self.ix.ready;
-            let mut v: Vec<AgentIx> =
-                Vec::with_capacity(class.serving.iter().map(|&q| ready[q as usize][task.channel as usize].len()).sum());
+            let ready = |q: QueueIx| &self.ix.ready[q as usize][task.channel as usize];
+            let mut v: Vec<AgentIx> = Vec::with_capacity(class.serving.iter().map(|&q| ready(q).len()).sum());
             for &q in &class.serving {
-                v.extend(self.ix.ready[q as usize][task.channel as usize].iter().copied().filter(|&a| agent_ok(a)));
+                v.extend(ready(q).iter().copied().filter(|&a| agent_ok(a)));
             }
             if class.serving.len() > 1 {
                 v.sort_unstable();

@@ -269,11 +269,11 @@ impl Engine {
     }
 
     pub(crate) fn queue_name(&self, q: u32) -> Name {
-        self.ix.queue_names[q as usize].clone()
+        self.ix.queues.name(q)
     }
 
     pub(crate) fn channel_name(&self, c: ChannelIx) -> Name {
-        self.ix.channel_names[c as usize].clone()
+        self.ix.channels.name(c)
     }
 
     pub(crate) fn schedule(&mut self, at: f64, kind: state::TimerKind) {

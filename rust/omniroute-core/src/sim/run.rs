@@ -516,13 +516,13 @@ impl Simulation {
         self.try_apply(input).map_err(|e| invariant("the engine refused", e))?
     }
 
-    /// Applies `input`; an error from the engine is returned as the outer one.
+    /// Applies `input` through the reused output buffer. The outer error is
+    /// the engine's refusal (nothing changed), the inner one the handling's.
     fn try_apply(&mut self, input: &Input) -> Result<Result<()>> {
         let mut outputs = std::mem::take(&mut self.outputs);
-        self.engine.apply_one_into(self.now, input, &mut outputs)?;
-        let handled = self.handle(&outputs);
+        let handled = self.engine.apply_one_into(self.now, input, &mut outputs).map(|()| self.handle(&outputs));
         self.outputs = outputs;
-        Ok(handled)
+        handled
     }
 
     fn drain_immediate(&mut self) -> Result<()> {
