@@ -34,6 +34,7 @@ from omniroute.store import (
     SqlStore,
     StoredEvent,
     StoreError,
+    TimelineEntry,
     Writer,
     open_store,
 )
@@ -235,6 +236,8 @@ def test_a_version_1_database_with_data_upgrades_intact(store_url: str) -> None:
     with open_store(store_url) as store:
         assert store.schema_version() == latest_version()
         assert dump(store) == before
+        # Version 6's migration wrote every record the old rows lacked.
+        records_match_rows(store)
         with store.read() as r:
             assert r.customer("ann") == ann
             assert r.interaction("i-bob") == interaction(
@@ -282,11 +285,12 @@ def test_a_version_1_database_with_data_upgrades_intact(store_url: str) -> None:
             context = r.context("bob")
             assert context.customer.id == "ann"
             assert [e.interaction.id for e in context.timeline] == ["i-bob", "i-ann"]
-            # Rows from before version 5 have no record; they are read column by column.
+            # Version 6's migration wrote the records of rows from before version 5.
             assert context.timeline[1].interaction == r.interaction("i-ann")
             assert [n.id for n in context.timeline[1].notes] == ["n-ann"]
             assert [n.id for n in context.customer_notes] == ["n-bob"]
-            assert [m.body for m in context.timeline[0].messages or ()] == ["Where is my order?"]
+            assert [m.body for m in context.transcript] == ["Where is my order?"]
+            assert [m.interaction_id for m in context.transcript] == ["i-bob"]
             assert r.interaction("i-bob").offer == 3
         with store.write() as w:
             w.undo_merge(merge.id, T0 + 200)
@@ -297,6 +301,24 @@ def test_a_version_1_database_with_data_upgrades_intact(store_url: str) -> None:
         assert after["conversations"] == before["conversations"]
         assert after["notes"] == before["notes"]
         assert after["interactions"] == before["interactions"]
+
+
+def test_version_6_rewrites_version_5_records_with_their_notes(store_url: str) -> None:
+    with open_store(store_url, migrate=False) as store:
+        assert store.migrate(5) == 5
+        with store.write() as w:
+            seed_ann(w)
+            w.patch_interactions([InteractionPatch(id="i1", status="completed", ended_at=T0 + 60)])
+            # What version 5 wrote: the interaction alone, and notes without records.
+            i1 = w.interaction("i1")
+            execute(w, "UPDATE interactions SET record = ? WHERE id = ?", (msgspec.msgpack.encode(i1), "i1"))
+            execute(w, "UPDATE notes SET record = NULL WHERE id = ?", ("n1",))
+        assert store.migrate() == latest_version()
+        records_match_rows(store)
+        with store.read() as r:
+            entry = next(e for e in r.context("ann").timeline if e.interaction.id == "i1")
+            assert entry.interaction == i1
+            assert [n.id for n in entry.notes] == ["n1"]
 
 
 def test_a_schema_newer_than_this_omniroute_is_refused(store_url: str) -> None:
@@ -714,12 +736,10 @@ def test_context_is_the_whole_story_newest_first(store: SqlStore) -> None:
             "i2": [],
             "i1": ["n1"],
         }
-        # The open conversation's transcript only; older ones are fetched on demand.
-        assert timeline["i3"].messages == (r.messages("i3")[0], r.messages("i3")[1])
-        assert [m.id for m in timeline["i3"].messages or []] == ["m1", "m2"]
-        assert timeline["i4"].messages == ()
-        assert timeline["i2"].messages is None
-        assert timeline["i1"].messages is None
+        # The open conversation's transcript only (i3 and i4; i4 has none yet);
+        # older ones are fetched on demand.
+        assert context.transcript == r.messages("i3") + r.messages("i4")
+        assert [m.id for m in context.transcript] == ["m1", "m2"]
         assert context.open_conversation == conversation("c-new", "ann", T0 + 1000)
         assert context.last_agent == "cat"  # answered last, though created before the chat
         assert [n.id for n in context.customer_notes] == ["n3"]
@@ -741,20 +761,25 @@ def test_context_is_the_whole_story_newest_first(store: SqlStore) -> None:
 
 def records_match_rows(store: SqlStore) -> None:
     """Each finished interaction, note and message carries its row as a
-    record (schema version 5), equal to the row read column by column; an
-    interaction still open carries none."""
+    record (schema version 5), equal to the row read column by column; a
+    finished interaction's record holds its notes too (version 6), oldest
+    first; an interaction still open carries none."""
     with store.read() as r:
-        for iid, status, record in r._all("SELECT id, status, record FROM interactions"):
-            if status in ("completed", "abandoned", "cancelled"):
-                assert msgspec.msgpack.decode(record, type=Interaction) == r.interaction(iid), iid
-            else:
-                assert record is None, iid
+        notes: dict[str, list[Note]] = {}
         for *columns, record in r._all(
-            "SELECT id, customer_id, interaction_id, author, at, body, record FROM notes"
+            "SELECT id, customer_id, interaction_id, author, at, body, record FROM notes ORDER BY at, id"
         ):
             nid, owner, on, author, at, body = columns
             expected = Note(id=nid, customer_id=owner, interaction_id=on, author=author, at=at, body=body)
             assert msgspec.msgpack.decode(record, type=Note) == expected, nid
+            notes.setdefault(on, []).append(expected)
+        for iid, status, record in r._all("SELECT id, status, record FROM interactions"):
+            if status in ("completed", "abandoned", "cancelled"):
+                entry = msgspec.msgpack.decode(record, type=TimelineEntry)
+                assert entry.interaction == r.interaction(iid), iid
+                assert list(entry.notes) == notes.get(iid, []), iid
+            else:
+                assert record is None, iid
         for mid, on, record in r._all("SELECT id, interaction_id, record FROM messages"):
             expected_message = next(m for m in r.messages(on) if m.id == mid)
             assert msgspec.msgpack.decode(record, type=Message) == expected_message, mid
@@ -777,6 +802,13 @@ def test_finished_interactions_are_read_from_their_records(store: SqlStore) -> N
         assert w.end_wrap_up("bob", T0 + 90) == [("i1", "support", "voice", T0 + 60)]
         w.patch_interactions([InteractionPatch(id="i2", outcome="called back")])
     records_match_rows(store)
+    with store.write() as w:
+        # A note on a finished interaction joins its record; one on an open one waits.
+        w.add_notes([note("n5", "ann", "i1", T0 + 95, "called back"), note("n6", "ann", "i4", T0 + 96)])
+    records_match_rows(store)
+    with store.read() as r:
+        assert [n.id for n in r.context("ann").timeline[3].notes] == ["n1", "n5"]
+        assert [n.id for n in r.context("ann").timeline[0].notes] == ["n6"]
     with store.read() as r:
         timeline = r.context("ann").timeline
         assert [e.interaction.id for e in timeline] == ["i4", "i3", "i2", "i1", "i0"]

@@ -13,6 +13,10 @@ class Migration:
     description: str
     # SQL statements; ``{blob}`` is the dialect's binary type.
     statements: tuple[str, ...]
+    # Tables whose ``record`` column the store rebuilds from the rows after
+    # the statements, in the same transaction (records are MessagePack, which
+    # SQL cannot write).
+    reseal: tuple[str, ...] = ()
 
 
 # Version 1 is the first released schema. Never edit a released migration:
@@ -178,6 +182,20 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE notes ADD COLUMN record {blob}",
             "ALTER TABLE messages ADD COLUMN record {blob}",
         ),
+    ),
+    Migration(
+        6,
+        "a customer's timeline as one value per interaction: a finished interaction's record "
+        "holds its notes too; every record missing since version 5 is written",
+        # ``record`` of an interaction is now a ``TimelineEntry`` (the
+        # interaction and its notes), rewritten whenever one of its notes is
+        # added or moved. The notes of a customer but of no interaction get
+        # an index of their own, and an interaction's notes one too.
+        (
+            "CREATE INDEX notes_interaction ON notes (interaction_id, at, id)",
+            "CREATE INDEX notes_customer_only ON notes (customer_id, at, id) WHERE interaction_id IS NULL",
+        ),
+        reseal=("interactions", "notes", "messages"),
     ),
 )
 

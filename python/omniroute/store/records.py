@@ -189,15 +189,15 @@ class EngineSnapshot(_Record, frozen=True, kw_only=True):
 
 
 class TimelineEntry(_Record, frozen=True, kw_only=True):
-    """A past or open interaction as an agent sees it with an offer."""
+    """A past or open interaction as an agent sees it with an offer: the
+    interaction and its notes. A finished interaction's entry is stored whole
+    (schema version 6), so a timeline reads one value per interaction."""
 
     interaction: Interaction
-    # Tuples: most interactions have no notes, and () is shared, not built a
+    # A tuple: most interactions have no notes, and () is shared, not built a
     # thousand times per context; a tuple of untracked records is untracked
     # by the garbage collector once it has seen it.
     notes: tuple[Note, ...] = ()
-    # The transcript, for interactions of the open conversation only.
-    messages: tuple[Message, ...] | None = None
 
 
 class CustomerContext(_Record, frozen=True, kw_only=True):
@@ -208,5 +208,8 @@ class CustomerContext(_Record, frozen=True, kw_only=True):
     identities: list[IdentityRecord]
     timeline: list[TimelineEntry]
     open_conversation: Conversation | None
+    # The open conversation's messages, oldest first, across its interactions
+    # and channels (each names its interaction); empty with no open conversation.
+    transcript: list[Message]
     last_agent: str | None
     customer_notes: list[Note]

@@ -47,8 +47,9 @@ _moved = msgspec.json.Decoder(dict[str, list[Any]])
 _msgpack = msgspec.msgpack.Encoder()
 # A page of the event log: (seq, type, time, subject, data) per event.
 _page = msgspec.msgpack.Decoder(list[tuple[int, str, float, str, bytes]])
-# Records of finished interactions (schema version 5), decoded as one array.
-_sealed_interactions = msgspec.msgpack.Decoder(list[Interaction])
+# Records of finished interactions with their notes (schema version 6),
+# decoded as one array.
+_sealed_entries = msgspec.msgpack.Decoder(list[TimelineEntry])
 
 
 class StoreError(OmnirouteError):
@@ -128,9 +129,12 @@ def _in(n: int) -> str:
     return ", ".join("?" * n)
 
 
-def _seal(interaction: Interaction) -> bytes | None:
-    """The ``record`` column of an interaction's row: its MessagePack once finished, else NULL."""
-    return _msgpack.encode(interaction) if interaction.status in FINISHED else None
+def _seal(interaction: Interaction, notes: tuple[Note, ...]) -> bytes | None:
+    """The ``record`` column of an interaction's row: once it is finished, the
+    MessagePack of its ``TimelineEntry`` (it and its notes), else NULL."""
+    if interaction.status not in FINISHED:
+        return None
+    return _msgpack.encode(TimelineEntry(interaction=interaction, notes=notes))
 
 
 def _unseal(decoder: msgspec.msgpack.Decoder[list[_T]], records: Sequence[bytes]) -> list[_T]:
@@ -187,12 +191,26 @@ class Reader:
         """The rows of a table whose rows never change once written, from their
         records; rows written before schema version 5 have none, and if any
         does, every row is read column by column."""
-        records = [r[0] for r in self._all(f"SELECT record FROM {kind.table} WHERE {where}", params)]
+        # Row by row: each row's tuple is freed before the next is made, so a
+        # thousand rows do not set off the garbage collector.
+        records = [r[0] for r in self._rows(f"SELECT record FROM {kind.table} WHERE {where}", params)]
         if None not in records:
             return _unseal(kind.decoder, records)
         return [
             kind.build(r) for r in self._all(f"SELECT {kind.columns} FROM {kind.table} WHERE {where}", params)
         ]
+
+    def _notes_of(self, interaction_ids: Sequence[str]) -> dict[str | None, tuple[Note, ...]]:
+        """The notes of each of these interactions, oldest first."""
+        notes: dict[str | None, tuple[Note, ...]] = {}
+        for start in range(0, len(interaction_ids), 500):
+            chunk = interaction_ids[start : start + 500]
+            notes.update(
+                _grouped(
+                    self._records(_NOTES, f"interaction_id IN ({_in(len(chunk))}) ORDER BY at, id", chunk)
+                )
+            )
+        return notes
 
     def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
         self._cur.execute(self._q(sql), params)
@@ -393,42 +411,46 @@ class Reader:
             (cid,),
         )
         open_conversation = _conversation(row) if row is not None else None
-        open_id = open_conversation.id if open_conversation is not None else None
-        # Each query reads an index in the order asked for (schema version 3).
-        notes = _grouped(self._records(_NOTES, "customer_id = ? ORDER BY at, id", (cid,)))
-        # The open conversation's transcript comes with it; older ones on demand.
-        transcript: dict[str | None, tuple[Message, ...]] = {}
-        if open_id is not None:
-            transcript = _grouped(self._records(_MESSAGES, "conversation_id = ? ORDER BY at, id", (open_id,)))
         limit_sql = "" if limit is None else f" LIMIT {int(limit)}"
-        # A finished interaction is one value, its record; the others (and
-        # those finished before schema version 5) are read column by column.
-        rows = self._all(
+        # A finished interaction is one value, its record (its entry, with its
+        # notes); the others are read column by column with their notes.
+        sealed: list[bytes] = []
+        # Per entry, newest first: None for the next sealed one, else an open interaction's id.
+        slots: list[str | None] = []
+        for record, open_id in self._rows(
             "SELECT record, CASE WHEN record IS NULL THEN id END FROM interactions WHERE customer_id = ? "
             f"ORDER BY created_at DESC, id DESC{limit_sql}",
             (cid,),
-        )
-        sealed = iter(_unseal(_sealed_interactions, [r[0] for r in rows if r[0] is not None]))
-        live = self.interactions_by_id(r[1] for r in rows if r[0] is None)
-        timeline = []
-        for r in rows:
-            interaction = next(sealed) if r[0] is not None else live[r[1]]
-            iid = interaction.id
-            timeline.append(
-                TimelineEntry(
-                    interaction=interaction,
-                    notes=notes.get(iid, ()),
-                    messages=transcript.get(iid, ()) if interaction.conversation_id == open_id else None,
-                )
-            )
+        ):
+            if record is not None:
+                sealed.append(record)
+            slots.append(open_id)
+        timeline = _unseal(_sealed_entries, sealed)
+        open_ids = [i for i in slots if i is not None]
+        if open_ids:
+            live = self.interactions_by_id(open_ids)
+            notes = self._notes_of(open_ids)
+            entries = iter(timeline)
+            timeline = [
+                next(entries) if i is None else TimelineEntry(interaction=live[i], notes=notes.get(i, ()))
+                for i in slots
+            ]
         return CustomerContext(
             customer=customer,
             identities=self.identities(cid),
             timeline=timeline,
             open_conversation=open_conversation,
+            # Each query reads an index in the order asked for (schema versions 3 and 6).
+            transcript=(
+                self._records(_MESSAGES, "conversation_id = ? ORDER BY at, id", (open_conversation.id,))
+                if open_conversation is not None
+                else []
+            ),
             # Over all their interactions, not only the ``limit`` newest.
             last_agent=self.last_agents([cid]).get(cid),
-            customer_notes=list(notes.get(None, ())),
+            customer_notes=self._records(
+                _NOTES, "customer_id = ? AND interaction_id IS NULL ORDER BY at, id", (cid,)
+            ),
         )
 
     # ----- merges -----
@@ -640,7 +662,8 @@ class Writer(Reader):
                     i.outcome,
                     i.subject,
                     _json.encode(i.attributes).decode(),
-                    _seal(i),
+                    # Notes come after their interaction, and reseal it.
+                    _seal(i, ()),
                 )
                 for i in interactions
             ],
@@ -648,10 +671,15 @@ class Writer(Reader):
 
     def _reseal_interactions(self, ids: Iterable[str]) -> None:
         """Rewrite the record of each of these interactions that is finished,
-        after an UPDATE of its row (every UPDATE of a finished row calls this)."""
+        after an UPDATE of its row or of one of its notes (every such UPDATE,
+        and every note added, calls this)."""
+        finished = [i for i in self.interactions_by_id(ids).values() if i.status in FINISHED]
+        if not finished:
+            return
+        notes = self._notes_of([i.id for i in finished])
         self._many(
             "UPDATE interactions SET record = ? WHERE id = ?",
-            [(_seal(i), i.id) for i in self.interactions_by_id(ids).values() if i.status in FINISHED],
+            [(_seal(i, notes.get(i.id, ())), i.id) for i in finished],
         )
 
     def patch_interactions(self, patches: Sequence[InteractionPatch]) -> None:
@@ -739,15 +767,60 @@ class Writer(Reader):
                 for n in notes
             ],
         )
+        # A finished interaction's record holds its notes.
+        self._reseal_interactions(n.interaction_id for n in notes if n.interaction_id is not None)
 
-    def _reseal_notes(self, ids: Sequence[str]) -> None:
-        """Rewrite the record of each of these notes after an UPDATE of its row."""
+    def _reseal_rows(self, kind: _Sealed[Any], ids: Sequence[str]) -> list[Any]:
+        """Rewrite the record of each of these notes or messages from its row
+        (after an UPDATE of the row); returns them."""
+        built = []
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
-            rows = self._all(f"SELECT {_NOTE_COLUMNS} FROM notes WHERE id IN ({_in(len(chunk))})", chunk)
+            rows = [
+                kind.build(r)
+                for r in self._all(
+                    f"SELECT {kind.columns} FROM {kind.table} WHERE id IN ({_in(len(chunk))})", chunk
+                )
+            ]
             self._many(
-                "UPDATE notes SET record = ? WHERE id = ?", [(_msgpack.encode(_note(r)), r[0]) for r in rows]
+                f"UPDATE {kind.table} SET record = ? WHERE id = ?", [(_msgpack.encode(r), r.id) for r in rows]
             )
+            built.extend(rows)
+        return built
+
+    def _reseal_moved(self, interactions: Sequence[str], notes: Sequence[str]) -> None:
+        """Rewrite the records of interactions and notes a merge (or its undo)
+        moved: the notes first, then the interactions, whose records hold
+        their notes (those of a moved note's interaction too)."""
+        moved = self._reseal_rows(_NOTES, notes)
+        self._reseal_interactions(
+            [*interactions, *(n.interaction_id for n in moved if n.interaction_id is not None)]
+        )
+
+    def reseal_all(self, table: str) -> int:
+        """Write the records a migration asks for: every finished interaction's,
+        and every note's or message's that has none. Returns how many."""
+        where = {
+            "interactions": f"status IN ({_in(len(FINISHED))})",
+            "notes": "record IS NULL",
+            "messages": "record IS NULL",
+        }[table]
+        params = sorted(FINISHED) if table == "interactions" else []
+        written = 0
+        after = ""
+        while ids := [
+            r[0]
+            for r in self._all(
+                f"SELECT id FROM {table} WHERE id > ? AND {where} ORDER BY id LIMIT 500", [after, *params]
+            )
+        ]:
+            if table == "interactions":
+                self._reseal_interactions(ids)
+            else:
+                self._reseal_rows(_NOTES if table == "notes" else _MESSAGES, ids)
+            written += len(ids)
+            after = ids[-1]
+        return written
 
     def append_events(self, events: Sequence[StoredEvent]) -> None:
         """Store events, in seq order, as one page of the log (one row, however many events)."""
@@ -859,8 +932,7 @@ class Writer(Reader):
             self._cur.execute(
                 self._q(f"UPDATE {table} SET customer_id = ? WHERE customer_id = ?"), (survivor, merged)
             )
-        self._reseal_interactions(moved["interactions"])
-        self._reseal_notes(moved["notes"])
+        self._reseal_moved(moved["interactions"], moved["notes"])
         self._cur.execute(
             self._q("UPDATE identities SET customer_id = ? WHERE customer_id = ?"), (survivor, merged)
         )
@@ -900,8 +972,7 @@ class Writer(Reader):
                 f"UPDATE {table} SET customer_id = ? WHERE id = ? AND customer_id = ?",
                 [(merge.merged, i, merge.survivor) for i in ids],
             )
-        self._reseal_interactions(merge.interactions)
-        self._reseal_notes(merge.notes)
+        self._reseal_moved(merge.interactions, merge.notes)
         self._cur.execute(self._q("UPDATE customers SET merged_into = NULL WHERE id = ?"), (merge.merged,))
         self._cur.execute(self._q("UPDATE customer_merges SET undone_at = ? WHERE id = ?"), (at, merge_id))
         return self.merge(merge_id)
@@ -1049,6 +1120,8 @@ class SqlStore(ABC):
                 with self._transaction() as cur:
                     for statement in migration.statements:
                         cur.execute(statement.format(blob=self.blob_type))
+                    for table in migration.reseal:
+                        Writer(self, cur).reseal_all(table)
                     cur.execute(
                         self.sql(
                             "INSERT INTO omniroute_schema (version, applied_at, description) VALUES (?, ?, ?)"
