@@ -31,6 +31,7 @@ from omniroute.store import (
     LogEntry,
     Message,
     Note,
+    Reader,
     SqlStore,
     StoredEvent,
     StoreError,
@@ -959,6 +960,46 @@ def test_a_write_that_raises_leaves_nothing_behind(store_url: str, store: SqlSto
     with store.write() as w:  # and the store goes on
         w.add_customers([customer("cat")])
     assert rows(store, "SELECT id FROM customers ORDER BY id") == [("ann",), ("cat",)]
+
+
+def plan(store_url: str, store: SqlStore, sql: str, params: Sequence[Any]) -> str:
+    """How the database would run a query (PostgreSQL told to use any index it can)."""
+    with store.read() as r:
+        if store_url.startswith("sqlite"):
+            return " ".join(str(row[-1]) for row in r._all(f"EXPLAIN QUERY PLAN {sql}", params))
+        r._cur.execute("SET LOCAL enable_seqscan = off")
+        return " ".join(str(row[0]) for row in r._all(f"EXPLAIN {sql}", params))
+
+
+def test_the_queries_by_status_read_only_the_live_rows(
+    store_url: str, store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The indexes by status hold only rows that can still change (schema
+    version 6); each query of live or wrapping work repeats the index's
+    condition, or the database would not use it."""
+    with store.write() as w:
+        seed_ann(w)
+    asked: list[tuple[str, Sequence[Any]]] = []
+    real = Reader._all
+
+    def recording(self: Reader, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        asked.append((sql, params))
+        return real(self, sql, params)
+
+    monkeypatch.setattr(Reader, "_all", recording)
+    with store.read() as r:
+        r.offered()
+        r.answered_unfinished()
+        list(r.interactions(status=["waiting", "offered"]))
+    with store.write() as w:
+        w.end_wrap_up("dan", T0 + 99)
+    monkeypatch.undo()
+    expected = ["interactions_live", "interactions_live", "interactions_live", "interactions_wrapping"]
+    # Each query once (the pages of ``interactions()`` repeat theirs).
+    selects = list({sql: params for sql, params in asked if "FROM interactions WHERE" in sql}.items())
+    assert len(selects) == len(expected)
+    for (sql, params), index in zip(selects, expected, strict=True):
+        assert index in plan(store_url, store, sql, params), sql
 
 
 def test_a_failure_caught_inside_a_write_is_never_lost_silently(store_url: str, store: SqlStore) -> None:

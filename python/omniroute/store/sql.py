@@ -142,6 +142,57 @@ def _unseal(decoder: msgspec.msgpack.Decoder[list[_T]], records: Sequence[bytes]
     return decoder.decode(b"".join([b"\xdd" + len(records).to_bytes(4, "big"), *records]))
 
 
+# The condition of the partial index of interactions that can still change
+# (schema version 6), word for word: a query uses the index only if its
+# WHERE repeats it.
+_LIVE = "status IN ('waiting', 'offered', 'assigned')"
+_LIVE_STATUSES = frozenset({"waiting", "offered", "assigned"})
+
+# The columns of an interaction a patch can set; the first times keep the
+# value they had (a transfer does not reset them).
+_PATCHED = (
+    "status",
+    "queue",
+    "agent",
+    "offer",
+    "queued_at",
+    "offered_at",
+    "answered_at",
+    "ended_at",
+    "wrap_up_ended_at",
+    "disposition",
+    "outcome",
+)
+_FIRST_TIMES = frozenset({"queued_at", "offered_at", "answered_at"})
+
+
+def _patch_sets(
+    patch: InteractionPatch, row: Interaction | None
+) -> tuple[tuple[str, ...], list[Any], dict[str, Any]]:
+    """What a patch writes: its SET clauses, their parameters, and the fields
+    it changes on ``row`` (the row as it stands, when it was read)."""
+    columns: list[str] = []
+    params: list[Any] = []
+    changes: dict[str, Any] = {}
+    for name in _PATCHED:
+        if (name == "agent" and patch.clear_agent) or (name == "offer" and patch.clear_offer):
+            columns.append(f"{name} = NULL")
+            changes[name] = None
+            continue
+        value = getattr(patch, name)
+        if value is None:
+            continue
+        if name in _FIRST_TIMES:
+            columns.append(f"{name} = COALESCE({name}, ?)")
+            if row is not None and getattr(row, name) is None:
+                changes[name] = value
+        else:
+            columns.append(f"{name} = ?")
+            changes[name] = value
+        params.append(value)
+    return tuple(columns), params, changes
+
+
 _NOTE_COLUMNS = "id, customer_id, interaction_id, author, at, body"
 
 
@@ -303,7 +354,7 @@ class Reader:
         return [
             (r[0], r[1], r[2])
             for r in self._all(
-                "SELECT id, offer, agent FROM interactions WHERE status = 'offered' ORDER BY id"
+                f"SELECT id, offer, agent FROM interactions WHERE {_LIVE} AND status = 'offered' ORDER BY id"
             )
         ]
 
@@ -311,10 +362,7 @@ class Reader:
         """When each interaction still in the engine was first answered, for
         those answered (a transfer puts answered work back in a queue)."""
         return dict(
-            self._all(
-                "SELECT id, answered_at FROM interactions WHERE status IN ('waiting', 'offered', 'assigned') "
-                "AND answered_at IS NOT NULL"
-            )
+            self._all(f"SELECT id, answered_at FROM interactions WHERE {_LIVE} AND answered_at IS NOT NULL")
         )
 
     def interaction(self, interaction_id: str) -> Interaction:
@@ -349,6 +397,8 @@ class Reader:
             if statuses is not None:
                 where += f" AND status IN ({_in(len(statuses))})"
                 params.extend(statuses)
+                if set(statuses) <= _LIVE_STATUSES:
+                    where += f" AND {_LIVE}"
             rows = self._all(
                 f"SELECT {_INTERACTION_COLUMNS} FROM interactions WHERE {where} "
                 f"ORDER BY id LIMIT {int(batch)}",
@@ -683,36 +733,40 @@ class Writer(Reader):
         )
 
     def patch_interactions(self, patches: Sequence[InteractionPatch]) -> None:
-        self._many(
-            "UPDATE interactions SET status = COALESCE(?, status), queue = COALESCE(?, queue), "
-            "agent = CASE WHEN ? THEN NULL ELSE COALESCE(?, agent) END, "
-            "offer = CASE WHEN ? THEN NULL ELSE COALESCE(?, offer) END, "
-            "queued_at = COALESCE(queued_at, ?), offered_at = COALESCE(offered_at, ?), "
-            "answered_at = COALESCE(answered_at, ?), ended_at = COALESCE(?, ended_at), "
-            "wrap_up_ended_at = COALESCE(?, wrap_up_ended_at), disposition = COALESCE(?, disposition), "
-            "outcome = COALESCE(?, outcome) WHERE id = ?",
-            [
-                (
-                    p.status,
-                    p.queue,
-                    p.clear_agent,
-                    p.agent,
-                    p.clear_offer,
-                    p.offer,
-                    p.queued_at,
-                    p.offered_at,
-                    p.answered_at,
-                    p.ended_at,
-                    p.wrap_up_ended_at,
-                    p.disposition,
-                    p.outcome,
-                    p.id,
-                )
-                for p in patches
-            ],
-        )
-        # A patch that names no status may change a finished row.
-        self._reseal_interactions(p.id for p in patches if p.status is None or p.status in FINISHED)
+        """Apply each patch, setting only the columns it names, so that an
+        UPDATE touches only the indexes over those columns. A patch that may
+        leave its interaction finished reads the row first and writes the
+        record in the same UPDATE."""
+        if len({p.id for p in patches}) < len(patches):
+            # Patches of one row apply in order; grouped statements would not keep it.
+            for patch in patches:
+                self.patch_interactions([patch])
+            return
+        # A patch without a status may change a row that is already finished.
+        may_finish = [p.id for p in patches if p.status is None or p.status in FINISHED]
+        current = self.interactions_by_id(may_finish) if may_finish else {}
+        finished: dict[str, Interaction] = {}
+        updates: list[tuple[tuple[str, ...], list[Any]]] = []
+        for p in patches:
+            columns, params, changes = _patch_sets(p, current.get(p.id))
+            before = current.get(p.id)
+            if before is not None:
+                after = current[p.id] = msgspec.structs.replace(before, **changes)
+                if after.status in FINISHED:
+                    finished[p.id] = after
+            updates.append((columns, params))
+        notes = self._notes_of(list(finished)) if finished else {}
+        groups: dict[tuple[str, ...], list[list[Any]]] = {}
+        for p, (columns, params) in zip(patches, updates, strict=True):
+            after_row = finished.get(p.id)
+            if after_row is not None:
+                columns = (*columns, "record = ?")
+                params.append(_seal(after_row, notes.get(p.id, ())))
+            if columns:
+                params.append(p.id)
+                groups.setdefault(columns, []).append(params)
+        for columns, rows in groups.items():
+            self._many(f"UPDATE interactions SET {', '.join(columns)} WHERE id = ?", rows)
 
     def end_wrap_up(self, agent: str, at: float) -> list[tuple[str, str, str, float]]:
         """Mark the agent's completed interactions still in wrap-up as wrapped
