@@ -182,8 +182,11 @@ class _Batch:
     merges: list[_MergeOp] = field(default_factory=list)
     # Calls about an interaction another call of this batch creates: they fall with it.
     depends: list[tuple[_Command, _Command]] = field(default_factory=list)
-    # What a call does once the engine has accepted it.
-    on_stand: list[tuple[_Command, Callable[[], None]]] = field(default_factory=list)
+    # What a call does once the engine has accepted it. The batch is passed
+    # in, not captured: a closure over the batch, held by the batch, would be
+    # a reference cycle, and every batch's objects garbage for the cycle
+    # collector instead of freed when the batch ends.
+    on_stand: list[tuple[_Command, Callable[[_Batch], None]]] = field(default_factory=list)
     # What happened, each with the calls it stands or falls with (None: it
     # stands whatever the engine says).
     events: list[tuple[EventData, list[_Command] | None]] = field(default_factory=list)
@@ -595,7 +598,7 @@ class Runtime:
                 dependent.engine_required = True
         for c, then in batch.on_stand:
             if _stands(c):
-                then()
+                then(batch)
 
     def _prepare_creates(self, w: Writer, batch: _Batch, commands: list[_Command]) -> None:
         ids = [c.args["id"] for c in commands]
@@ -934,7 +937,7 @@ class Runtime:
                 [c],
             )
 
-        def completed() -> None:
+        def completed(batch: _Batch) -> None:
             if disposition is not None or outcome is not None:
                 batch.patch(task).set(disposition=disposition, outcome=outcome)
             # Only a call that gives ``resolved`` reads the interaction for its agent.
@@ -1076,7 +1079,7 @@ class Runtime:
         for change in changes:
             batch.add_input(c, change)
 
-        def applied() -> None:
+        def applied(_: _Batch) -> None:
             w.save_config(new)
             self._set_config(new)
 
