@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -16,7 +17,23 @@ from omniroute.runtime.lines import serve_lines
 from omniroute.runtime.runtime import Runtime
 from omniroute.store import open_store
 
-__all__ = ["run_service"]
+__all__ = ["run_service", "tune_gc"]
+
+
+def tune_gc() -> None:
+    """Set the cycle collector up for a long-running service, once it has started.
+
+    CPython's defaults collect the youngest objects every 700 allocations and
+    everything, the ~50,000 objects of the loaded modules included, every
+    hundred of those; under steady intake that was 12 % of the process's time
+    (``docs/performance.md``). The runtime frees its objects by reference
+    counting (no batch leaves a reference cycle behind), so the collector has
+    little to find: what exists at start is moved out of its sight
+    (``gc.freeze``), and it runs 14 times less often.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
 
 
 async def run_service(
@@ -37,6 +54,7 @@ async def run_service(
             f"omniroute: recovered {runtime.engine.task_count} tasks "
             f"({runtime.recovered_batches} batches replayed) in {runtime.recovery_seconds:.3f} s\n"
         )
+        tune_gc()
         async with anyio.create_task_group() as tg:
             bound = await tg.start(serve_lines, runtime, host, port)
             sys.stderr.write(f"omniroute: serving JSON lines on {host}:{bound}\n")
