@@ -556,6 +556,13 @@ def test_events_engine_log_and_snapshots_round_trip_in_order(store: SqlStore) ->
     for again in ([events[0]], [events[12]], events[20:23]):
         with pytest.raises(StoreError, match=r"^events: .*overlaps"), store.write() as w:
             w.append_events(again)  # a sequence number is written once
+    new = StoredEvent(seq=26, type="queued", time=T0, subject="t", data=b"\x90")
+    with pytest.raises(StoreError, match=r"^events: seq 26 to 26 repeats a seq"), store.write() as w:
+        w.append_events([new, new])
+    with pytest.raises(StoreError, match=r"^events: seq 26 to 26 repeats a seq"), store.write() as w:
+        w.append_event_rows([(26, "queued", T0, "t", b"\x90"), (26, "queued", T0, "t", b"\x90")])
+    with pytest.raises(StoreError, match=r"^events: seq 28 to 27 repeats a seq"), store.write() as w:
+        w.append_event_rows([(28, "queued", T0, "t", b"\x90"), (27, "queued", T0, "t", b"\x90")])
     with store.read() as r:
         assert r.events() == events
 

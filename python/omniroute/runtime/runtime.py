@@ -94,7 +94,6 @@ from omniroute.store import (
     Note,
     Reader,
     SqlStore,
-    StoredEvent,
     Writer,
 )
 from omniroute.store.sql import StoreError
@@ -532,13 +531,8 @@ class Runtime:
                 # What a refused call would have caused did not happen.
                 happened = [e for e, owners in batch.events if _any_stands(owners)]
                 envelopes = self._envelopes(happened, result.events)
-                w.append_events(
-                    [
-                        StoredEvent(
-                            seq=e.seq, type=e.type, time=e.time, subject=e.subject, data=encode_data(e.data)
-                        )
-                        for e in envelopes
-                    ]
+                w.append_event_rows(
+                    [(e.seq, e.type, e.time, e.subject, encode_data(e.data)) for e in envelopes]
                 )
         except BaseException:
             # The engine may have moved past what storage holds: rebuild
@@ -1105,6 +1099,8 @@ class Runtime:
         too (their lengths are exact; only their interval may be the next
         one when a timer fell due just before it)."""
         for o in outputs:
+            if type(o) not in _DERIVED:
+                continue  # most events change no record (agent load, metrics, ...)
             if isinstance(o, TaskQueued):
                 batch.patch(o.task).set(status="waiting", queue=o.queue)
                 batch.patch(o.task).first("queued_at", o.at)
@@ -1576,6 +1572,21 @@ _SUBJECTS: dict[type, Callable[[Any], str]] = {
     AgentStateChanged: attrgetter("agent"),
     AgentLoad: attrgetter("agent"),
 }
+# The engine events that change an interaction's record or end a wrap-up.
+_DERIVED = frozenset(
+    {
+        TaskQueued,
+        OfferMade,
+        OfferRejected,
+        OfferTimedOut,
+        OfferRescinded,
+        TaskAssigned,
+        TaskCancelled,
+        TaskCompleted,
+        TaskTransferred,
+        AgentStateChanged,
+    }
+)
 # Every other engine event is about a task.
 _TASK = attrgetter("task")
 _KINDS: dict[type, tuple[str, Callable[[Any], str]]] = {}

@@ -10,6 +10,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any, Generic, Protocol, TypeVar
 
 import msgspec
@@ -166,6 +167,9 @@ _PATCHED = (
 _FIRST_TIMES = frozenset({"queued_at", "offered_at", "answered_at"})
 
 
+_patched_values = attrgetter(*_PATCHED)
+
+
 def _patch_sets(
     patch: InteractionPatch, row: Interaction | None
 ) -> tuple[tuple[str, ...], list[Any], dict[str, Any]]:
@@ -174,22 +178,21 @@ def _patch_sets(
     columns: list[str] = []
     params: list[Any] = []
     changes: dict[str, Any] = {}
-    for name in _PATCHED:
+    for name, value in zip(_PATCHED, _patched_values(patch), strict=True):
         if (name == "agent" and patch.clear_agent) or (name == "offer" and patch.clear_offer):
             columns.append(f"{name} = NULL")
             changes[name] = None
+        elif value is None:
             continue
-        value = getattr(patch, name)
-        if value is None:
-            continue
-        if name in _FIRST_TIMES:
+        elif name in _FIRST_TIMES:
             columns.append(f"{name} = COALESCE({name}, ?)")
+            params.append(value)
             if row is not None and getattr(row, name) is None:
                 changes[name] = value
         else:
             columns.append(f"{name} = ?")
+            params.append(value)
             changes[name] = value
-        params.append(value)
     return tuple(columns), params, changes
 
 
@@ -878,11 +881,16 @@ class Writer(Reader):
 
     def append_events(self, events: Sequence[StoredEvent]) -> None:
         """Store events, in seq order, as one page of the log (one row, however many events)."""
-        if not events:
-            return
         ordered = sorted(events, key=lambda e: e.seq)
-        first, last = ordered[0].seq, ordered[-1].seq
-        if any(a.seq == b.seq for a, b in itertools.pairwise(ordered)):
+        self.append_event_rows([(e.seq, e.type, e.time, e.subject, e.data) for e in ordered])
+
+    def append_event_rows(self, rows: Sequence[tuple[int, str, float, str, bytes]]) -> None:
+        """Store events given as (seq, type, time, subject, data), their seqs
+        strictly increasing, as one page of the log."""
+        if not rows:
+            return
+        first, last = rows[0][0], rows[-1][0]
+        if any(a[0] >= b[0] for a, b in itertools.pairwise(rows)):
             raise StoreError(f"events: seq {first} to {last} repeats a seq; each is written once")
         if self._one(
             "SELECT 1 FROM event_pages WHERE first_seq <= ? AND last_seq >= ? "
@@ -892,10 +900,9 @@ class Writer(Reader):
             raise StoreError(
                 f"events: seq {first} to {last} overlaps events already stored; each is written once"
             )
-        body = _msgpack.encode([(e.seq, e.type, e.time, e.subject, e.data) for e in ordered])
         self._cur.execute(
             self._q("INSERT INTO event_pages (first_seq, last_seq, events) VALUES (?, ?, ?)"),
-            (first, last, body),
+            (first, last, _msgpack.encode(rows)),
         )
 
     def append_log(self, entry: LogEntry) -> None:
