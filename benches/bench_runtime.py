@@ -11,6 +11,10 @@ Each figure is a ratio against a baseline measured in the same run:
   metrics restored, invariants checked, runtime serving) against restoring
   the engine from the same snapshot bytes in memory.
 
+Intake and ``context()`` run twice: with the cycle collector as ``omniroute
+run`` sets it up in the service's process (``tune_gc``), and with CPython's
+defaults.
+
 Timings are never asserted; what must hold (everything answered, nothing
 lost) is. Under ``--benchmark-disable`` the sizes shrink so the file runs as
 a quick test in a debug build.
