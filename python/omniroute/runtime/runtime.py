@@ -1152,9 +1152,12 @@ class Runtime:
                 if o.to_queue is not None:
                     p.set(queue=o.to_queue)
             elif isinstance(o, AgentStateChanged) and o.status.state != "wrap_up":
-                ended = w.end_wrap_up(o.agent, o.at) + batch.wrapping.pop(o.agent, [])
-                for task, queue, channel, ended_at in ended:
+                # The store ends the stored ones' wrap-up itself; those
+                # completed in this batch are not stored yet.
+                wrapping = batch.wrapping.pop(o.agent, [])
+                for task, _, _, _ in wrapping:
                     batch.patch(task).set(wrap_up_ended_at=o.at)
+                for task, queue, channel, ended_at in w.end_wrap_up(o.agent, o.at) + wrapping:
                     batch.metric_events.append(
                         WrapUp(
                             at=batch.now,

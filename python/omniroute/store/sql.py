@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import threading
 import time
@@ -724,8 +725,9 @@ class Writer(Reader):
 
     def _reseal_interactions(self, ids: Iterable[str]) -> None:
         """Rewrite the record of each of these interactions that is finished,
-        after an UPDATE of its row or of one of its notes (every such UPDATE,
-        and every note added, calls this)."""
+        after one of its notes was added or moved, or for a migration (a
+        change to the row itself goes through ``patch_interactions``, which
+        writes the record in the same UPDATE)."""
         finished = [i for i in self.interactions_by_id(ids).values() if i.status in FINISHED]
         if not finished:
             return
@@ -751,8 +753,8 @@ class Writer(Reader):
         finished: dict[str, Interaction] = {}
         updates: list[tuple[tuple[str, ...], list[Any]]] = []
         for p in patches:
-            columns, params, changes = _patch_sets(p, current.get(p.id))
             before = current.get(p.id)
+            columns, params, changes = _patch_sets(p, before)
             if before is not None:
                 after = current[p.id] = msgspec.structs.replace(before, **changes)
                 if after.status in FINISHED:
@@ -783,8 +785,7 @@ class Writer(Reader):
                 (agent,),
             )
         ]
-        self._many("UPDATE interactions SET wrap_up_ended_at = ? WHERE id = ?", [(at, r[0]) for r in rows])
-        self._reseal_interactions(r[0] for r in rows)
+        self.patch_interactions([InteractionPatch(id=r[0], wrap_up_ended_at=at) for r in rows])
         return rows
 
     def add_messages(self, messages: Sequence[Message]) -> None:
@@ -854,16 +855,17 @@ class Writer(Reader):
             [*interactions, *(n.interaction_id for n in moved if n.interaction_id is not None)]
         )
 
-    def reseal_all(self, table: str) -> int:
-        """Write the records a migration asks for: every finished interaction's,
-        and every note's or message's that has none. Returns how many."""
-        where = {
-            "interactions": f"status IN ({_in(len(FINISHED))})",
-            "notes": "record IS NULL",
-            "messages": "record IS NULL",
-        }[table]
-        params = sorted(FINISHED) if table == "interactions" else []
-        written = 0
+    def reseal_all(self, table: str) -> None:
+        """Write the records a migration asks for, 500 rows at a time: every
+        finished interaction's, and every note's or message's that has none."""
+        reseal: Callable[[list[str]], object]
+        if table == "interactions":
+            where, params = f"status IN ({_in(len(FINISHED))})", sorted(FINISHED)
+            reseal = self._reseal_interactions
+        else:
+            kind: _Sealed[Any] = _NOTES if table == "notes" else _MESSAGES
+            where, params = "record IS NULL", []
+            reseal = functools.partial(self._reseal_rows, kind)
         after = ""
         while ids := [
             r[0]
@@ -871,13 +873,8 @@ class Writer(Reader):
                 f"SELECT id FROM {table} WHERE id > ? AND {where} ORDER BY id LIMIT 500", [after, *params]
             )
         ]:
-            if table == "interactions":
-                self._reseal_interactions(ids)
-            else:
-                self._reseal_rows(_NOTES if table == "notes" else _MESSAGES, ids)
-            written += len(ids)
+            reseal(ids)
             after = ids[-1]
-        return written
 
     def append_events(self, events: Sequence[StoredEvent]) -> None:
         """Store events, in seq order, as one page of the log (one row, however many events)."""
