@@ -19,8 +19,9 @@ import pytest
 
 import omniroute as o
 import pg
-from omniroute.errors import InvalidInputError, UnknownIdError
+from omniroute.errors import DuplicateIdError, InvalidInputError, UnknownIdError
 from omniroute.store import (
+    ApiToken,
     Attachment,
     Conversation,
     Customer,
@@ -32,10 +33,12 @@ from omniroute.store import (
     Message,
     Note,
     Reader,
+    Session,
     SqlStore,
     StoredEvent,
     StoreError,
     TimelineEntry,
+    User,
     Writer,
     open_store,
 )
@@ -1133,3 +1136,47 @@ def test_an_unreachable_postgresql_is_a_store_error_without_the_password(
     with pytest.raises(StoreError, match=r"^store postgresql://omniroute:\*\*\*@.*cannot connect") as info:
         open_store(wrong)
     assert "not-the-password" not in str(info.value)
+
+
+def test_users_sessions_and_tokens_keep_only_hashes_and_end_when_told(store: SqlStore) -> None:
+    ann = User(name="ann", role="agent", agent="a1", created_at=1.0)
+    with store.write() as w:
+        w.add_user(ann, "argon2-hash-of-ann")
+        w.add_user(User(name="sue", role="supervisor", created_at=2.0), "argon2-hash-of-sue")
+        with pytest.raises(DuplicateIdError, match=r"^name: a user 'ann' exists already"):
+            w.add_user(User(name="ann", role="supervisor", created_at=3.0), "x")
+        with pytest.raises(DuplicateIdError, match=r"^agent: agent 'a1' is already the user 'ann'"):
+            w.add_user(User(name="other", role="agent", agent="a1", created_at=3.0), "x")
+        w.add_session("hash-1", Session(user="ann", created_at=5.0, expires_at=65.0))
+        w.add_session("hash-2", Session(user="ann", created_at=6.0, expires_at=66.0))
+        w.add_api_token(
+            "hash-t", ApiToken(id="t1", name="crm", scopes=("customers:read", "work"), created_at=7.0)
+        )
+    with store.read() as r:
+        assert r.user("ann") == ann
+        assert [u.name for u in r.users()] == ["ann", "sue"]
+        assert r.credentials("ann") == (ann, "argon2-hash-of-ann")
+        assert r.credentials("nobody") is None
+        assert r.session("hash-1") == (Session(user="ann", created_at=5.0, expires_at=65.0), ann)
+        assert r.session("unknown") is None
+        assert r.api_token("hash-t") == ApiToken(
+            id="t1", name="crm", scopes=("customers:read", "work"), created_at=7.0
+        )
+        with pytest.raises(UnknownIdError, match=r"^user: no user 'nobody'"):
+            r.user("nobody")
+    with store.write() as w:
+        w.end_session("hash-1", 10.0)
+        w.set_password("ann", "new-hash", 11.0)
+        w.disable_user("sue", 12.0)
+        w.revoke_api_token("t1", 13.0)
+        with pytest.raises(UnknownIdError, match=r"^token: no API token 'nope'"):
+            w.revoke_api_token("nope", 13.0)
+    with store.read() as r:
+        first, second = r.session("hash-1"), r.session("hash-2")
+        assert first is not None
+        assert second is not None
+        # The first ended at logout; the password change ended the other.
+        assert (first[0].ended_at, second[0].ended_at) == (10.0, 11.0)
+        assert r.credentials("ann") == (ann, "new-hash")
+        assert r.user("sue").disabled_at == 12.0
+        assert [t.revoked_at for t in r.api_tokens()] == [13.0]

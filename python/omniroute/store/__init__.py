@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from omniroute.errors import InvalidInputError
 from omniroute.store.records import (
+    ApiToken,
     Attachment,
     Conversation,
     Customer,
@@ -16,12 +17,16 @@ from omniroute.store.records import (
     Merge,
     Message,
     Note,
+    Role,
+    Session,
     StoredEvent,
     TimelineEntry,
+    User,
 )
 from omniroute.store.sql import Reader, SqlStore, StoreError, Writer
 
 __all__ = [
+    "ApiToken",
     "Attachment",
     "Conversation",
     "Customer",
@@ -35,10 +40,13 @@ __all__ = [
     "Message",
     "Note",
     "Reader",
+    "Role",
+    "Session",
     "SqlStore",
     "StoreError",
     "StoredEvent",
     "TimelineEntry",
+    "User",
     "Writer",
     "open_store",
 ]

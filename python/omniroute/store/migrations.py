@@ -209,6 +209,38 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
         reseal=("interactions", "notes", "messages"),
     ),
+    Migration(
+        7,
+        "who may use the server: people (agents, supervisors, administrators) with argon2 "
+        "password hashes, their sessions, and API tokens with scopes for other systems",
+        # Secrets are never stored: a password as its argon2 hash, a session or
+        # an API token as the SHA-256 of the random token handed out once.
+        (
+            """CREATE TABLE users (
+                name TEXT PRIMARY KEY,
+                role TEXT NOT NULL CHECK (role IN ('agent', 'supervisor', 'administrator')),
+                agent TEXT,
+                password_hash TEXT NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL,
+                disabled_at DOUBLE PRECISION)""",
+            "CREATE UNIQUE INDEX users_agent ON users (agent) WHERE agent IS NOT NULL",
+            """CREATE TABLE sessions (
+                token_hash TEXT PRIMARY KEY,
+                user_name TEXT NOT NULL REFERENCES users(name),
+                created_at DOUBLE PRECISION NOT NULL,
+                expires_at DOUBLE PRECISION NOT NULL,
+                ended_at DOUBLE PRECISION)""",
+            "CREATE INDEX sessions_user ON sessions (user_name)",
+            """CREATE TABLE api_tokens (
+                id TEXT PRIMARY KEY,
+                name TEXT NOT NULL,
+                token_hash TEXT NOT NULL UNIQUE,
+                scopes TEXT NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL,
+                expires_at DOUBLE PRECISION,
+                revoked_at DOUBLE PRECISION)""",
+        ),
+    ),
 )
 
 

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from msgspec import Struct
 
 __all__ = [
+    "ApiToken",
     "Attachment",
     "Conversation",
     "Customer",
@@ -22,8 +23,11 @@ __all__ = [
     "Message",
     "MessageDirection",
     "Note",
+    "Role",
+    "Session",
     "StoredEvent",
     "TimelineEntry",
+    "User",
 ]
 
 Direction = Literal["inbound", "outbound"]
@@ -213,3 +217,39 @@ class CustomerContext(_Record, frozen=True, kw_only=True):
     transcript: list[Message]
     last_agent: str | None
     customer_notes: list[Note]
+
+
+# What a person may do on the server (``docs/server.md``): an agent works its
+# own offers and tasks; a supervisor sees everything and changes agent states;
+# an administrator also changes the configuration and who may log in.
+Role = Literal["agent", "supervisor", "administrator"]
+
+
+class User(_Record, frozen=True, kw_only=True):
+    """A person who logs in to the server; an agent's user names the agent it works as."""
+
+    name: str
+    role: Role
+    agent: str | None = None
+    created_at: float
+    disabled_at: float | None = None
+
+
+class Session(_Record, frozen=True, kw_only=True):
+    """A login. The token itself is handed out once and stored only as its hash."""
+
+    user: str
+    created_at: float
+    expires_at: float
+    ended_at: float | None = None
+
+
+class ApiToken(_Record, frozen=True, kw_only=True):
+    """Another system's credential: what it may do is its scopes, nothing more."""
+
+    id: str
+    name: str
+    scopes: tuple[str, ...]
+    created_at: float
+    expires_at: float | None = None
+    revoked_at: float | None = None

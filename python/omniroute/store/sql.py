@@ -16,12 +16,13 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import msgspec
 
-from omniroute.errors import InvalidInputError, OmnirouteError, UnknownIdError
+from omniroute.errors import DuplicateIdError, InvalidInputError, OmnirouteError, UnknownIdError
 from omniroute.ids import new_id
 from omniroute.model import AgentConfig, ChannelConfig, EngineConfig, QueueConfig
 from omniroute.store.migrations import MIGRATIONS, latest_version
 from omniroute.store.records import (
     FINISHED,
+    ApiToken,
     Attachment,
     Conversation,
     Customer,
@@ -34,8 +35,10 @@ from omniroute.store.records import (
     Merge,
     Message,
     Note,
+    Session,
     StoredEvent,
     TimelineEntry,
+    User,
 )
 
 __all__ = ["Reader", "SqlStore", "StoreError", "Writer"]
@@ -101,6 +104,25 @@ _CONVERSATION_COLUMNS = "id, customer_id, opened_at, last_activity_at, closed_at
 def _conversation(row: Sequence[Any]) -> Conversation:
     return Conversation(
         id=row[0], customer_id=row[1], opened_at=row[2], last_activity_at=row[3], closed_at=row[4]
+    )
+
+
+_USER_COLUMNS = "name, role, agent, created_at, disabled_at"
+_TOKEN_COLUMNS = "id, name, scopes, created_at, expires_at, revoked_at"
+
+
+def _user(row: Sequence[Any]) -> User:
+    return User(name=row[0], role=row[1], agent=row[2], created_at=row[3], disabled_at=row[4])
+
+
+def _token(row: Sequence[Any]) -> ApiToken:
+    return ApiToken(
+        id=row[0],
+        name=row[1],
+        scopes=tuple(row[2].split()),
+        created_at=row[3],
+        expires_at=row[4],
+        revoked_at=row[5],
     )
 
 
@@ -506,6 +528,43 @@ class Reader:
                 _NOTES, "customer_id = ? AND interaction_id IS NULL ORDER BY at, id", (cid,)
             ),
         )
+
+    # ----- who may use the server (schema version 7) -----
+
+    def user(self, name: str) -> User:
+        row = self._one(f"SELECT {_USER_COLUMNS} FROM users WHERE name = ?", (name,))
+        if row is None:
+            raise UnknownIdError(f"user: no user {name!r}")
+        return _user(row)
+
+    def users(self) -> list[User]:
+        return [_user(r) for r in self._all(f"SELECT {_USER_COLUMNS} FROM users ORDER BY name")]
+
+    def credentials(self, name: str) -> tuple[User, str] | None:
+        """The user and its password hash, or None for an unknown name."""
+        row = self._one(f"SELECT {_USER_COLUMNS}, password_hash FROM users WHERE name = ?", (name,))
+        return None if row is None else (_user(row), row[5])
+
+    def session(self, token_hash: str) -> tuple[Session, User] | None:
+        """The session of this token's hash and its user, or None."""
+        row = self._one(
+            "SELECT s.created_at, s.expires_at, s.ended_at, u.name, u.role, u.agent, u.created_at, "
+            "u.disabled_at FROM sessions s JOIN users u ON u.name = s.user_name WHERE s.token_hash = ?",
+            (token_hash,),
+        )
+        if row is None:
+            return None
+        user = _user(row[3:])
+        return Session(user=user.name, created_at=row[0], expires_at=row[1], ended_at=row[2]), user
+
+    def api_token(self, token_hash: str) -> ApiToken | None:
+        row = self._one(f"SELECT {_TOKEN_COLUMNS} FROM api_tokens WHERE token_hash = ?", (token_hash,))
+        return None if row is None else _token(row)
+
+    def api_tokens(self) -> list[ApiToken]:
+        return [
+            _token(r) for r in self._all(f"SELECT {_TOKEN_COLUMNS} FROM api_tokens ORDER BY created_at, id")
+        ]
 
     # ----- merges -----
 
@@ -960,6 +1019,76 @@ class Writer(Reader):
         )
 
     # ----- merges -----
+
+    # ----- who may use the server (schema version 7) -----
+
+    def add_user(self, user: User, password_hash: str) -> None:
+        if self.credentials(user.name) is not None:
+            raise DuplicateIdError(f"name: a user {user.name!r} exists already")
+        if user.agent is not None:
+            row = self._one("SELECT name FROM users WHERE agent = ?", (user.agent,))
+            if row is not None:
+                raise DuplicateIdError(f"agent: agent {user.agent!r} is already the user {row[0]!r}")
+        self._cur.execute(
+            self._q(f"INSERT INTO users ({_USER_COLUMNS}, password_hash) VALUES (?, ?, ?, ?, ?, ?)"),
+            (user.name, user.role, user.agent, user.created_at, user.disabled_at, password_hash),
+        )
+
+    def set_password(self, name: str, password_hash: str, at: float) -> None:
+        """A new password; every session of the user ends."""
+        self.user(name)
+        self._cur.execute(self._q("UPDATE users SET password_hash = ? WHERE name = ?"), (password_hash, name))
+        self.end_sessions(name, at)
+
+    def disable_user(self, name: str, at: float) -> None:
+        """The user can no longer log in; every session ends."""
+        self.user(name)
+        self._cur.execute(
+            self._q("UPDATE users SET disabled_at = ? WHERE name = ? AND disabled_at IS NULL"), (at, name)
+        )
+        self.end_sessions(name, at)
+
+    def add_session(self, token_hash: str, session: Session) -> None:
+        self._cur.execute(
+            self._q(
+                "INSERT INTO sessions (token_hash, user_name, created_at, expires_at, ended_at) "
+                "VALUES (?, ?, ?, ?, ?)"
+            ),
+            (token_hash, session.user, session.created_at, session.expires_at, session.ended_at),
+        )
+
+    def end_session(self, token_hash: str, at: float) -> None:
+        self._cur.execute(
+            self._q("UPDATE sessions SET ended_at = ? WHERE token_hash = ? AND ended_at IS NULL"),
+            (at, token_hash),
+        )
+
+    def end_sessions(self, name: str, at: float) -> None:
+        self._cur.execute(
+            self._q("UPDATE sessions SET ended_at = ? WHERE user_name = ? AND ended_at IS NULL"), (at, name)
+        )
+
+    def add_api_token(self, token_hash: str, token: ApiToken) -> None:
+        self._cur.execute(
+            self._q(f"INSERT INTO api_tokens ({_TOKEN_COLUMNS}, token_hash) VALUES (?, ?, ?, ?, ?, ?, ?)"),
+            (
+                token.id,
+                token.name,
+                " ".join(token.scopes),
+                token.created_at,
+                token.expires_at,
+                token.revoked_at,
+                token_hash,
+            ),
+        )
+
+    def revoke_api_token(self, token_id: str, at: float) -> None:
+        if self._one("SELECT id FROM api_tokens WHERE id = ?", (token_id,)) is None:
+            raise UnknownIdError(f"token: no API token {token_id!r}")
+        self._cur.execute(
+            self._q("UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL"),
+            (at, token_id),
+        )
 
     def merge_customers(self, survivor: str, merged: str, at: float, *, merge_id: str | None = None) -> Merge:
         """Fold ``merged`` into ``survivor``: identities, conversations,
