@@ -14,8 +14,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +24,7 @@ import pytest
 from omniroute.errors import UnknownIdError
 from omniroute.runtime import Runtime
 from omniroute.store import open_store
+from procs import start_omniroute
 
 KILLS = int(os.environ.get("OMNIROUTE_CRASH_KILLS", "20"))
 
@@ -65,34 +64,11 @@ class Server:
     def start(self) -> None:
         ready = self.workdir / f"ready-{self.starts}.json"
         self.starts += 1
-        log = (self.workdir / "server.log").open("ab")
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "omniroute",
-                "run",
-                "--store",
-                self.store_url,
-                "--config",
-                str(self.config),
-                "--port",
-                "0",
-                "--ready-file",
-                str(ready),
-            ],
-            stdout=log,
-            stderr=log,
+        self.proc, self.port = start_omniroute(
+            ["run", "--store", self.store_url, "--config", str(self.config)],
+            ready,
+            self.workdir / "server.log",
         )
-        log.close()
-        deadline = time.monotonic() + 60
-        while not ready.exists():
-            if self.proc.poll() is not None:
-                raise AssertionError(f"server exited with {self.proc.returncode}: {self.log_tail()}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"server not ready within 60 s: {self.log_tail()}")
-            time.sleep(0.02)
-        self.port = json.loads(ready.read_text())["port"]
 
     def kill(self) -> None:
         assert self.proc is not None

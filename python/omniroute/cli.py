@@ -37,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--agents", type=int, default=30, help="agents on shift (default 30)")
     d.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     _add_run(sub)
+    _add_serve(sub)
+    _add_users(sub)
+    _add_tokens(sub)
     _add_export(sub)
     _add_migrate(sub)
     _add_simulate(sub)
@@ -45,6 +48,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "run":
         return _failing(_run, args)
+    if args.command == "serve":
+        return _failing(_serve, args)
+    if args.command == "users":
+        return _failing(_users, args)
+    if args.command == "tokens":
+        return _failing(_tokens, args)
     if args.command == "demo":
         if args.hours <= 0 or args.agents <= 0:
             parser.error("--hours and --agents must be positive")
@@ -271,6 +280,143 @@ def _run(args: argparse.Namespace) -> int:
             ready_file=args.ready_file,
         )
     )
+    return 0
+
+
+# ----- omniroute serve, users, tokens -----
+
+
+def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    r = sub.add_parser(
+        "serve",
+        help="run the live engine with the HTTP API on a store",
+        description="Recover the engine from the store and serve the API (/api/v1, OpenAPI at /schema) "
+        "until SIGTERM/SIGINT. Add people with `omniroute users add` first.",
+    )
+    _add_store(r)
+    r.add_argument("--config", help="configuration file (TOML or YAML) to start an empty store with")
+    r.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    r.add_argument("--port", type=int, default=8400, help="HTTP port (0 picks one; default 8400)")
+    r.add_argument("--ready-file", help="write {port, pid} here once serving")
+    r.add_argument(
+        "--session-hours", type=float, default=8.0, help="a login lasts this long (default 8 hours)"
+    )
+
+
+def _serve(args: argparse.Namespace) -> int:
+    if args.session_hours <= 0:
+        return _error(f"--session-hours: must be positive, not {args.session_hours}")
+    from omniroute.server.serve import serve
+
+    serve(
+        args.store,
+        config_path=args.config,
+        host=args.host,
+        port=args.port,
+        ready_file=args.ready_file,
+        session_seconds=args.session_hours * 3600,
+    )
+    return 0
+
+
+def _add_users(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    u = sub.add_parser("users", help="people who log in to the server: add, list, disable, set a password")
+    what = u.add_subparsers(dest="action", required=True)
+    add = what.add_parser("add", help="add a user; the password comes from standard input or a prompt")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=["agent", "supervisor", "administrator"])
+    add.add_argument("--agent", help="the agent an agent-role user works as")
+    listing = what.add_parser("list", help="every user with role and agent")
+    disable = what.add_parser("disable", help="the user can no longer log in; sessions end")
+    disable.add_argument("name")
+    password = what.add_parser("password", help="set a user's password (ends its sessions)")
+    password.add_argument("name")
+    for p in (add, listing, disable, password):
+        _add_store(p)
+
+
+def _password() -> str:
+    """From standard input when it is not a terminal (first line), else asked twice."""
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    import getpass
+
+    first = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != first:
+        raise OmnirouteError("password: the two entries differ")
+    return first
+
+
+def _users(args: argparse.Namespace) -> int:
+    import msgspec
+
+    from omniroute.errors import from_validation
+    from omniroute.server.access import Access, NewUser
+
+    with open_store(args.store) as store:
+        access = Access(store)
+        if args.action == "add":
+            try:
+                new = msgspec.convert(
+                    {"name": args.name, "role": args.role, "agent": args.agent, "password": _password()},
+                    NewUser,
+                )
+            except msgspec.ValidationError as e:
+                raise from_validation(e) from e
+            user = access.add_user(new)
+            sys.stdout.write(
+                f"added {user.role} {user.name}" + (f" (agent {user.agent})" if user.agent else "") + "\n"
+            )
+        elif args.action == "list":
+            for user in access.users():
+                state = "disabled" if user.disabled_at is not None else "active"
+                sys.stdout.write(f"{user.name}\t{user.role}\t{user.agent or '-'}\t{state}\n")
+        elif args.action == "disable":
+            access.disable_user(args.name)
+            sys.stdout.write(f"disabled {args.name}\n")
+        else:
+            access.set_password(args.name, _password())
+            sys.stdout.write(f"password set for {args.name}; its sessions ended\n")
+    return 0
+
+
+def _add_tokens(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    t = sub.add_parser("tokens", help="API tokens for other systems: add, list, revoke")
+    what = t.add_subparsers(dest="action", required=True)
+    add = what.add_parser("add", help="issue a token; its secret is printed once")
+    add.add_argument("name")
+    add.add_argument("--scope", action="append", required=True, help="a scope it may use (repeat)")
+    add.add_argument("--expires-hours", type=float, help="it stops working after this long")
+    listing = what.add_parser("list", help="every token with its scopes")
+    revoke = what.add_parser("revoke", help="the token stops working")
+    revoke.add_argument("id")
+    for p in (add, listing, revoke):
+        _add_store(p)
+
+
+def _tokens(args: argparse.Namespace) -> int:
+    from omniroute.server.access import Access, NewToken, scopes_of
+
+    with open_store(args.store) as store:
+        access = Access(store)
+        if args.action == "add":
+            if args.expires_hours is not None and args.expires_hours <= 0:
+                return _error(f"--expires-hours: must be positive, not {args.expires_hours}")
+            new = NewToken(
+                name=args.name,
+                scopes=scopes_of(args.scope),  # type: ignore[arg-type]
+                expires_in_seconds=None if args.expires_hours is None else args.expires_hours * 3600,
+            )
+            secret, token = access.add_token(new)
+            sys.stderr.write(f"token {token.id} ({' '.join(token.scopes)}); the secret is shown once:\n")
+            sys.stdout.write(secret + "\n")
+        elif args.action == "list":
+            for token in access.tokens():
+                state = "revoked" if token.revoked_at is not None else "active"
+                sys.stdout.write(f"{token.id}\t{token.name}\t{' '.join(token.scopes)}\t{state}\n")
+        else:
+            access.revoke_token(args.id)
+            sys.stdout.write(f"revoked {args.id}\n")
     return 0
 
 

@@ -1502,6 +1502,16 @@ class Runtime:
 
         return await anyio.to_thread.run_sync(take, limiter=self._writer)
 
+    async def roster(self) -> list[AgentStateChanged | AgentLoad]:
+        """Every agent's state and load now, as the engine reports them; taken
+        between batches, like the metrics."""
+
+        def take() -> list[AgentStateChanged | AgentLoad]:
+            engine, _ = self._live()
+            return [o for o in engine.roster() if isinstance(o, AgentStateChanged | AgentLoad)]
+
+        return await anyio.to_thread.run_sync(take, limiter=self._writer)
+
     def explain(self, task: str) -> Explanation:
         engine, _ = self._live()
         return engine.explain(task)

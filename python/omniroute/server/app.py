@@ -1,0 +1,148 @@
+"""The ASGI application: Litestar, with the runtime started in its lifespan.
+
+Litestar was chosen because it decodes and validates request bodies with
+msgspec, the same structs the runtime takes, and builds the OpenAPI document
+from those types (``docs/server.md``, ``docs/dependencies.md``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+from litestar import Litestar, Request, Response, Router
+from litestar.connection import ASGIConnection
+from litestar.di import Provide
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+
+from omniroute import __version__
+from omniroute.errors import (
+    DuplicateIdError,
+    InvalidConfigError,
+    InvalidInputError,
+    InvalidTransitionError,
+    OmnirouteError,
+    RuntimeClosedError,
+    UnknownIdError,
+    kind_of,
+)
+from omniroute.model import EngineConfig
+from omniroute.runtime.api import RuntimeSettings
+from omniroute.runtime.runtime import Runtime
+from omniroute.server.access import Access, Principal
+from omniroute.server.routes import ROUTES, SESSION_COOKIE, Server, _bearer
+from omniroute.store import open_store
+
+__all__ = ["API_PREFIX", "MAX_BODY_BYTES", "create_app"]
+
+API_PREFIX = "/api/v1"
+# Bodies larger than this get 413 before they are read whole.
+MAX_BODY_BYTES = 1024 * 1024
+
+_STATUS: list[tuple[type[OmnirouteError], int]] = [
+    (UnknownIdError, 404),
+    (DuplicateIdError, 409),
+    (InvalidTransitionError, 409),
+    (InvalidConfigError, 400),
+    (InvalidInputError, 400),
+    (RuntimeClosedError, 503),
+]
+
+
+def _error(request: Request[Any, Any, Any], exc: OmnirouteError) -> Response[dict[str, Any]]:
+    """The runtime's errors as HTTP: the message names the field and the problem."""
+    status = next((code for cls, code in _STATUS if isinstance(exc, cls)), 500)
+    return Response(
+        {"status_code": status, "detail": str(exc), "kind": kind_of(exc)},
+        status_code=status,
+    )
+
+
+async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """Every request: who is calling (401 when nobody valid), and may it (403)."""
+    opt = handler.opt
+    if opt.get("public") or connection.url.path.startswith("/schema"):
+        return
+    scope = opt.get("scope")
+    if scope is None and not opt.get("authenticated"):
+        # A route that forgot to say who may call it is closed, not open.
+        raise PermissionDeniedException(f"{connection.url.path}: this route declares no access rule")
+    server: Server = connection.app.state.server
+    bearer = _bearer(connection.headers.get("authorization"))
+    cookie = connection.cookies.get(SESSION_COOKIE)
+    principal: Principal | None = await anyio.to_thread.run_sync(
+        lambda: server.access.authenticate(session=cookie, bearer=bearer)
+    )
+    if principal is None:
+        raise NotAuthorizedException(
+            "authorization: log in (POST /api/v1/session) or send a valid bearer token",
+            headers={"WWW-Authenticate": 'Bearer realm="omniroute"'},
+        )
+    if scope is not None and not principal.may(scope):
+        raise PermissionDeniedException(f"scope: {principal.name!r} lacks {scope!r}")
+    connection.state.principal = principal
+
+
+def _principal(request: Request[Any, Any, Any]) -> Principal:
+    principal: Principal = request.state.principal
+    return principal
+
+
+def _server(request: Request[Any, Any, Any]) -> Server:
+    server: Server = request.app.state.server
+    return server
+
+
+def create_app(
+    store_url: str,
+    *,
+    config: EngineConfig | None = None,
+    settings: RuntimeSettings | None = None,
+    session_seconds: float = 8 * 3600.0,
+    on_ready: Callable[[Runtime], None] | None = None,
+) -> Litestar:
+    """The server on the store at ``store_url``: the runtime starts with the
+    application (recovering what the store holds) and stops with it."""
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        store = open_store(store_url)
+        async with Runtime.open(store, config, settings=settings) as runtime:
+            app.state.server = Server(runtime, Access(store, session_seconds=session_seconds))
+            if on_ready is not None:
+                on_ready(runtime)
+            yield
+
+    api = Router(path=API_PREFIX, route_handlers=ROUTES)
+    return Litestar(
+        route_handlers=[api],
+        lifespan=[lifespan],
+        guards=[authorize],
+        dependencies={
+            "principal": Provide(_principal, sync_to_thread=False),
+            "server": Provide(_server, sync_to_thread=False),
+        },
+        exception_handlers={OmnirouteError: _error},
+        request_max_body_size=MAX_BODY_BYTES,
+        openapi_config=OpenAPIConfig(
+            title="omniroute",
+            version=__version__,
+            description="The open API of omniroute: interactions, customers, agents, offers, tasks, "
+            "queues, reports and configuration.",
+            components=Components(
+                security_schemes={
+                    "bearer": SecurityScheme(type="http", scheme="bearer"),
+                    "session": SecurityScheme(
+                        type="apiKey", name=SESSION_COOKIE, security_scheme_in="cookie"
+                    ),
+                }
+            ),
+            security=[{"bearer": []}, {"session": []}],
+        ),
+        debug=False,
+    )

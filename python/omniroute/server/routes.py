@@ -1,0 +1,605 @@
+"""The REST API, ``/api/v1`` (``docs/server.md``). Every handler declares
+the scope it needs (``opt={"scope": ...}``) or that it is public; the guard in
+``app.py`` refuses a route that declares neither."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Annotated, Any
+
+import anyio
+from litestar import Request, Response, delete, get, post, put
+from litestar.datastructures import Cookie
+from litestar.di import NamedDependency
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
+
+from omniroute.engine import Engine
+from omniroute.errors import UnknownIdError
+from omniroute.model import AgentLoad, AgentState, AgentStateChanged, EngineConfig, Explanation
+from omniroute.runtime.api import Acknowledgement, MessageIn, NewInteraction
+from omniroute.runtime.events import to_cloudevent
+from omniroute.runtime.runtime import Runtime
+from omniroute.server.access import Access, Login, NewToken, NewUser, Principal, principal_of
+from omniroute.server.views import (
+    AgentView,
+    CancelBody,
+    CompleteBody,
+    Figures,
+    MergeBody,
+    NoteBody,
+    PasswordBody,
+    PriorityBody,
+    QueueView,
+    SessionView,
+    TokenView,
+    TransferBody,
+    figures,
+)
+from omniroute.store import ApiToken, Customer, CustomerContext, Interaction, Merge, Message, Note, User
+
+__all__ = ["ROUTES", "SESSION_COOKIE", "Server"]
+
+SESSION_COOKIE = "omniroute_session"
+
+
+class Server:
+    """What the handlers share: the runtime and who may use it."""
+
+    def __init__(self, runtime: Runtime, access: Access) -> None:
+        self.runtime = runtime
+        self.access = access
+
+    async def blocking(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs))
+
+
+ServerDep = NamedDependency[Server]
+PrincipalDep = NamedDependency[Principal]
+
+
+def _scope(scope: str) -> dict[str, Any]:
+    return {"scope": scope}
+
+
+_PUBLIC: dict[str, Any] = {"public": True}
+# Any caller who has logged in or holds a valid token.
+_AUTHENTICATED: dict[str, Any] = {"authenticated": True}
+
+
+def _own(principal: PrincipalDep, agent: str | None, what: str) -> None:
+    """An agent acts only on its own work."""
+    if principal.own_only and agent != principal.agent:
+        owner = f"agent {agent!r}" if agent is not None else "no agent"
+        raise PermissionDeniedException(f"{what} belongs to {owner}, not to agent {principal.agent!r}")
+
+
+def _acting_agent(principal: PrincipalDep) -> str | None:
+    """The agent a call is made as: an agent's own; None (any) for others."""
+    return principal.agent if principal.own_only else None
+
+
+# ----- health -----
+
+
+@get("/health", opt=_PUBLIC, tags=["health"])
+async def health() -> dict[str, str]:
+    """The process answers."""
+    return {"status": "ok"}
+
+
+@get("/ready", opt=_PUBLIC, tags=["health"])
+async def ready(server: ServerDep) -> Response[dict[str, Any]]:
+    """The engine is recovered and taking work (503 otherwise)."""
+    try:
+        engine = server.runtime.engine
+    except Exception:  # the runtime is stopping
+        return Response({"status": "stopping"}, status_code=503)
+    return Response({"status": "ready", "tasks": engine.task_count, "waiting": engine.waiting})
+
+
+# ----- sessions -----
+
+
+def _session_view(
+    principal: PrincipalDep, *, expires_at: float | None = None, token: str | None = None
+) -> SessionView:
+    assert principal.role is not None
+    return SessionView(
+        user=principal.name,
+        role=principal.role,
+        agent=principal.agent,
+        scopes=sorted(principal.scopes),
+        expires_at=expires_at,
+        token=token,
+    )
+
+
+@post("/session", opt=_PUBLIC, tags=["sessions"], status_code=HTTP_201_CREATED)
+async def login(server: ServerDep, data: JSONBody[Login]) -> Response[SessionView]:
+    """Log in with a name and password: a session cookie, and its token in the body."""
+    found = await server.blocking(server.access.login, data.name, data.password)
+    if found is None:
+        raise NotAuthorizedException("name or password: not a valid login")
+    token, session, user = found
+    view = _session_view(principal_of(user), expires_at=session.expires_at, token=token)
+    cookie = Cookie(
+        key=SESSION_COOKIE,
+        value=token,
+        httponly=True,
+        samesite="strict",
+        path="/",
+        max_age=int(server.access.session_seconds),
+    )
+    return Response(view, status_code=HTTP_201_CREATED, cookies=[cookie])
+
+
+@get("/session", opt=_AUTHENTICATED, tags=["sessions"])
+async def whoami(principal: PrincipalDep) -> dict[str, Any]:
+    """Who the caller is and what it may do."""
+    return {
+        "name": principal.name,
+        "kind": principal.kind,
+        "role": principal.role,
+        "agent": principal.agent,
+        "scopes": sorted(principal.scopes),
+    }
+
+
+@delete("/session", opt=_AUTHENTICATED, tags=["sessions"], status_code=HTTP_204_NO_CONTENT)
+async def logout(server: ServerDep, request: Request[Any, Any, Any]) -> Response[None]:
+    """End this session (its cookie or its bearer token)."""
+    token = request.cookies.get(SESSION_COOKIE) or _bearer(request.headers.get("authorization"))
+    if token is not None:
+        await server.blocking(server.access.logout, token)
+    response: Response[None] = Response(None, status_code=HTTP_204_NO_CONTENT)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+def _bearer(header: str | None) -> str | None:
+    if header is None:
+        return None
+    kind, _, value = header.partition(" ")
+    return value.strip() or None if kind.lower() == "bearer" else None
+
+
+# ----- interactions -----
+
+
+@post("/interactions", opt=_scope("interactions:create"), tags=["interactions"])
+async def create_interaction(server: ServerDep, data: JSONBody[NewInteraction]) -> Response[Acknowledgement]:
+    """A contact to route (the generic channel). Stored before the answer:
+    201 when created, 200 when ``id`` names one that exists already."""
+    ack = await server.runtime.create_interaction(data)
+    return Response(ack, status_code=HTTP_201_CREATED if ack.created else HTTP_200_OK)
+
+
+@get("/interactions/{interaction_id:str}", opt=_scope("interactions:read"), tags=["interactions"])
+async def get_interaction(server: ServerDep, interaction_id: FromPath[str]) -> Interaction:
+    return await server.runtime.interaction(interaction_id)
+
+
+@get("/interactions/{interaction_id:str}/messages", opt=_scope("interactions:read"), tags=["interactions"])
+async def get_messages(server: ServerDep, interaction_id: FromPath[str]) -> list[Message]:
+    """The interaction's messages, oldest first."""
+    await server.runtime.interaction(interaction_id)
+    store = server.runtime.store
+
+    def read() -> list[Message]:
+        with store.read() as r:
+            return r.messages(interaction_id)
+
+    return list(await server.blocking(read))
+
+
+@post(
+    "/interactions/{interaction_id:str}/messages",
+    opt=_scope("interactions:write"),
+    tags=["interactions"],
+    status_code=HTTP_201_CREATED,
+)
+async def add_message(
+    server: ServerDep, principal: PrincipalDep, interaction_id: FromPath[str], data: JSONBody[MessageIn]
+) -> dict[str, str]:
+    """A message on the interaction: an agent's reply, or the customer's next one."""
+    interaction = await server.runtime.interaction(interaction_id)
+    _own(principal, interaction.agent, f"interaction {interaction_id!r}")
+    if principal.own_only and data.author not in (None, principal.agent):
+        raise PermissionDeniedException(f"author: agent {principal.agent!r} writes only as itself")
+    if principal.own_only and data.author is None and data.direction != "inbound":
+        data = MessageIn(
+            body=data.body,
+            direction=data.direction,
+            author=principal.agent,
+            content_type=data.content_type,
+            attachments=data.attachments,
+        )
+    return {"message": await server.runtime.add_message(interaction_id, data)}
+
+
+@post(
+    "/interactions/{interaction_id:str}/notes",
+    opt=_scope("interactions:write"),
+    tags=["interactions"],
+    status_code=HTTP_201_CREATED,
+)
+async def add_interaction_note(
+    server: ServerDep, principal: PrincipalDep, interaction_id: FromPath[str], data: JSONBody[NoteBody]
+) -> Note:
+    interaction = await server.runtime.interaction(interaction_id)
+    _own(principal, interaction.agent, f"interaction {interaction_id!r}")
+    return await server.runtime.add_note(
+        data.body, author=principal.agent or principal.name, interaction=interaction_id
+    )
+
+
+@get("/interactions/{interaction_id:str}/explanation", opt=_scope("reports:read"), tags=["interactions"])
+async def explain(server: ServerDep, interaction_id: FromPath[str]) -> Explanation:
+    """Why a waiting interaction is where it is, agent by agent."""
+    return server.runtime.explain(interaction_id)
+
+
+# ----- customers -----
+
+
+@get("/customers/{customer_id:str}", opt=_scope("customers:read"), tags=["customers"])
+async def get_customer(server: ServerDep, customer_id: FromPath[str]) -> Customer:
+    return await server.runtime.customer(customer_id)
+
+
+@get("/customers", opt=_scope("customers:read"), tags=["customers"])
+async def find_customer(
+    server: ServerDep,
+    kind: Annotated[str, QueryParameter(min_length=1, max_length=64)],
+    value: Annotated[str, QueryParameter(min_length=1, max_length=512)],
+) -> Customer:
+    """The customer one identity belongs to (``?kind=email&value=...``)."""
+    customer = await server.runtime.find_customer(kind, value)
+    if customer is None:
+        raise UnknownIdError(f"value: no customer has the {kind} identity {value!r}")
+    return customer
+
+
+@get("/customers/{customer_id:str}/context", opt=_scope("customers:read"), tags=["customers"])
+async def get_context(
+    server: ServerDep,
+    customer_id: FromPath[str],
+    limit: Annotated[int | None, QueryParameter(ge=1, le=100_000)] = None,
+) -> CustomerContext:
+    """The customer across every channel: the timeline newest first, the open
+    conversation's transcript, notes and the last agent."""
+    return await server.runtime.context(customer_id, limit=limit)
+
+
+@post(
+    "/customers/{customer_id:str}/notes",
+    opt=_scope("interactions:write"),
+    tags=["customers"],
+    status_code=HTTP_201_CREATED,
+)
+async def add_customer_note(
+    server: ServerDep, principal: PrincipalDep, customer_id: FromPath[str], data: JSONBody[NoteBody]
+) -> Note:
+    return await server.runtime.add_note(
+        data.body, author=principal.agent or principal.name, customer=customer_id
+    )
+
+
+@post("/merges", opt=_scope("customers:write"), tags=["customers"], status_code=HTTP_201_CREATED)
+async def merge(server: ServerDep, data: JSONBody[MergeBody]) -> Merge:
+    """Fold one customer record into another with all its history."""
+    return await server.runtime.merge_customers(data.survivor, data.merged)
+
+
+@post(
+    "/merges/{merge_id:str}/undo", opt=_scope("customers:write"), tags=["customers"], status_code=HTTP_200_OK
+)
+async def undo_merge(server: ServerDep, merge_id: FromPath[str]) -> Merge:
+    return await server.runtime.undo_merge(merge_id)
+
+
+# ----- agents, offers, tasks -----
+
+
+@get("/agents", opt=_scope("agents:read"), tags=["agents"])
+async def agents(server: ServerDep) -> list[AgentView]:
+    """Every agent with its state, load, skills and queues."""
+    states: dict[str, AgentStateChanged] = {}
+    loads: dict[str, AgentLoad] = {}
+    for item in await server.runtime.roster():
+        if isinstance(item, AgentStateChanged):
+            states[item.agent] = item
+        else:
+            loads[item.agent] = item
+    views = []
+    for agent in server.runtime.config.agents:
+        state = states.get(agent.id)
+        load = loads.get(agent.id)
+        views.append(
+            AgentView(
+                id=agent.id,
+                state=state.status.state if state else "offline",
+                reason=state.status.reason if state else None,
+                capacity=load.capacity if load else agent.capacity,
+                used=load.used if load else 0,
+                tasks=load.tasks if load else 0,
+                skills=dict(agent.skills),
+                queues=dict(agent.queues),
+            )
+        )
+    return views
+
+
+@put(
+    "/agents/{agent_id:str}/state",
+    opt=_scope("agents:write"),
+    tags=["agents"],
+    status_code=HTTP_204_NO_CONTENT,
+)
+async def set_state(
+    server: ServerDep, principal: PrincipalDep, agent_id: FromPath[str], data: JSONBody[AgentState]
+) -> None:
+    """Offline, available, or away with a reason code."""
+    _own(principal, agent_id, f"the state of agent {agent_id!r}")
+    await server.runtime.set_agent_state(agent_id, data)
+
+
+@post(
+    "/agents/{agent_id:str}/wrap-up/end", opt=_scope("work"), tags=["agents"], status_code=HTTP_204_NO_CONTENT
+)
+async def end_wrap_up(server: ServerDep, principal: PrincipalDep, agent_id: FromPath[str]) -> None:
+    _own(principal, agent_id, f"the wrap-up of agent {agent_id!r}")
+    await server.runtime.end_wrap_up(agent_id)
+
+
+@get("/offers", opt=_scope("work"), tags=["offers"])
+async def offers(server: ServerDep, principal: PrincipalDep) -> list[dict[str, Any]]:
+    """Open offers (an agent sees its own)."""
+    return [
+        {"offer": offer, "interaction": task, "agent": agent}
+        for offer, (task, agent) in sorted(server.runtime.offers().items())
+        if not principal.own_only or agent == principal.agent
+    ]
+
+
+def _offer_agent(server: Server, offer: int) -> str:
+    found = server.runtime.offers().get(offer)
+    if found is None:
+        raise UnknownIdError(f"offer: no open offer {offer}")
+    return found[1]
+
+
+@post("/offers/{offer:int}/accept", opt=_scope("work"), tags=["offers"], status_code=HTTP_204_NO_CONTENT)
+async def accept(server: ServerDep, principal: PrincipalDep, offer: FromPath[int]) -> None:
+    _own(principal, _offer_agent(server, offer), f"offer {offer}")
+    await server.runtime.accept(offer, agent=_acting_agent(principal))
+
+
+@post("/offers/{offer:int}/reject", opt=_scope("work"), tags=["offers"], status_code=HTTP_204_NO_CONTENT)
+async def reject(server: ServerDep, principal: PrincipalDep, offer: FromPath[int]) -> None:
+    _own(principal, _offer_agent(server, offer), f"offer {offer}")
+    await server.runtime.reject(offer, agent=_acting_agent(principal))
+
+
+async def _own_task(server: Server, principal: Principal, task: str) -> None:
+    if principal.own_only:
+        interaction = await server.runtime.interaction(task)
+        _own(principal, interaction.agent, f"task {task!r}")
+
+
+@post("/tasks/{task:str}/complete", opt=_scope("work"), tags=["tasks"], status_code=HTTP_204_NO_CONTENT)
+async def complete(
+    server: ServerDep, principal: PrincipalDep, task: FromPath[str], data: JSONBody[CompleteBody]
+) -> None:
+    """Finish the work: disposition, outcome and a note; the agent goes to wrap-up."""
+    await _own_task(server, principal, task)
+    await server.runtime.complete(
+        task,
+        agent=_acting_agent(principal),
+        disposition=data.disposition,
+        outcome=data.outcome,
+        resolved=data.resolved,
+        note=data.note,
+    )
+
+
+@post("/tasks/{task:str}/transfer", opt=_scope("work"), tags=["tasks"], status_code=HTTP_204_NO_CONTENT)
+async def transfer(
+    server: ServerDep, principal: PrincipalDep, task: FromPath[str], data: JSONBody[TransferBody]
+) -> None:
+    """To another queue or to a named agent."""
+    await _own_task(server, principal, task)
+    await server.runtime.transfer(
+        task, to_queue=data.to_queue, to_agent=data.to_agent, agent=_acting_agent(principal)
+    )
+
+
+@post("/tasks/{task:str}/cancel", opt=_scope("work"), tags=["tasks"], status_code=HTTP_204_NO_CONTENT)
+async def cancel(
+    server: ServerDep, principal: PrincipalDep, task: FromPath[str], data: JSONBody[CancelBody]
+) -> None:
+    """Take waiting or offered work out of the queue (the customer gave up, or it is void)."""
+    await _own_task(server, principal, task)
+    await server.runtime.cancel(task, status=data.status)
+
+
+@put("/tasks/{task:str}/priority", opt=_scope("work"), tags=["tasks"], status_code=HTTP_204_NO_CONTENT)
+async def priority(
+    server: ServerDep, principal: PrincipalDep, task: FromPath[str], data: JSONBody[PriorityBody]
+) -> None:
+    if principal.own_only:
+        raise PermissionDeniedException("priority: only a supervisor or an API token reorders the queue")
+    await server.runtime.set_priority(task, data.priority)
+
+
+# ----- queues, figures, events -----
+
+
+@get("/queues", opt=_scope("reports:read"), tags=["reports"])
+async def queues(server: ServerDep) -> list[QueueView]:
+    """Each queue's configuration and live figures over the first sliding window."""
+    snapshot = await server.runtime.metrics(channels=False, agents=False)
+    window = snapshot.windows[0].seconds if snapshot.windows else None
+    return [
+        QueueView(
+            name=q.name,
+            service_level_seconds=q.service_level_seconds,
+            offer_timeout=q.offer_timeout,
+            figures=figures(snapshot.queues[q.name], window) if q.name in snapshot.queues else None,
+        )
+        for q in server.runtime.config.queues
+    ]
+
+
+@get("/figures", opt=_scope("reports:read"), tags=["reports"])
+async def live_figures(server: ServerDep) -> dict[str, Any]:
+    """The centre's, each queue's and each channel's figures now, over the first sliding window."""
+    snapshot = await server.runtime.metrics(agents=False)
+    window = snapshot.windows[0].seconds if snapshot.windows else None
+
+    def each(dimensions: dict[str, Any]) -> dict[str, Figures]:
+        return {name: figures(d, window) for name, d in sorted(dimensions.items())}
+
+    return {
+        "now": snapshot.now,
+        "window_seconds": window,
+        "overall": figures(snapshot.overall, window),
+        "queues": each(snapshot.queues),
+        "channels": each(snapshot.channels),
+    }
+
+
+@get("/events", opt=_scope("events:read"), tags=["reports"])
+async def events(
+    server: ServerDep,
+    after: Annotated[int, QueryParameter(ge=0)] = 0,
+    limit: Annotated[int, QueryParameter(ge=1, le=10_000)] = 1000,
+) -> list[dict[str, Any]]:
+    """The event log after ``after``, as CloudEvents 1.0 objects."""
+    return [to_cloudevent(e) for e in await server.runtime.events(after, limit=limit)]
+
+
+# ----- configuration -----
+
+
+@get("/config", opt=_scope("config:read"), tags=["configuration"])
+async def get_config(server: ServerDep) -> EngineConfig:
+    return server.runtime.config
+
+
+@post("/config/validate", opt=_scope("config:write"), tags=["configuration"], status_code=HTTP_200_OK)
+async def validate_config(server: ServerDep, data: JSONBody[EngineConfig]) -> dict[str, bool]:
+    """Check a configuration as the engine would load it, without applying it."""
+    await server.blocking(Engine, data, 0.0)
+    return {"valid": True}
+
+
+@put("/config", opt=_scope("config:write"), tags=["configuration"])
+async def apply_config(server: ServerDep, data: JSONBody[EngineConfig]) -> EngineConfig:
+    """Apply a configuration live: agents, queues and channels change, waiting work is re-evaluated."""
+    return await server.runtime.apply_config(data)
+
+
+# ----- users and tokens -----
+
+
+@get("/users", opt=_scope("users:admin"), tags=["access"])
+async def users(server: ServerDep) -> list[User]:
+    return list(await server.blocking(server.access.users))
+
+
+@post("/users", opt=_scope("users:admin"), tags=["access"], status_code=HTTP_201_CREATED)
+async def add_user(server: ServerDep, data: JSONBody[NewUser]) -> User:
+    user: User = await server.blocking(server.access.add_user, data)
+    return user
+
+
+@put("/users/{name:str}/password", opt=_AUTHENTICATED, tags=["access"], status_code=HTTP_204_NO_CONTENT)
+async def set_password(
+    server: ServerDep, principal: PrincipalDep, name: FromPath[str], data: JSONBody[PasswordBody]
+) -> None:
+    """A user changes its own password; an administrator anyone's. Every session of the user ends."""
+    if not (principal.may("users:admin") or (principal.kind == "user" and principal.name == name)):
+        raise PermissionDeniedException(f"name: only {name!r} or an administrator changes this password")
+    await server.blocking(server.access.set_password, name, data.password)
+
+
+@delete("/users/{name:str}", opt=_scope("users:admin"), tags=["access"], status_code=HTTP_204_NO_CONTENT)
+async def disable_user(server: ServerDep, name: FromPath[str]) -> None:
+    """The user can no longer log in; its sessions end. Its history stays."""
+    await server.blocking(server.access.disable_user, name)
+
+
+def _token_view(token: ApiToken, secret: str | None = None) -> TokenView:
+    return TokenView(
+        id=token.id,
+        name=token.name,
+        scopes=list(token.scopes),
+        created_at=token.created_at,
+        expires_at=token.expires_at,
+        revoked_at=token.revoked_at,
+        token=secret,
+    )
+
+
+@get("/tokens", opt=_scope("users:admin"), tags=["access"])
+async def tokens(server: ServerDep) -> list[TokenView]:
+    return [_token_view(t) for t in await server.blocking(server.access.tokens)]
+
+
+@post("/tokens", opt=_scope("users:admin"), tags=["access"], status_code=HTTP_201_CREATED)
+async def add_token(server: ServerDep, data: JSONBody[NewToken]) -> TokenView:
+    """A new API token; its secret is in this answer and nowhere else."""
+    secret, token = await server.blocking(server.access.add_token, data)
+    return _token_view(token, secret)
+
+
+@delete("/tokens/{token_id:str}", opt=_scope("users:admin"), tags=["access"], status_code=HTTP_204_NO_CONTENT)
+async def revoke_token(server: ServerDep, token_id: FromPath[str]) -> None:
+    await server.blocking(server.access.revoke_token, token_id)
+
+
+ROUTES = [
+    health,
+    ready,
+    login,
+    whoami,
+    logout,
+    create_interaction,
+    get_interaction,
+    get_messages,
+    add_message,
+    add_interaction_note,
+    explain,
+    get_customer,
+    find_customer,
+    get_context,
+    add_customer_note,
+    merge,
+    undo_merge,
+    agents,
+    set_state,
+    end_wrap_up,
+    offers,
+    accept,
+    reject,
+    complete,
+    transfer,
+    cancel,
+    priority,
+    queues,
+    live_figures,
+    events,
+    get_config,
+    validate_config,
+    apply_config,
+    users,
+    add_user,
+    set_password,
+    disable_user,
+    tokens,
+    add_token,
+    revoke_token,
+]

@@ -1,0 +1,96 @@
+"""``omniroute serve``: the API and the pages in one process, under uvicorn."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+from types import FrameType
+
+import uvicorn
+
+from omniroute.config import load_config
+from omniroute.runtime.api import RuntimeSettings
+from omniroute.runtime.runtime import Runtime
+from omniroute.runtime.service import tune_gc
+from omniroute.server.app import create_app
+
+__all__ = ["serve"]
+
+
+class _Server(uvicorn.Server):
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        """SIGTERM or SIGINT asks for a clean stop, which ends with exit status
+        0 (uvicorn would raise the signal again once stopped); a second SIGINT
+        stops at once."""
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True
+        else:
+            self.should_exit = True
+
+
+def serve(
+    store_url: str,
+    *,
+    config_path: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8400,
+    ready_file: str | None = None,
+    settings: RuntimeSettings | None = None,
+    session_seconds: float = 8 * 3600.0,
+) -> None:
+    """Recover the engine from the store and serve HTTP until SIGTERM or
+    SIGINT; then stop cleanly (calls in flight stored, a snapshot taken)."""
+    config = load_config(config_path) if config_path is not None else None
+
+    def recovered(runtime: Runtime) -> None:
+        sys.stderr.write(
+            f"omniroute: recovered {runtime.engine.task_count} tasks "
+            f"({runtime.recovered_batches} batches replayed) in {runtime.recovery_seconds:.3f} s\n"
+        )
+        tune_gc()
+
+    app = create_app(
+        store_url, config=config, settings=settings, session_seconds=session_seconds, on_ready=recovered
+    )
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    bound = sock.getsockname()[1]
+    server = _Server(
+        uvicorn.Config(
+            app, lifespan="on", log_level="warning", access_log=False, timeout_graceful_shutdown=10
+        )
+    )
+
+    async def main() -> None:
+        async def announce() -> None:
+            while not server.started:
+                if server.should_exit:
+                    return
+                await asyncio.sleep(0.01)
+            sys.stderr.write(
+                f"omniroute: serving http://{host}:{bound} (API at /api/v1, OpenAPI at /schema)\n"
+            )
+            if ready_file is not None:
+                # Written whole, then renamed: a reader never sees half of it.
+                tmp = Path(ready_file + ".tmp")
+                tmp.write_text(json.dumps({"port": bound, "pid": os.getpid()}))
+                tmp.replace(ready_file)
+
+        watcher = asyncio.create_task(announce())
+        try:
+            await server.serve(sockets=[sock])
+        finally:
+            watcher.cancel()
+
+    asyncio.run(main())
+    if server.started:
+        sys.stderr.write("omniroute: stopped cleanly\n")
+    else:
+        raise SystemExit(1)

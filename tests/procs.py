@@ -1,0 +1,30 @@
+"""Starting a real ``omniroute`` server process for a test and waiting until it serves."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["start_omniroute"]
+
+
+def start_omniroute(args: list[str], ready: Path, log: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """``python -m omniroute ARGS --port 0 --ready-file READY``, its output
+    appended to LOG; returns the process and its port once it serves."""
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "omniroute", *args, "--port", "0", "--ready-file", str(ready)],
+            stdout=out,
+            stderr=out,
+        )
+    deadline = time.monotonic() + 60
+    while not ready.exists():
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited with {proc.returncode}: {log.read_text()[-3000:]}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"server not ready within 60 s: {log.read_text()[-3000:]}")
+        time.sleep(0.02)
+    return proc, int(json.loads(ready.read_text())["port"])

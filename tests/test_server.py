@@ -1,0 +1,540 @@
+"""``omniroute serve`` over real HTTP on loopback: the REST API, who may do
+what (every rule expects its 401 or 403), and bad input naming the field."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from omniroute.server import ROLE_SCOPES, SCOPES, Access
+from omniroute.server.access import NewToken, NewUser
+from omniroute.server.app import MAX_BODY_BYTES, create_app
+from omniroute.server.routes import ROUTES, SESSION_COOKIE
+from omniroute.store import open_store
+from procs import start_omniroute
+
+CONFIG = """
+[[channels]]
+name = "chat"
+cost = 20
+
+[[channels]]
+name = "email"
+cost = 10
+
+[[queues]]
+name = "support"
+wrap_up = 120
+
+[[queues]]
+name = "sales"
+
+[[agents]]
+id = "ann"
+queues = { support = 0 }
+
+[[agents]]
+id = "bob"
+queues = { sales = 0 }
+"""
+
+PASSWORDS = {"admin": "admin-secret", "sue": "supervisor-secret", "ann": "ann-secret", "bob": "bob-secret"}
+
+
+class Served:
+    """A real ``omniroute serve`` process on 127.0.0.1 and what the tests log in with."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.store_url = f"sqlite:///{workdir}/server.db"
+        self.tokens: dict[str, str] = {}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.base = ""
+
+    def prepare(self) -> None:
+        (self.workdir / "centre.toml").write_text(CONFIG)
+        with open_store(self.store_url) as store:
+            access = Access(store)
+            access.add_user(NewUser(name="admin", role="administrator", password=PASSWORDS["admin"]))
+            access.add_user(NewUser(name="sue", role="supervisor", password=PASSWORDS["sue"]))
+            for agent in ("ann", "bob"):
+                access.add_user(NewUser(name=agent, role="agent", agent=agent, password=PASSWORDS[agent]))
+            # A channel connector's token, and one for each scope alone.
+            self.tokens["channel"] = access.add_token(
+                NewToken(name="channel", scopes=["interactions:create", "interactions:read"])
+            )[0]
+            for scope in SCOPES:
+                self.tokens[scope] = access.add_token(NewToken(name=f"only {scope}", scopes=[scope]))[0]  # type: ignore[list-item]
+
+    def start(self) -> None:
+        ready = self.workdir / "ready.json"
+        self.proc, port = start_omniroute(
+            ["serve", "--store", self.store_url, "--config", str(self.workdir / "centre.toml")],
+            ready,
+            self.workdir / "server.log",
+        )
+        self.base = f"http://127.0.0.1:{port}"
+
+    def stop(self) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=60)
+
+    def log(self) -> str:
+        return (self.workdir / "server.log").read_text()[-3000:]
+
+    def client(self, *, token: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.base + "/api/v1", headers=headers, timeout=10)
+
+    @contextmanager
+    def login(self, name: str) -> Iterator[httpx.Client]:
+        """A client that holds the user's session cookie, as a browser does."""
+        with self.client() as client:
+            reply = client.post("/session", json={"name": name, "password": PASSWORDS[name]})
+            assert reply.status_code == 201, reply.text
+            assert SESSION_COOKIE in client.cookies
+            yield client
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    s = Served(tmp_path_factory.mktemp("serve"))
+    s.prepare()
+    s.start()
+    try:
+        yield s
+    finally:
+        assert s.stop() == 0, s.log()
+        assert "stopped cleanly" in s.log()
+
+
+def new_contact(
+    client: httpx.Client, email: str, channel: str = "chat", queue: str = "support"
+) -> dict[str, Any]:
+    reply = client.post(
+        "/interactions",
+        json={
+            "channel": channel,
+            "queue": queue,
+            "identities": [{"kind": "email", "value": email}],
+            "message": {"body": f"Hello from {email} on {channel}"},
+        },
+    )
+    assert reply.status_code == 201, reply.text
+    ack: dict[str, Any] = reply.json()
+    return ack
+
+
+def offer_for(client: httpx.Client, interaction: str) -> dict[str, Any]:
+    for _ in range(200):
+        for offer in client.get("/offers").json():
+            if offer["interaction"] == interaction:
+                return offer  # type: ignore[no-any-return]
+        time.sleep(0.01)
+    raise AssertionError(f"no offer for {interaction}")
+
+
+# ----- the rules, route by route -----
+
+
+def _routes() -> list[tuple[str, str, dict[str, Any]]]:
+    """(method, path with sample parameters, opt) of every API route."""
+    found: list[tuple[str, str, dict[str, Any]]] = []
+    for handler in ROUTES:
+        for method in sorted(handler.http_methods):
+            for path in handler.paths:
+                sample = re.sub(r"\{(\w+):int\}", "1", path)
+                sample = re.sub(r"\{(\w+):str\}", "x", sample)
+                found.append((str(method), sample, dict(handler.opt)))
+    return found
+
+
+ROUTE_RULES = _routes()
+
+
+def test_every_route_declares_who_may_call_it() -> None:
+    app = create_app("sqlite:///:memory:")
+    declared = 0
+    for route in app.routes:
+        if not route.path.startswith("/api/"):
+            continue
+        for handler in getattr(route, "route_handlers", []):
+            if handler.http_methods == {"OPTIONS"}:
+                continue  # Litestar's own, answering preflight requests
+            opt = handler.opt
+            assert opt.get("public") or opt.get("authenticated") or opt.get("scope") in SCOPES, route.path
+            declared += 1
+    assert declared == len(ROUTES) >= 35
+    # Each role's scopes are known ones; an agent's are a supervisor's, a supervisor's an administrator's.
+    assert ROLE_SCOPES["agent"] < ROLE_SCOPES["supervisor"] < ROLE_SCOPES["administrator"] == set(SCOPES)
+
+
+@pytest.mark.parametrize(("method", "path", "opt"), ROUTE_RULES, ids=[f"{m} {p}" for m, p, _ in ROUTE_RULES])
+def test_a_route_without_credentials_gets_401(
+    served: Served, method: str, path: str, opt: dict[str, Any]
+) -> None:
+    with served.client() as anonymous, served.client(token="not-a-token") as forged:
+        for client in (anonymous, forged):
+            reply = client.request(method, path, json={} if method in ("POST", "PUT") else None)
+            if opt.get("public"):
+                assert reply.status_code != 401, reply.text
+            else:
+                assert reply.status_code == 401, (method, path, reply.text)
+                assert reply.headers["www-authenticate"].startswith("Bearer")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "opt"),
+    [r for r in ROUTE_RULES if r[2].get("scope")],
+    ids=[f"{m} {p}" for m, p, o in ROUTE_RULES if o.get("scope")],
+)
+def test_a_token_without_the_scope_gets_403(
+    served: Served, method: str, path: str, opt: dict[str, Any]
+) -> None:
+    other = next(s for s in SCOPES if s != opt["scope"])
+    with served.client(token=served.tokens[other]) as client:
+        reply = client.request(method, path, json={} if method in ("POST", "PUT") else None)
+        assert reply.status_code == 403, (method, path, reply.text)
+        assert opt["scope"] in reply.json()["detail"]
+
+
+AGENT_FORBIDDEN = [r for r in ROUTE_RULES if r[2].get("scope") and r[2]["scope"] not in ROLE_SCOPES["agent"]]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "opt"), AGENT_FORBIDDEN, ids=[f"{m} {p}" for m, p, _ in AGENT_FORBIDDEN]
+)
+def test_an_agent_outside_its_role_gets_403(
+    served: Served, method: str, path: str, opt: dict[str, Any]
+) -> None:
+    with served.login("ann") as ann:
+        reply = ann.request(method, path, json={} if method in ("POST", "PUT") else None)
+        assert reply.status_code == 403, (method, path, reply.text)
+
+
+def test_health_readiness_and_the_openapi_document_are_public(served: Served) -> None:
+    with httpx.Client(base_url=served.base, timeout=10) as client:
+        assert client.get("/api/v1/health").json() == {"status": "ok"}
+        ready = client.get("/api/v1/ready")
+        assert ready.status_code == 200
+        assert ready.json()["status"] == "ready"
+        document = client.get("/schema/openapi.json").json()
+        assert document["info"]["title"] == "omniroute"
+        paths = document["paths"]
+        for path in (
+            "/api/v1/interactions",
+            "/api/v1/customers/{customer_id}/context",
+            "/api/v1/offers/{offer}/accept",
+        ):
+            assert path in paths
+        # The request body of a new interaction is documented from the runtime's own type.
+        body = paths["/api/v1/interactions"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        assert body["$ref"].endswith("NewInteraction")
+
+
+# ----- an agent's day, over HTTP -----
+
+
+def test_an_agent_takes_a_chat_sees_the_earlier_email_replies_and_wraps_up(served: Served) -> None:
+    with (
+        served.client(token=served.tokens["channel"]) as channel,
+        served.login("ann") as ann,
+        served.login("bob") as bob,
+        served.login("sue") as sue,
+    ):
+        # bob works sales only: he is away, so nothing goes to him.
+        assert sue.put("/agents/bob/state", json={"state": "away", "reason": "break"}).status_code == 204
+        earlier = new_contact(channel, "pat@example.com", channel="email")
+        offer = offer_for(ann, earlier["interaction"])
+        assert ann.post(f"/offers/{offer['offer']}/accept").status_code == 204
+        assert (
+            ann.post(
+                f"/tasks/{earlier['interaction']}/complete", json={"disposition": "answered"}
+            ).status_code
+            == 204
+        )
+        assert ann.post("/agents/ann/wrap-up/end").status_code == 204
+
+        chat = new_contact(channel, "PAT@example.com")
+        assert chat["customer"] == earlier["customer"]
+        offer = offer_for(ann, chat["interaction"])
+        assert offer["agent"] == "ann"
+        # Not bob's offer, not bob's task.
+        assert bob.post(f"/offers/{offer['offer']}/accept").status_code == 403
+        assert bob.get("/offers").json() == []
+        assert ann.post(f"/offers/{offer['offer']}/accept").status_code == 204
+
+        context = ann.get(f"/customers/{chat['customer']}/context").json()
+        channels = [entry["interaction"]["channel"] for entry in context["timeline"]]
+        assert channels == ["chat", "email"]
+        assert [m["body"] for m in context["transcript"]] == [
+            "Hello from pat@example.com on email",
+            "Hello from PAT@example.com on chat",
+        ]
+        reply = ann.post(
+            f"/interactions/{chat['interaction']}/messages", json={"body": "Hi Pat", "direction": "outbound"}
+        )
+        assert reply.status_code == 201
+        messages = ann.get(f"/interactions/{chat['interaction']}/messages").json()
+        assert [(m["direction"], m["author"], m["body"]) for m in messages][-1] == (
+            "outbound",
+            "ann",
+            "Hi Pat",
+        )
+        assert (
+            bob.post(f"/interactions/{chat['interaction']}/messages", json={"body": "x"}).status_code == 403
+        )
+        assert bob.post(f"/tasks/{chat['interaction']}/complete", json={}).status_code == 403
+        assert (
+            ann.post(
+                f"/interactions/{chat['interaction']}/messages",
+                json={"body": "as bob", "direction": "outbound", "author": "bob"},
+            ).status_code
+            == 403
+        )
+
+        done = ann.post(
+            f"/tasks/{chat['interaction']}/complete",
+            json={"disposition": "resolved", "resolved": True, "note": "Pat's order is on its way"},
+        )
+        assert done.status_code == 204
+        states = {a["id"]: a["state"] for a in sue.get("/agents").json()}
+        assert states == {"ann": "wrap_up", "bob": "away"}
+        assert bob.post("/agents/ann/wrap-up/end").status_code == 403
+        assert bob.put("/agents/ann/state", json={"state": "offline"}).status_code == 403
+        assert ann.post("/agents/ann/wrap-up/end").status_code == 204
+
+        finished = sue.get(f"/interactions/{chat['interaction']}").json()
+        assert (finished["status"], finished["agent"], finished["disposition"]) == (
+            "completed",
+            "ann",
+            "resolved",
+        )
+        timeline = sue.get(f"/customers/{chat['customer']}/context").json()["timeline"]
+        assert [n["body"] for n in timeline[0]["notes"]] == ["Pat's order is on its way"]
+        assert timeline[0]["notes"][0]["author"] == "ann"
+        found = sue.get("/customers", params={"kind": "email", "value": "pat@EXAMPLE.com"}).json()
+        assert found["id"] == chat["customer"]
+        queues = {q["name"]: q for q in sue.get("/queues").json()}
+        assert queues["support"]["figures"]["answered"] >= 2
+        figures = sue.get("/figures").json()
+        assert figures["channels"]["chat"]["completed"] >= 1
+        assert sue.put("/agents/bob/state", json={"state": "available"}).status_code == 204
+
+
+def test_a_supervisor_merges_and_undoes_and_an_agent_may_not(served: Served) -> None:
+    with (
+        served.client(token=served.tokens["channel"]) as channel,
+        served.login("sue") as sue,
+        served.login("ann") as ann,
+    ):
+        a = new_contact(channel, "first@example.com", queue="sales")
+        b = new_contact(channel, "second@example.com", queue="sales")
+        body = {"survivor": a["customer"], "merged": b["customer"]}
+        assert ann.post("/merges", json=body).status_code == 403
+        merged = sue.post("/merges", json=body)
+        assert merged.status_code == 201, merged.text
+        context = sue.get(f"/customers/{b['customer']}/context").json()
+        assert context["customer"]["id"] == a["customer"]
+        assert {e["interaction"]["id"] for e in context["timeline"]} >= {a["interaction"], b["interaction"]}
+        assert ann.post(f"/merges/{merged.json()['id']}/undo").status_code == 403
+        assert sue.post(f"/merges/{merged.json()['id']}/undo").status_code == 200
+        assert sue.get(f"/customers/{b['customer']}/context").json()["customer"]["id"] == b["customer"]
+        for interaction in (a["interaction"], b["interaction"]):
+            assert sue.post(f"/tasks/{interaction}/cancel", json={"status": "cancelled"}).status_code == 204
+
+
+# ----- bad input -----
+
+
+def test_bad_input_gets_a_4xx_naming_the_field_and_stores_nothing(served: Served) -> None:
+    with served.client(token=served.tokens["channel"]) as channel, served.login("sue") as sue:
+        before = sue.get("/events", params={"limit": 10000}).json()
+        cases: list[tuple[Any, int, str]] = [
+            ({"channel": 5, "queue": "support"}, 400, "channel"),
+            ({"queue": "support"}, 400, "channel"),
+            ({"channel": "fax", "queue": "support"}, 400, "channel"),
+            ({"channel": "chat", "queue": "nowhere"}, 400, "queue"),
+            (
+                {
+                    "channel": "chat",
+                    "queue": "support",
+                    "identities": [{"kind": "phone", "value": "not a number"}],
+                },
+                400,
+                "identities",
+            ),
+            ({"channel": "chat", "queue": "support", "colour": "blue"}, 400, "colour"),
+            ({"channel": "chat", "queue": "support", "message": {"body": "x" * 70_000}}, 400, "body"),
+        ]
+        for body, status, field in cases:
+            reply = channel.post("/interactions", json=body)
+            assert reply.status_code == status, (body, reply.text)
+            assert field in reply.text, (body, reply.text)
+        not_json = channel.post(
+            "/interactions", content=b"{not json", headers={"content-type": "application/json"}
+        )
+        assert not_json.status_code == 400
+        too_big = channel.post(
+            "/interactions",
+            content=b"{" + b" " * (MAX_BODY_BYTES + 10) + b"}",
+            headers={"content-type": "application/json"},
+        )
+        assert too_big.status_code == 413
+        unknown = sue.get("/interactions/no-such-interaction")
+        assert unknown.status_code == 404
+        assert "no-such-interaction" in unknown.json()["detail"]
+        assert sue.post("/offers/999999/accept").status_code == 404
+        assert sue.get("/events", params={"limit": 10000}).json() == before
+        bad_state = sue.put("/agents/bob/state", json={"state": "away"})
+        assert bad_state.status_code == 400
+        assert "reason" in bad_state.json()["detail"]
+
+
+def test_configuration_is_validated_and_only_an_administrator_applies_it(served: Served) -> None:
+    with served.login("admin") as admin, served.login("sue") as sue:
+        current = admin.get("/config").json()
+        assert sue.put("/config", json=current).status_code == 403
+        broken = dict(current, agents=[*current["agents"], {"id": "cy", "queues": {"nowhere": 0}}])
+        reply = admin.post("/config/validate", json=broken)
+        assert reply.status_code == 400
+        assert "nowhere" in reply.json()["detail"]
+        grown = dict(current, agents=[*current["agents"], {"id": "cy", "queues": {"sales": 0}}])
+        assert admin.post("/config/validate", json=grown).json() == {"valid": True}
+        assert "cy" not in {a["id"] for a in admin.get("/agents").json()}
+        applied = admin.put("/config", json=grown)
+        assert applied.status_code == 200, applied.text
+        assert "cy" in {a["id"] for a in admin.get("/agents").json()}
+        assert admin.put("/config", json=current).status_code == 200
+
+
+# ----- sessions, users, tokens -----
+
+
+def test_logout_disable_and_revoke_take_effect_at_once(served: Served) -> None:
+    with served.login("admin") as admin:
+        assert (
+            admin.post(
+                "/users", json={"name": "tom", "role": "agent", "agent": "bob", "password": "short"}
+            ).status_code
+            == 400
+        )
+        made = admin.post("/users", json={"name": "tom", "role": "supervisor", "password": "tom-secret-1"})
+        assert made.status_code == 201, made.text
+        assert (
+            admin.post(
+                "/users", json={"name": "tom", "role": "supervisor", "password": "tom-secret-1"}
+            ).status_code
+            == 409
+        )
+        assert (
+            admin.post(
+                "/users", json={"name": "ann2", "role": "agent", "agent": "ann", "password": "ann2-secret"}
+            ).status_code
+            == 409
+        )
+        with served.client() as tom:
+            assert tom.post("/session", json={"name": "tom", "password": "wrong-password"}).status_code == 401
+            session = tom.post("/session", json={"name": "tom", "password": "tom-secret-1"}).json()
+            assert session["role"] == "supervisor"
+            assert "work" in session["scopes"]
+            assert tom.get("/agents").status_code == 200
+            # The session's token works as a bearer token too.
+            with served.client(token=session["token"]) as bearer:
+                assert bearer.get("/session").json()["name"] == "tom"
+            assert tom.delete("/session").status_code == 204
+            assert tom.get("/agents").status_code == 401
+            tom.post("/session", json={"name": "tom", "password": "tom-secret-1"})
+            assert tom.get("/agents").status_code == 200
+            assert admin.delete("/users/tom").status_code == 204
+            assert tom.get("/agents").status_code == 401
+            assert tom.post("/session", json={"name": "tom", "password": "tom-secret-1"}).status_code == 401
+
+        issued = admin.post("/tokens", json={"name": "crm", "scopes": ["customers:read"]}).json()
+        assert issued["token"]
+        assert issued["scopes"] == ["customers:read"]
+        assert all(t.get("token") is None for t in admin.get("/tokens").json())
+        assert admin.post("/tokens", json={"name": "crm", "scopes": ["everything"]}).status_code == 400
+        with served.client(token=issued["token"]) as crm:
+            assert crm.get("/customers/nobody").status_code == 404
+            assert admin.delete(f"/tokens/{issued['id']}").status_code == 204
+            assert crm.get("/customers/nobody").status_code == 401
+
+
+def test_a_password_change_ends_the_users_sessions(served: Served) -> None:
+    with served.login("admin") as admin:
+        admin.post("/users", json={"name": "val", "role": "supervisor", "password": "val-secret-1"})
+        with served.client() as val:
+            val.post("/session", json={"name": "val", "password": "val-secret-1"})
+            assert val.put("/users/admin/password", json={"password": "taken-over"}).status_code == 403
+            assert val.put("/users/val/password", json={"password": "val-secret-2"}).status_code == 204
+            assert val.get("/agents").status_code == 401
+            assert val.post("/session", json={"name": "val", "password": "val-secret-2"}).status_code == 201
+
+
+def test_a_session_expires(tmp_path: Path) -> None:
+    now = [1000.0]
+    with open_store(f"sqlite:///{tmp_path}/a.db") as store:
+        access = Access(store, session_seconds=60, clock=lambda: now[0])
+        access.add_user(NewUser(name="ann", role="agent", agent="ann", password="ann-secret"))
+        found = access.login("ann", "ann-secret")
+        assert found is not None
+        token = found[0]
+        principal = access.authenticate(session=token)
+        assert principal is not None
+        assert principal.agent == "ann"
+        assert principal.own_only
+        now[0] += 59
+        assert access.authenticate(bearer=token) is not None
+        now[0] += 1
+        assert access.authenticate(session=token) is None
+        assert access.login("ann", "wrong") is None
+        assert access.login("nobody", "ann-secret") is None
+        token_secret, _ = access.add_token(NewToken(name="t", scopes=["work"], expires_in_seconds=10))
+        assert access.authenticate(bearer=token_secret) is not None
+        now[0] += 10
+        assert access.authenticate(bearer=token_secret) is None
+
+
+def test_users_and_tokens_from_the_command_line(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path}/cli.db"
+
+    def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "omniroute", *args, "--store", store],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    added = run("users", "add", "admin", "--role", "administrator", stdin="a-long-password\n")
+    assert added.returncode == 0, added.stderr
+    short = run("users", "add", "ann", "--role", "agent", "--agent", "ann", stdin="short\n")
+    assert short.returncode == 2
+    assert "password" in short.stderr
+    no_agent = run("users", "add", "ann", "--role", "agent", stdin="a-long-password\n")
+    assert no_agent.returncode == 2
+    assert "agent:" in no_agent.stderr
+    assert "admin\tadministrator\t-\tactive" in run("users", "list").stdout
+    token = run("tokens", "add", "crm", "--scope", "customers:read")
+    assert token.returncode == 0
+    assert len(token.stdout.strip()) >= 40
+    bad = run("tokens", "add", "crm", "--scope", "root")
+    assert bad.returncode == 2
+    assert "scopes: unknown root" in bad.stderr
+    with open_store(store) as opened:
+        principal = Access(opened).authenticate(bearer=token.stdout.strip())
+    assert principal is not None
+    assert principal.scopes == {"customers:read"}
