@@ -295,6 +295,9 @@ def test_an_agent_takes_a_chat_sees_the_earlier_email_replies_and_wraps_up(serve
         assert (
             bob.post(f"/interactions/{chat['interaction']}/messages", json={"body": "x"}).status_code == 403
         )
+        # Not as the customer either.
+        as_customer = ann.post(f"/interactions/{chat['interaction']}/messages", json={"body": "x"})
+        assert as_customer.status_code == 403
         assert bob.post(f"/tasks/{chat['interaction']}/complete", json={}).status_code == 403
         assert (
             ann.post(

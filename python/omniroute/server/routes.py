@@ -16,7 +16,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from omniroute.engine import Engine
-from omniroute.errors import UnknownIdError
+from omniroute.errors import RuntimeClosedError, UnknownIdError
 from omniroute.model import AgentLoad, AgentState, AgentStateChanged, EngineConfig, Explanation
 from omniroute.runtime.api import Acknowledgement, MessageIn, NewInteraction
 from omniroute.runtime.events import to_cloudevent
@@ -94,7 +94,7 @@ async def ready(server: ServerDep) -> Response[dict[str, Any]]:
     """The engine is recovered and taking work (503 otherwise)."""
     try:
         engine = server.runtime.engine
-    except Exception:  # the runtime is stopping
+    except RuntimeClosedError:
         return Response({"status": "stopping"}, status_code=503)
     return Response({"status": "ready", "tasks": engine.task_count, "waiting": engine.waiting})
 
@@ -208,6 +208,10 @@ async def add_message(
     _own(principal, interaction.agent, f"interaction {interaction_id!r}")
     if principal.own_only and data.author not in (None, principal.agent):
         raise PermissionDeniedException(f"author: agent {principal.agent!r} writes only as itself")
+    if principal.own_only and data.direction == "inbound":
+        raise PermissionDeniedException(
+            "direction: an agent writes outbound or internal messages, not the customer's"
+        )
     if principal.own_only and data.author is None and data.direction != "inbound":
         data = MessageIn(
             body=data.body,
