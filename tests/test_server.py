@@ -3,6 +3,7 @@ what (every rule expects its 401 or 403), and bad input naming the field."""
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import subprocess
@@ -15,6 +16,10 @@ from typing import Any
 
 import httpx
 import pytest
+import websockets
+from litestar.handlers import HTTPRouteHandler
+from litestar.routes import HTTPRoute
+from websockets.sync.client import connect
 
 from omniroute.server import ROLE_SCOPES, SCOPES, Access
 from omniroute.server.access import NewToken, NewUser
@@ -71,7 +76,9 @@ class Served:
                 access.add_user(NewUser(name=agent, role="agent", agent=agent, password=PASSWORDS[agent]))
             # A channel connector's token, and one for each scope alone.
             self.tokens["channel"] = access.add_token(
-                NewToken(name="channel", scopes=["interactions:create", "interactions:read"])
+                NewToken(
+                    name="channel", scopes=["interactions:create", "interactions:read", "interactions:write"]
+                )
             )[0]
             for scope in SCOPES:
                 self.tokens[scope] = access.add_token(NewToken(name=f"only {scope}", scopes=[scope]))[0]  # type: ignore[list-item]
@@ -152,6 +159,8 @@ def _routes() -> list[tuple[str, str, dict[str, Any]]]:
     """(method, path with sample parameters, opt) of every API route."""
     found: list[tuple[str, str, dict[str, Any]]] = []
     for handler in ROUTES:
+        if not isinstance(handler, HTTPRouteHandler):
+            continue  # the live stream has tests of its own
         for method in sorted(handler.http_methods):
             for path in handler.paths:
                 sample = re.sub(r"\{(\w+):int\}", "1", path)
@@ -169,8 +178,9 @@ def test_every_route_declares_who_may_call_it() -> None:
     for route in app.routes:
         if not route.path.startswith("/api/"):
             continue
-        for handler in getattr(route, "route_handlers", []):
-            if handler.http_methods == {"OPTIONS"}:
+        handlers = route.route_handlers if isinstance(route, HTTPRoute) else [route.route_handler]
+        for handler in handlers:
+            if isinstance(handler, HTTPRouteHandler) and handler.http_methods == {"OPTIONS"}:
                 continue  # Litestar's own, answering preflight requests
             opt = handler.opt
             assert opt.get("public") or opt.get("authenticated") or opt.get("scope") in SCOPES, route.path
@@ -541,3 +551,74 @@ def test_users_and_tokens_from_the_command_line(tmp_path: Path) -> None:
         principal = Access(opened).authenticate(bearer=token.stdout.strip())
     assert principal is not None
     assert principal.scopes == {"customers:read"}
+
+
+# ----- the live stream -----
+
+
+def until(socket: Any, event_type: str) -> list[dict[str, Any]]:
+    """The events a socket receives up to and including the first of this type."""
+    heard = []
+    for _ in range(100):
+        message = json.loads(socket.recv(timeout=10))
+        if "event" in message:
+            heard.append(message["event"])
+            if message["event"]["type"] == event_type:
+                return heard
+    raise AssertionError(f"no {event_type} in {heard}")
+
+
+def test_an_agent_streams_its_own_offers_with_the_customers_context(served: Served) -> None:
+    url = served.base.replace("http://", "ws://") + "/api/v1/stream"
+    with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+        connect(url, open_timeout=10).close()
+    # A socket refused before its handshake completes gets 403: the only
+    # refusal the ASGI server can give before accepting (the HTTP routes say 401).
+    assert refused.value.response.status_code == 403
+    with served.login("ann") as ann_client, served.login("sue") as sue_client:
+        ann_token = ann_client.post("/session", json={"name": "ann", "password": PASSWORDS["ann"]}).json()[
+            "token"
+        ]
+        sue_token = sue_client.post("/session", json={"name": "sue", "password": PASSWORDS["sue"]}).json()[
+            "token"
+        ]
+        with (
+            connect(url, additional_headers={"Authorization": f"Bearer {ann_token}"}, open_timeout=10) as ann,
+            connect(url, additional_headers={"Authorization": f"Bearer {sue_token}"}, open_timeout=10) as sue,
+            served.client(token=served.tokens["channel"]) as channel,
+        ):
+            time.sleep(0.2)  # both subscribed before the contacts arrive
+            for_bob = new_contact(channel, "sales-lead@example.com", queue="sales")
+            for_ann = new_contact(channel, "stream@example.com")
+            offer = json.loads(ann.recv(timeout=10))["event"]
+            assert offer["type"] == "omniroute.offer_made"
+            assert offer["data"]["task"] == for_ann["interaction"]
+            assert offer["data"]["agent"] == "ann"
+            assert offer["data"]["expires_at"] > 0
+            context = json.loads(ann.recv(timeout=10))
+            assert context["offer"] == offer["data"]["offer"]
+            assert context["context"]["customer"]["id"] == for_ann["customer"]
+            assert [m["body"] for m in context["context"]["transcript"]] == [
+                "Hello from stream@example.com on chat"
+            ]
+            # The supervisor sees everyone's work, bob's sales lead included.
+            seen: set[str] = set()
+            while for_bob["interaction"] not in seen or for_ann["interaction"] not in seen:
+                event = json.loads(sue.recv(timeout=10))["event"]
+                if event["type"] == "omniroute.interaction_created":
+                    seen.add(event["data"]["interaction"]["id"])
+            assert ann_client.post(f"/offers/{offer['data']['offer']}/accept").status_code == 204
+            heard = until(ann, "omniroute.task_assigned")
+            assert heard[-1]["data"]["task"] == for_ann["interaction"]
+            said = channel.post(
+                f"/interactions/{for_ann['interaction']}/messages", json={"body": "Are you there?"}
+            )
+            assert said.status_code == 201, said.text
+            heard += until(ann, "omniroute.message_added")
+            assert heard[-1]["data"]["message"]["body"] == "Are you there?"
+            # Everything ann heard was hers: never bob's lead, never another agent.
+            assert all(e["data"].get("agent", "ann") == "ann" for e in heard)
+            assert for_bob["interaction"] not in json.dumps(heard)
+        assert ann_client.post(f"/tasks/{for_ann['interaction']}/complete", json={}).status_code == 204
+        assert ann_client.post("/agents/ann/wrap-up/end").status_code == 204
+        assert sue_client.post(f"/tasks/{for_bob['interaction']}/cancel", json={}).status_code == 204

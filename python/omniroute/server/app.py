@@ -14,6 +14,7 @@ from typing import Any
 import anyio
 from litestar import Litestar, Request, Response, Router
 from litestar.connection import ASGIConnection
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
@@ -93,8 +94,8 @@ def _principal(request: Request[Any, Any, Any]) -> Principal:
     return principal
 
 
-def _server(request: Request[Any, Any, Any]) -> Server:
-    server: Server = request.app.state.server
+def _server(state: State) -> Server:
+    server: Server = state.server
     return server
 
 

@@ -8,7 +8,8 @@ from functools import partial
 from typing import Annotated, Any
 
 import anyio
-from litestar import Request, Response, delete, get, post, put
+import msgspec
+from litestar import Request, Response, WebSocket, delete, get, post, put, websocket
 from litestar.datastructures import Cookie
 from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
@@ -17,9 +18,17 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CON
 
 from omniroute.engine import Engine
 from omniroute.errors import RuntimeClosedError, UnknownIdError
-from omniroute.model import AgentLoad, AgentState, AgentStateChanged, EngineConfig, Explanation
+from omniroute.model import (
+    AgentLoad,
+    AgentState,
+    AgentStateChanged,
+    EngineConfig,
+    Explanation,
+    OfferMade,
+    TaskAssigned,
+)
 from omniroute.runtime.api import Acknowledgement, MessageIn, NewInteraction
-from omniroute.runtime.events import to_cloudevent
+from omniroute.runtime.events import Envelope, MessageAdded, to_cloudevent
 from omniroute.runtime.runtime import Runtime
 from omniroute.server.access import Access, Login, NewToken, NewUser, Principal, principal_of
 from omniroute.server.views import (
@@ -485,6 +494,77 @@ async def events(
     return [to_cloudevent(e) for e in await server.runtime.events(after, limit=limit)]
 
 
+# ----- the live stream -----
+
+# Events that end an agent's hold on a task.
+_RELEASES = frozenset(
+    {
+        "offer_rescinded",
+        "offer_rejected",
+        "offer_timed_out",
+        "task_completed",
+        "task_cancelled",
+        "task_transferred",
+    }
+)
+
+
+class _AgentView:
+    """Which events concern one agent: its own (offers, assignments, its
+    state) and the messages of the tasks it is offered or holds."""
+
+    def __init__(self, agent: str) -> None:
+        self.agent = agent
+        self.tasks: set[str] = set()
+
+    def wants(self, envelope: Envelope) -> bool:
+        data = envelope.data
+        if getattr(data, "agent", None) == self.agent:
+            if isinstance(data, OfferMade | TaskAssigned):
+                self.tasks.add(data.task)
+            elif envelope.type in _RELEASES and envelope.type != "task_completed":
+                self.tasks.discard(getattr(data, "task", ""))
+            return True
+        if isinstance(data, MessageAdded):
+            return data.message.interaction_id in self.tasks
+        return False
+
+
+@websocket("/stream", opt=_scope("agents:read"))
+async def stream(socket: WebSocket[Any, Any, Any], server: ServerDep) -> None:
+    """Every event as it happens, as CloudEvents 1.0 JSON, one per message:
+    an agent gets its own (each offer followed by the customer's context),
+    everyone else every event. A subscriber that falls behind loses the
+    oldest events and is told how many (``docs/runtime.md``)."""
+    principal: Principal = socket.state.principal
+    view = _AgentView(principal.agent) if principal.own_only and principal.agent else None
+    await socket.accept()
+    subscription = server.runtime.subscribe(catch_up=False, name=f"websocket {principal.name}")
+
+    async def send(message: dict[str, Any]) -> None:
+        await socket.send_data(msgspec.json.encode(message).decode(), mode="text")
+
+    async def forward() -> None:
+        with subscription:
+            async for envelope in subscription:
+                if view is not None and not view.wants(envelope):
+                    continue
+                await send({"event": to_cloudevent(envelope)})
+                if view is not None and isinstance(envelope.data, OfferMade):
+                    interaction = await server.runtime.interaction(envelope.data.task)
+                    context = await server.runtime.context(interaction.customer_id)
+                    await send({"context": msgspec.to_builtins(context), "offer": envelope.data.offer})
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(forward)
+        # Until the client goes away; what it sends is not read.
+        while True:
+            message = await socket.receive()
+            if message["type"] == "websocket.disconnect":
+                break
+        tg.cancel_scope.cancel()
+
+
 # ----- configuration -----
 
 
@@ -596,6 +676,7 @@ ROUTES = [
     queues,
     live_figures,
     events,
+    stream,
     get_config,
     validate_config,
     apply_config,
