@@ -68,6 +68,8 @@ class Served:
 
     def prepare(self) -> None:
         (self.workdir / "centre.toml").write_text(CONFIG)
+        # Two-second report intervals, so a test sees some close.
+        (self.workdir / "settings.toml").write_text("[metrics]\ninterval_seconds = 2\n")
         with open_store(self.store_url) as store:
             access = Access(store)
             access.add_user(NewUser(name="admin", role="administrator", password=PASSWORDS["admin"]))
@@ -86,7 +88,15 @@ class Served:
     def start(self) -> None:
         ready = self.workdir / "ready.json"
         self.proc, port = start_omniroute(
-            ["serve", "--store", self.store_url, "--config", str(self.workdir / "centre.toml")],
+            [
+                "serve",
+                "--store",
+                self.store_url,
+                "--config",
+                str(self.workdir / "centre.toml"),
+                "--settings",
+                str(self.workdir / "settings.toml"),
+            ],
             ready,
             self.workdir / "server.log",
         )
@@ -547,6 +557,11 @@ def test_users_and_tokens_from_the_command_line(tmp_path: Path) -> None:
     bad = run("tokens", "add", "crm", "--scope", "root")
     assert bad.returncode == 2
     assert "scopes: unknown root" in bad.stderr
+    settings = tmp_path / "settings.toml"
+    settings.write_text("sticky_seconds = -1\n")
+    refused = run("serve", "--settings", str(settings), "--port", "0")
+    assert refused.returncode == 2
+    assert f"{settings}: sticky_seconds: expected a number ≥ 0" in refused.stderr
     with open_store(store) as opened:
         principal = Access(opened).authenticate(bearer=token.stdout.strip())
     assert principal is not None
@@ -603,10 +618,16 @@ def test_an_agent_streams_its_own_offers_with_the_customers_context(served: Serv
             ]
             # The supervisor sees everyone's work, bob's sales lead included.
             seen: set[str] = set()
-            while for_bob["interaction"] not in seen or for_ann["interaction"] not in seen:
-                event = json.loads(sue.recv(timeout=10))["event"]
-                if event["type"] == "omniroute.interaction_created":
-                    seen.add(event["data"]["interaction"]["id"])
+            figures: list[dict[str, Any]] = []
+            while for_bob["interaction"] not in seen or for_ann["interaction"] not in seen or not figures:
+                message = json.loads(sue.recv(timeout=10))
+                if "figures" in message:
+                    figures.append(message["figures"])
+                elif message["event"]["type"] == "omniroute.interaction_created":
+                    seen.add(message["event"]["data"]["interaction"]["id"])
+            # ... and the live figures each second.
+            assert figures[0]["queues"]["support"]["waiting"] >= 0
+            assert "chat" in figures[0]["channels"]
             assert ann_client.post(f"/offers/{offer['data']['offer']}/accept").status_code == 204
             heard = until(ann, "omniroute.task_assigned")
             assert heard[-1]["data"]["task"] == for_ann["interaction"]
@@ -616,9 +637,51 @@ def test_an_agent_streams_its_own_offers_with_the_customers_context(served: Serv
             assert said.status_code == 201, said.text
             heard += until(ann, "omniroute.message_added")
             assert heard[-1]["data"]["message"]["body"] == "Are you there?"
-            # Everything ann heard was hers: never bob's lead, never another agent.
-            assert all(e["data"].get("agent", "ann") == "ann" for e in heard)
+            # Everything ann heard was hers, or a colleague's state: never bob's lead.
+            assert all(
+                e["data"].get("agent", "ann") == "ann" or e["type"] == "omniroute.agent_state_changed"
+                for e in heard
+            )
             assert for_bob["interaction"] not in json.dumps(heard)
         assert ann_client.post(f"/tasks/{for_ann['interaction']}/complete", json={}).status_code == 204
         assert ann_client.post("/agents/ann/wrap-up/end").status_code == 204
         assert sue_client.post(f"/tasks/{for_bob['interaction']}/cancel", json={}).status_code == 204
+
+
+def test_reports_by_interval_as_json_and_csv(served: Served) -> None:
+    with served.client(token=served.tokens["channel"]) as channel, served.login("sue") as sue:
+        for n in range(3):
+            ack = new_contact(channel, f"report-{n}@example.com", queue="sales")
+            assert (
+                sue.post(f"/tasks/{ack['interaction']}/cancel", json={"status": "abandoned"}).status_code
+                == 204
+            )
+        time.sleep(2.2)  # the two-second interval closes
+        sue.get("/figures")
+        rows = sue.get("/reports/intervals", params={"dimension": "queue", "name": "sales"}).json()
+        assert rows, "no closed interval"
+        assert all(r["seconds"] == 2 for r in rows)
+        assert [r["start"] for r in rows] == sorted(r["start"] for r in rows)
+        assert sum(r["offered"] for r in rows) >= 3
+        assert sum(r["abandoned"] for r in rows) >= 3
+        csv_reply = sue.get(
+            "/reports/intervals", params={"dimension": "queue", "name": "sales", "format": "csv"}
+        )
+        assert csv_reply.headers["content-type"].startswith("text/csv")
+        assert "attachment" in csv_reply.headers["content-disposition"]
+        lines = csv_reply.text.splitlines()
+        assert lines[0].startswith("start,seconds,offered,answered")
+        assert len(lines) == len(rows) + 1
+        assert lines[1].split(",")[0].endswith("Z")
+        overall = sue.get("/reports/intervals").json()
+        assert sum(r["offered"] for r in overall) >= sum(r["offered"] for r in rows)
+        cases: list[tuple[dict[str, str | int], str]] = [
+            ({"dimension": "queue"}, "name"),
+            ({"dimension": "team", "name": "x"}, "dimension"),
+            ({"start": 10, "end": 5}, "end"),
+            ({"format": "xlsx"}, "format"),
+        ]
+        for params, field in cases:
+            bad = sue.get("/reports/intervals", params=params)
+            assert bad.status_code == 400, params
+            assert field in bad.text, (params, bad.text)

@@ -301,16 +301,19 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     r.add_argument(
         "--session-hours", type=float, default=8.0, help="a login lasts this long (default 8 hours)"
     )
+    r.add_argument("--settings", help="the runtime's settings (TOML or YAML; docs/configuration.md)")
 
 
 def _serve(args: argparse.Namespace) -> int:
     if args.session_hours <= 0:
         return _error(f"--session-hours: must be positive, not {args.session_hours}")
+    from omniroute.config import load_settings
     from omniroute.server.serve import serve
 
     serve(
         args.store,
         config_path=args.config,
+        settings=None if args.settings is None else load_settings(args.settings),
         host=args.host,
         port=args.port,
         ready_file=args.ready_file,

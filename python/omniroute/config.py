@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import yaml
@@ -13,7 +13,10 @@ from omniroute import _rust
 from omniroute.errors import InvalidConfigError, OmnirouteError, from_validation
 from omniroute.model import EngineConfig, encoder
 
-__all__ = ["load_config", "parse_config", "read_document", "validate_config"]
+if TYPE_CHECKING:
+    from omniroute.runtime.api import RuntimeSettings
+
+__all__ = ["load_config", "load_settings", "parse_config", "read_document", "validate_config"]
 
 
 def parse_config(data: Any) -> EngineConfig:
@@ -59,3 +62,15 @@ def load_config(path: str | Path) -> EngineConfig:
         return parse_config(data)
     except InvalidConfigError as e:
         raise InvalidConfigError(f"{path}: {e}") from e
+
+
+def load_settings(path: str | Path) -> RuntimeSettings:
+    """The runtime's settings (``docs/configuration.md``) from a ``.toml``,
+    ``.yaml`` or ``.yml`` file, validated field by field."""
+    from omniroute.runtime.api import RuntimeSettings
+
+    path = Path(path)
+    try:
+        return msgspec.convert(read_document(path), RuntimeSettings)
+    except msgspec.ValidationError as e:
+        raise InvalidConfigError(f"{path}: {from_validation(e)}") from e

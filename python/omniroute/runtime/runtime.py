@@ -25,7 +25,16 @@ from omniroute.errors import (
 )
 from omniroute.identity import find_identities, normalize
 from omniroute.ids import new_id
-from omniroute.metrics import Disposition, MetricEvent, Metrics, MetricsConfig, MetricsSnapshot, Talk, WrapUp
+from omniroute.metrics import (
+    Disposition,
+    IntervalStats,
+    MetricEvent,
+    Metrics,
+    MetricsConfig,
+    MetricsSnapshot,
+    Talk,
+    WrapUp,
+)
 from omniroute.model import (
     Accept,
     AddTask,
@@ -1499,6 +1508,23 @@ class Runtime:
             engine, metrics = self._live()
             now = self._now(engine)
             return metrics.snapshot(now, queues=queues, channels=channels, agents=agents)
+
+        return await anyio.to_thread.run_sync(take, limiter=self._writer)
+
+    @property
+    def interval_seconds(self) -> int:
+        """The length of the metrics' fixed intervals."""
+        return (self.settings.metrics or MetricsConfig()).interval_seconds
+
+    async def intervals(
+        self, kind: Literal["overall", "queue", "channel", "agent"], name: str, start: float, end: float
+    ) -> list[IntervalStats]:
+        """Past fixed intervals of one queue, channel or agent (or overall)
+        that start in ``[start, end)``, for historical reports."""
+
+        def take() -> list[IntervalStats]:
+            _, metrics = self._live()
+            return metrics.intervals(kind, name, start, end)
 
         return await anyio.to_thread.run_sync(take, limiter=self._writer)
 

@@ -4,8 +4,10 @@ the scope it needs (``opt={"scope": ...}``) or that it is public; the guard in
 
 from __future__ import annotations
 
+import csv
+import io
 from functools import partial
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import anyio
 import msgspec
@@ -17,7 +19,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from omniroute.engine import Engine
-from omniroute.errors import RuntimeClosedError, UnknownIdError
+from omniroute.errors import InvalidInputError, RuntimeClosedError, UnknownIdError
 from omniroute.model import (
     AgentLoad,
     AgentState,
@@ -28,7 +30,7 @@ from omniroute.model import (
     TaskAssigned,
 )
 from omniroute.runtime.api import Acknowledgement, MessageIn, NewInteraction
-from omniroute.runtime.events import Envelope, MessageAdded, to_cloudevent
+from omniroute.runtime.events import Envelope, MessageAdded, iso_time, to_cloudevent
 from omniroute.runtime.runtime import Runtime
 from omniroute.server.access import Access, Login, NewToken, NewUser, Principal, principal_of
 from omniroute.server.views import (
@@ -36,6 +38,7 @@ from omniroute.server.views import (
     CancelBody,
     CompleteBody,
     Figures,
+    IntervalRow,
     MergeBody,
     NoteBody,
     PasswordBody,
@@ -45,6 +48,7 @@ from omniroute.server.views import (
     TokenView,
     TransferBody,
     figures,
+    interval_row,
 )
 from omniroute.store import ApiToken, Customer, CustomerContext, Interaction, Merge, Message, Note, User
 
@@ -469,6 +473,10 @@ async def queues(server: ServerDep) -> list[QueueView]:
 @get("/figures", opt=_scope("reports:read"), tags=["reports"])
 async def live_figures(server: ServerDep) -> dict[str, Any]:
     """The centre's, each queue's and each channel's figures now, over the first sliding window."""
+    return await _figures_now(server)
+
+
+async def _figures_now(server: Server) -> dict[str, Any]:
     snapshot = await server.runtime.metrics(agents=False)
     window = snapshot.windows[0].seconds if snapshot.windows else None
 
@@ -484,6 +492,43 @@ async def live_figures(server: ServerDep) -> dict[str, Any]:
     }
 
 
+@get("/reports/intervals", opt=_scope("reports:read"), tags=["reports"])
+async def interval_report(
+    server: ServerDep,
+    dimension: Annotated[Literal["overall", "queue", "channel", "agent"], QueryParameter()] = "overall",
+    name: Annotated[str, QueryParameter(max_length=256)] = "",
+    start: Annotated[float, QueryParameter(ge=0)] = 0.0,
+    end: Annotated[float | None, QueryParameter(ge=0)] = None,
+    format: Annotated[Literal["json", "csv"], QueryParameter()] = "json",
+) -> Response[Any]:
+    """The fixed intervals (``interval_seconds``, 15 minutes by default) of
+    the centre, a queue, a channel or an agent that start in ``[start, end)``,
+    oldest first; ``format=csv`` for a spreadsheet (times in ISO 8601, UTC)."""
+    if dimension != "overall" and not name:
+        raise InvalidInputError(f"name: a {dimension} report names the {dimension}")
+    stop = end if end is not None else float("inf")
+    if stop <= start:
+        raise InvalidInputError(f"end: {end} is not after start {start}")
+    seconds = server.runtime.interval_seconds
+    rows = [interval_row(i, seconds) for i in await server.runtime.intervals(dimension, name, start, stop)]
+    if format == "json":
+        return Response(rows)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    fields = IntervalRow.__struct_fields__
+    writer.writerow(fields)
+    for row in rows:
+        values = [getattr(row, f) for f in fields]
+        values[0] = iso_time(row.start)
+        writer.writerow(["" if v is None else v for v in values])
+    filename = f"omniroute-{dimension}{'-' + name if name else ''}-intervals.csv"
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
 @get("/events", opt=_scope("events:read"), tags=["reports"])
 async def events(
     server: ServerDep,
@@ -495,6 +540,9 @@ async def events(
 
 
 # ----- the live stream -----
+
+# How often a supervisor's stream carries the live figures.
+FIGURES_EVERY_SECONDS = 1.0
 
 # Events that end an agent's hold on a task.
 _RELEASES = frozenset(
@@ -519,6 +567,8 @@ class _AgentView:
 
     def wants(self, envelope: Envelope) -> bool:
         data = envelope.data
+        if isinstance(data, AgentStateChanged):
+            return True  # colleagues' presence
         if getattr(data, "agent", None) == self.agent:
             if isinstance(data, OfferMade | TaskAssigned):
                 self.tasks.add(data.task)
@@ -533,8 +583,9 @@ class _AgentView:
 @websocket("/stream", opt=_scope("agents:read"))
 async def stream(socket: WebSocket[Any, Any, Any], server: ServerDep) -> None:
     """Every event as it happens, as CloudEvents 1.0 JSON, one per message:
-    an agent gets its own (each offer followed by the customer's context),
-    everyone else every event. A subscriber that falls behind loses the
+    an agent gets its own (each offer followed by the customer's context)
+    and its colleagues' states; everyone else every event, and with
+    ``reports:read`` the live figures each second. A subscriber that falls behind loses the
     oldest events and is told how many (``docs/runtime.md``)."""
     principal: Principal = socket.state.principal
     view = _AgentView(principal.agent) if principal.own_only and principal.agent else None
@@ -555,8 +606,15 @@ async def stream(socket: WebSocket[Any, Any, Any], server: ServerDep) -> None:
                     context = await server.runtime.context(interaction.customer_id)
                     await send({"context": msgspec.to_builtins(context), "offer": envelope.data.offer})
 
+    async def tick() -> None:
+        while True:
+            await send({"figures": msgspec.to_builtins(await _figures_now(server))})
+            await anyio.sleep(FIGURES_EVERY_SECONDS)
+
     async with anyio.create_task_group() as tg:
         tg.start_soon(forward)
+        if view is None and principal.may("reports:read"):
+            tg.start_soon(tick)
         # Until the client goes away; what it sends is not read.
         while True:
             message = await socket.receive()
@@ -675,6 +733,7 @@ ROUTES = [
     priority,
     queues,
     live_figures,
+    interval_report,
     events,
     stream,
     get_config,

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from msgspec import Meta, Struct
 
-from omniroute.metrics import DimensionSnapshot, Stats
+from omniroute.metrics import DimensionSnapshot, IntervalStats, Stats
 from omniroute.model import Priority
 from omniroute.store import Role
 
@@ -16,6 +16,7 @@ __all__ = [
     "AgentView",
     "CompleteBody",
     "Figures",
+    "IntervalRow",
     "MergeBody",
     "NoteBody",
     "PriorityBody",
@@ -145,4 +146,55 @@ def figures(dimension: DimensionSnapshot, window: int | None = None) -> Figures:
         available=dimension.staffing.available if dimension.staffing else None,
         since_start_offered=total.offered,
         since_start_service_level=total.service_level_answered,
+    )
+
+
+class IntervalRow(Struct, frozen=True, kw_only=True):
+    """One fixed interval of a report (``docs/metrics.md`` gives each formula)."""
+
+    start: float
+    seconds: int
+    offered: int
+    answered: int
+    answered_within_threshold: int
+    abandoned: int
+    short_abandoned: int
+    transferred: int
+    completed: int
+    service_level: float | None
+    asa: float | None
+    abandon_rate: float | None
+    aht: float | None
+    average_talk: float | None
+    average_hold: float | None
+    average_wrap_up: float | None
+    occupancy: float | None
+    utilisation: float | None
+    resolution_rate: float | None
+    average_csat: float | None
+
+
+def interval_row(interval: IntervalStats, seconds: int) -> IntervalRow:
+    s = interval.stats
+    return IntervalRow(
+        start=interval.start,
+        seconds=seconds,
+        offered=s.offered,
+        answered=s.answered,
+        answered_within_threshold=s.answered_within_threshold,
+        abandoned=s.abandoned,
+        short_abandoned=s.short_abandoned,
+        transferred=s.transferred,
+        completed=s.completed,
+        service_level=s.service_level_answered,
+        asa=s.asa,
+        abandon_rate=s.abandon_rate,
+        aht=s.aht,
+        average_talk=s.average_talk,
+        average_hold=s.average_hold,
+        average_wrap_up=s.average_wrap_up,
+        occupancy=s.occupancy,
+        utilisation=s.utilisation,
+        resolution_rate=s.resolution_rate,
+        average_csat=s.average_csat,
     )
