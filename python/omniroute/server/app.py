@@ -7,7 +7,8 @@ from those types (``docs/server.md``, ``docs/dependencies.md``).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -20,6 +21,7 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.static_files import create_static_files_router
 
 from omniroute import __version__
 from omniroute.errors import (
@@ -36,6 +38,7 @@ from omniroute.model import EngineConfig
 from omniroute.runtime.api import RuntimeSettings
 from omniroute.runtime.runtime import Runtime
 from omniroute.server.access import Access, Principal
+from omniroute.server.pages import PAGES, STATIC
 from omniroute.server.routes import ROUTES, SESSION_COOKIE, Server, _bearer
 from omniroute.store import open_store
 
@@ -106,22 +109,33 @@ def create_app(
     settings: RuntimeSettings | None = None,
     session_seconds: float = 8 * 3600.0,
     on_ready: Callable[[Runtime], None] | None = None,
+    background: Callable[[Runtime], Coroutine[Any, Any, None]] | None = None,
 ) -> Litestar:
     """The server on the store at ``store_url``: the runtime starts with the
-    application (recovering what the store holds) and stops with it."""
+    application (recovering what the store holds) and stops with it;
+    ``background`` runs beside it (the demo's customers and agents)."""
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         store = open_store(store_url)
-        async with Runtime.open(store, config, settings=settings) as runtime:
-            app.state.server = Server(runtime, Access(store, session_seconds=session_seconds))
+        async with Runtime.open(store, config, settings=settings) as runtime, anyio.create_task_group() as tg:
+            server = Server(runtime, Access(store, session_seconds=session_seconds), started=time.time())
+            app.state.server = server
+            tg.start_soon(server.follow_presence)
             if on_ready is not None:
                 on_ready(runtime)
-            yield
+            if background is not None:
+                tg.start_soon(background, runtime)
+            try:
+                yield
+            finally:
+                # Stopped before the runtime stops, so nothing calls it after.
+                tg.cancel_scope.cancel()
 
     api = Router(path=API_PREFIX, route_handlers=ROUTES)
+    static = create_static_files_router(path="/static", directories=[STATIC], opt={"public": True})
     return Litestar(
-        route_handlers=[api],
+        route_handlers=[api, static, *PAGES],
         lifespan=[lifespan],
         guards=[authorize],
         dependencies={

@@ -45,12 +45,14 @@ from omniroute.server.views import (
     PriorityBody,
     QueueView,
     SessionView,
+    StaffingRow,
     TokenView,
     TransferBody,
     figures,
     interval_row,
 )
 from omniroute.store import ApiToken, Customer, CustomerContext, Interaction, Merge, Message, Note, User
+from omniroute.wfm.erlang import ErlangC
 
 __all__ = ["ROUTES", "SESSION_COOKIE", "Server"]
 
@@ -58,11 +60,24 @@ SESSION_COOKIE = "omniroute_session"
 
 
 class Server:
-    """What the handlers share: the runtime and who may use it."""
+    """What the handlers share: the runtime, who may use it, and since when
+    each agent has been in its state."""
 
-    def __init__(self, runtime: Runtime, access: Access) -> None:
+    def __init__(self, runtime: Runtime, access: Access, *, started: float) -> None:
         self.runtime = runtime
         self.access = access
+        self.started = started
+        self.since: dict[str, tuple[str, float]] = {}
+
+    async def follow_presence(self) -> None:
+        """Record when each agent's state changes (for the wallboard's time in state)."""
+        with self.runtime.subscribe(
+            types=["agent_state_changed"], catch_up=False, name="presence"
+        ) as changes:
+            async for envelope in changes:
+                data = envelope.data
+                if isinstance(data, AgentStateChanged):
+                    self.since[data.agent] = (data.status.state, envelope.time)
 
     async def blocking(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs))
@@ -334,11 +349,14 @@ async def agents(server: ServerDep) -> list[AgentView]:
     for agent in server.runtime.config.agents:
         state = states.get(agent.id)
         load = loads.get(agent.id)
+        current = state.status.state if state else "offline"
+        seen = server.since.get(agent.id)
         views.append(
             AgentView(
                 id=agent.id,
-                state=state.status.state if state else "offline",
+                state=current,
                 reason=state.status.reason if state else None,
+                since=seen[1] if seen is not None and seen[0] == current else server.started,
                 capacity=load.capacity if load else agent.capacity,
                 used=load.used if load else 0,
                 tasks=load.tasks if load else 0,
@@ -529,6 +547,52 @@ async def interval_report(
     )
 
 
+@get("/reports/staffing", opt=_scope("reports:read"), tags=["reports"])
+async def staffing_report(
+    server: ServerDep,
+    dimension: Annotated[Literal["overall", "queue", "channel"], QueryParameter()] = "overall",
+    name: Annotated[str, QueryParameter(max_length=256)] = "",
+    start: Annotated[float, QueryParameter(ge=0)] = 0.0,
+    service_level: Annotated[float, QueryParameter(gt=0, lt=1)] = 0.8,
+    threshold: Annotated[float, QueryParameter(ge=0)] = 20.0,
+    max_occupancy: Annotated[float, QueryParameter(gt=0, le=1)] = 1.0,
+) -> list[StaffingRow]:
+    """Each closed interval's volume and handle time, the agents Erlang C
+    says it needed for the target, and the agents it had (logged-in time
+    over the interval, the whole centre's)."""
+    if dimension != "overall" and not name:
+        raise InvalidInputError(f"name: a {dimension} report names the {dimension}")
+    seconds = server.runtime.interval_seconds
+    actual = {
+        i.start: i.stats.logged_in_seconds / seconds
+        for i in await server.runtime.intervals("overall", "", start, float("inf"))
+    }
+    rows = []
+    for interval in await server.runtime.intervals(dimension, name, start, float("inf")):
+        stats = interval.stats
+        required = 0
+        if stats.offered > 0 and stats.aht:
+            required = (
+                ErlangC(contacts=stats.offered, interval_seconds=seconds, aht_seconds=stats.aht)
+                .required_agents(
+                    service_level=service_level, threshold_seconds=threshold, max_occupancy=max_occupancy
+                )
+                .agents
+            )
+        rows.append(
+            StaffingRow(
+                start=interval.start,
+                seconds=seconds,
+                offered=stats.offered,
+                aht=stats.aht,
+                required_agents=required,
+                actual_agents=actual.get(interval.start, 0.0),
+                service_level=stats.service_level_answered,
+            )
+        )
+    return rows
+
+
 @get("/events", opt=_scope("events:read"), tags=["reports"])
 async def events(
     server: ServerDep,
@@ -568,12 +632,19 @@ class _AgentView:
     def wants(self, envelope: Envelope) -> bool:
         data = envelope.data
         if isinstance(data, AgentStateChanged):
-            return True  # colleagues' presence
-        if getattr(data, "agent", None) == self.agent:
-            if isinstance(data, OfferMade | TaskAssigned):
-                self.tasks.add(data.task)
-            elif envelope.type in _RELEASES and envelope.type != "task_completed":
-                self.tasks.discard(getattr(data, "task", ""))
+            return True  # its own state, and colleagues' presence
+        task = getattr(data, "task", None)
+        mine = getattr(data, "agent", None) == self.agent
+        if mine and isinstance(data, OfferMade | TaskAssigned):
+            self.tasks.add(data.task)
+            return True
+        if task is not None and task in self.tasks:
+            if envelope.type in _RELEASES and (
+                mine or envelope.type in ("task_cancelled", "task_transferred")
+            ):
+                self.tasks.discard(task)
+            return True
+        if mine:
             return True
         if isinstance(data, MessageAdded):
             return data.message.interaction_id in self.tasks
@@ -734,6 +805,7 @@ ROUTES = [
     queues,
     live_figures,
     interval_report,
+    staffing_report,
     events,
     stream,
     get_config,

@@ -22,6 +22,7 @@ __all__ = [
     "PriorityBody",
     "QueueView",
     "SessionView",
+    "StaffingRow",
     "TokenView",
     "TransferBody",
     "figures",
@@ -92,6 +93,8 @@ class AgentView(Struct, frozen=True, kw_only=True):
     id: str
     state: Literal["offline", "available", "away", "not_responding", "wrap_up"]
     reason: str | None
+    # When the agent entered this state, as far as this server has seen (its start at the earliest).
+    since: float
     capacity: int
     used: int
     tasks: int
@@ -198,3 +201,15 @@ def interval_row(interval: IntervalStats, seconds: int) -> IntervalRow:
         resolution_rate=s.resolution_rate,
         average_csat=s.average_csat,
     )
+
+
+class StaffingRow(Struct, frozen=True, kw_only=True):
+    """One closed interval: what Erlang C says it needed, and what it had."""
+
+    start: float
+    seconds: int
+    offered: int
+    aht: float | None
+    required_agents: int
+    actual_agents: float
+    service_level: float | None
