@@ -24,8 +24,8 @@ develop: venv ## build the Rust extension (debug) and install omniroute with the
 develop-release: venv ## build the Rust extension optimised (for benchmarks and the demo)
 	maturin develop --quiet --release --extras dev
 
-run: develop-release ## set up and run the demo: synthetic multi-channel traffic through the engine
-	omniroute demo
+run: develop-release ## set up and run the demo centre (omniroute serve --demo on SQLite) at http://127.0.0.1:8400
+	omniroute serve --demo --store sqlite:///demo.db
 
 lint: develop ## rustfmt, clippy, ruff, mypy strict, stubtest
 	cargo fmt --all -- --check
@@ -38,8 +38,9 @@ lint: develop ## rustfmt, clippy, ruff, mypy strict, stubtest
 rust-test: ## the Rust test suite
 	cargo test --locked --workspace --exclude omniroute-py
 
-py-test: develop ## pytest over tests/ and benches/ (benchmarks run once, as tests; installs PostgreSQL if missing)
+py-test: develop ## pytest over tests/ and benches/ (benchmarks run once, as tests; installs PostgreSQL and Chromium if missing)
 	bash scripts/postgres.sh install
+	bash scripts/chromium.sh install
 	pytest -q -p no:cacheprovider --benchmark-disable
 
 test: lint rust-test py-test ## everything CI runs

@@ -24,6 +24,7 @@ from websockets.sync.client import connect
 from omniroute.server import ROLE_SCOPES, SCOPES, Access
 from omniroute.server.access import NewToken, NewUser
 from omniroute.server.app import MAX_BODY_BYTES, create_app
+from omniroute.server.demo import DEMO_PASSWORD
 from omniroute.server.routes import ROUTES, SESSION_COOKIE
 from omniroute.store import open_store
 from procs import start_omniroute
@@ -673,6 +674,13 @@ def test_reports_by_interval_as_json_and_csv(served: Served) -> None:
         assert lines[0].startswith("start,seconds,offered,answered")
         assert len(lines) == len(rows) + 1
         assert lines[1].split(",")[0].endswith("Z")
+        staffing = sue.get("/reports/staffing", params={"dimension": "queue", "name": "sales"}).json()
+        assert [(r["start"], r["offered"]) for r in staffing] == [(r["start"], r["offered"]) for r in rows]
+        # Abandoned contacts have no handle time, so Erlang C has nothing to staff for.
+        assert all(r["required_agents"] >= 0 and r["actual_agents"] >= 0 for r in staffing)
+        bad_target = sue.get("/reports/staffing", params={"service_level": 1.5})
+        assert bad_target.status_code == 400
+        assert "service_level" in bad_target.text
         overall = sue.get("/reports/intervals").json()
         assert sum(r["offered"] for r in overall) >= sum(r["offered"] for r in rows)
         cases: list[tuple[dict[str, str | int], str]] = [
@@ -685,3 +693,38 @@ def test_reports_by_interval_as_json_and_csv(served: Served) -> None:
             bad = sue.get("/reports/intervals", params=params)
             assert bad.status_code == 400, params
             assert field in bad.text, (params, bad.text)
+
+
+# ----- the demo -----
+
+
+def test_the_demo_runs_by_itself_and_a_person_can_log_in_beside_it(tmp_path: Path) -> None:
+    proc, port = start_omniroute(
+        ["serve", "--demo", "--store", f"sqlite:///{tmp_path}/demo.db"],
+        tmp_path / "ready.json",
+        tmp_path / "log",
+    )
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}/api/v1", timeout=10) as sue:
+            assert sue.post("/session", json={"name": "sue", "password": DEMO_PASSWORD}).status_code == 201
+            agents = {a["id"]: a for a in sue.get("/agents").json()}
+            assert {"ann", "bob", "sim01", "sim12"} <= set(agents)
+            assert agents["ann"]["state"] == "offline"
+            # Customers arrive on several channels and simulated agents answer them.
+            deadline = time.monotonic() + 60
+            figures = sue.get("/figures").json()
+            while figures["overall"]["answered"] < 3 or len(figures["channels"]) < 2:
+                assert time.monotonic() < deadline, figures
+                time.sleep(0.5)
+                figures = sue.get("/figures").json()
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}/api/v1", timeout=10) as ann:
+                session = ann.post("/session", json={"name": "ann", "password": DEMO_PASSWORD}).json()
+                assert session["agent"] == "ann"
+                assert ann.put("/agents/ann/state", json={"state": "available"}).status_code == 204
+                assert ann.put("/agents/sim01/state", json={"state": "offline"}).status_code == 403
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0, (tmp_path / "log").read_text()[-3000:]
+    log = (tmp_path / "log").read_text()
+    assert "password 'omniroute-demo'" in log
+    assert "stopped cleanly" in log

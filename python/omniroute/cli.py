@@ -302,6 +302,11 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--session-hours", type=float, default=8.0, help="a login lasts this long (default 8 hours)"
     )
     r.add_argument("--settings", help="the runtime's settings (TOML or YAML; docs/configuration.md)")
+    r.add_argument(
+        "--demo",
+        action="store_true",
+        help="a demo centre that runs by itself: simulated customers and agents, logins for people",
+    )
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -314,6 +319,7 @@ def _serve(args: argparse.Namespace) -> int:
         args.store,
         config_path=args.config,
         settings=None if args.settings is None else load_settings(args.settings),
+        demo=args.demo,
         host=args.host,
         port=args.port,
         ready_file=args.ready_file,

@@ -42,10 +42,25 @@ def serve(
     ready_file: str | None = None,
     settings: RuntimeSettings | None = None,
     session_seconds: float = 8 * 3600.0,
+    demo: bool = False,
 ) -> None:
     """Recover the engine from the store and serve HTTP until SIGTERM or
     SIGINT; then stop cleanly (calls in flight stored, a snapshot taken)."""
     config = load_config(config_path) if config_path is not None else None
+    background = None
+    if demo:
+        from omniroute.server.demo import DEMO_PASSWORD, DEMO_USERS, Demo, demo_config, demo_users
+        from omniroute.store import open_store
+
+        config = config or demo_config()
+        with open_store(store_url) as store:
+            demo_users(store)
+
+        async def background(runtime: Runtime) -> None:
+            await Demo(runtime).run()
+
+        logins = ", ".join(f"{name} ({role})" for name, role, _ in DEMO_USERS)
+        sys.stderr.write(f"omniroute: demo: log in as {logins}; password {DEMO_PASSWORD!r}\n")
 
     def recovered(runtime: Runtime) -> None:
         sys.stderr.write(
@@ -55,7 +70,12 @@ def serve(
         tune_gc()
 
     app = create_app(
-        store_url, config=config, settings=settings, session_seconds=session_seconds, on_ready=recovered
+        store_url,
+        config=config,
+        settings=settings,
+        session_seconds=session_seconds,
+        on_ready=recovered,
+        background=background,
     )
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
