@@ -728,3 +728,25 @@ def test_the_demo_runs_by_itself_and_a_person_can_log_in_beside_it(tmp_path: Pat
     log = (tmp_path / "log").read_text()
     assert "password 'omniroute-demo'" in log
     assert "stopped cleanly" in log
+
+
+def test_a_change_made_by_another_process_is_seen_within_the_cache_time(tmp_path: Path) -> None:
+    now = [1000.0]
+    with open_store(f"sqlite:///{tmp_path}/c.db") as store:
+        server = Access(store, cache_seconds=5, clock=lambda: now[0])
+        other = Access(store, clock=lambda: now[0])  # the command line, say
+        secret, token = other.add_token(NewToken(name="crm", scopes=["customers:read"]))
+        assert server.cached(bearer=secret) is None  # never looked up yet
+        assert server.authenticate(bearer=secret) is not None
+        assert server.cached(bearer=secret) is not None
+        other.revoke_token(token.id)
+        now[0] += 4.9
+        assert server.cached(bearer=secret) is not None
+        now[0] += 0.1
+        assert server.cached(bearer=secret) is None
+        assert server.authenticate(bearer=secret) is None
+        # What the server itself changes takes effect at once.
+        secret, token = server.add_token(NewToken(name="crm2", scopes=["work"]))
+        assert server.authenticate(bearer=secret) is not None
+        server.revoke_token(token.id)
+        assert server.cached(bearer=secret) is None

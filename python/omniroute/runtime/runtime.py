@@ -1463,6 +1463,10 @@ class Runtime:
         """What an agent sees with an offer: the customer across every channel."""
         return await self._read(lambda r: r.context(customer, limit=limit))
 
+    async def interaction_context(self, interaction: str) -> CustomerContext:
+        """The context of an interaction's customer, in one read (an offer's)."""
+        return await self._read(lambda r: r.context(r.interaction(interaction).customer_id))
+
     async def interaction(self, interaction: str) -> Interaction:
         return await self._read(lambda r: r.interaction(interaction))
 

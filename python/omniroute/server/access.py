@@ -151,11 +151,18 @@ class Access:
         store: SqlStore,
         *,
         session_seconds: float = 8 * 3600.0,
+        cache_seconds: float = 5.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.session_seconds = session_seconds
+        self.cache_seconds = cache_seconds
         self._clock = clock
+        # Secret's hash -> (who, until when that answer stands). Valid answers
+        # only; whatever this process changes (logout, a password, a disabled
+        # user, a revoked token) empties it at once, a change made by another
+        # process is seen within cache_seconds.
+        self._cache: dict[str, tuple[Principal, float]] = {}
 
     # ----- people -----
 
@@ -178,10 +185,12 @@ class Access:
         password_hash = _hasher.hash(password)
         with self.store.write() as w:
             w.set_password(name, password_hash, self._clock())
+        self._cache.clear()
 
     def disable_user(self, name: str) -> None:
         with self.store.write() as w:
             w.disable_user(name, self._clock())
+        self._cache.clear()
 
     def users(self) -> list[User]:
         with self.store.read() as r:
@@ -213,8 +222,10 @@ class Access:
         return token, session, user
 
     def logout(self, token: str) -> None:
+        digest = token_hash(token)
         with self.store.write() as w:
-            w.end_session(token_hash(token), self._clock())
+            w.end_session(digest, self._clock())
+        self._cache.pop(digest, None)
 
     # ----- other systems -----
 
@@ -236,6 +247,7 @@ class Access:
     def revoke_token(self, token_id: str) -> None:
         with self.store.write() as w:
             w.revoke_api_token(token_id, self._clock())
+        self._cache.clear()
 
     def tokens(self) -> list[ApiToken]:
         with self.store.read() as r:
@@ -243,24 +255,43 @@ class Access:
 
     # ----- each request -----
 
+    def cached(self, *, session: str | None = None, bearer: str | None = None) -> Principal | None:
+        """The caller from memory, without touching the store: None when it
+        must be looked up (:meth:`authenticate`)."""
+        secret = bearer if bearer is not None else session
+        if secret is None:
+            return None
+        found = self._cache.get(token_hash(secret))
+        if found is None or found[1] <= self._clock():
+            return None
+        return found[0]
+
     def authenticate(self, *, session: str | None = None, bearer: str | None = None) -> Principal | None:
         """The caller of a session cookie or a bearer token (an API token or a
         session's token), or None when neither is valid now."""
+        secret = bearer if bearer is not None else session
+        if secret is None:
+            return None
         now = self._clock()
-        if bearer is not None:
-            digest = token_hash(bearer)
-            with self.store.read() as r:
-                api = r.api_token(digest)
-                found = None if api is not None else r.session(digest)
-            if api is not None:
-                if api.revoked_at is not None or (api.expires_at is not None and api.expires_at <= now):
-                    return None
-                return Principal(name=api.name, kind="token", role=None, scopes=frozenset(api.scopes))
-            return _of_session(found, now)
-        if session is not None:
-            with self.store.read() as r:
-                return _of_session(r.session(token_hash(session)), now)
-        return None
+        digest = token_hash(secret)
+        principal: Principal | None = None
+        until = now + self.cache_seconds
+        with self.store.read() as r:
+            api = r.api_token(digest) if bearer is not None else None
+            found = None if api is not None else r.session(digest)
+        if api is not None:
+            if api.revoked_at is None and (api.expires_at is None or api.expires_at > now):
+                principal = Principal(name=api.name, kind="token", role=None, scopes=frozenset(api.scopes))
+                until = min(until, api.expires_at or until)
+        else:
+            principal = _of_session(found, now)
+            if principal is not None and found is not None:
+                until = min(until, found[0].expires_at)
+        if principal is not None:
+            if len(self._cache) > 100_000:
+                self._cache.clear()  # a bound, not a policy: it refills from the store
+            self._cache[digest] = (principal, until)
+        return principal
 
 
 def _of_session(found: tuple[Session, User] | None, now: float) -> Principal | None:

@@ -79,9 +79,11 @@ async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: Bas
     server: Server = connection.app.state.server
     bearer = _bearer(connection.headers.get("authorization"))
     cookie = connection.cookies.get(SESSION_COOKIE)
-    principal: Principal | None = await anyio.to_thread.run_sync(
-        lambda: server.access.authenticate(session=cookie, bearer=bearer)
-    )
+    principal = server.access.cached(session=cookie, bearer=bearer)
+    if principal is None:
+        principal = await anyio.to_thread.run_sync(
+            lambda: server.access.authenticate(session=cookie, bearer=bearer)
+        )
     if principal is None:
         raise NotAuthorizedException(
             "authorization: log in (POST /api/v1/session) or send a valid bearer token",
@@ -122,6 +124,7 @@ def create_app(
             server = Server(runtime, Access(store, session_seconds=session_seconds), started=time.time())
             app.state.server = server
             tg.start_soon(server.follow_presence)
+            tg.start_soon(server.dispatcher.run)
             if on_ready is not None:
                 on_ready(runtime)
             if background is not None:

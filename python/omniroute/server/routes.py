@@ -26,13 +26,12 @@ from omniroute.model import (
     AgentStateChanged,
     EngineConfig,
     Explanation,
-    OfferMade,
-    TaskAssigned,
 )
 from omniroute.runtime.api import Acknowledgement, MessageIn, NewInteraction
-from omniroute.runtime.events import Envelope, MessageAdded, iso_time, to_cloudevent
+from omniroute.runtime.events import iso_time, to_cloudevent
 from omniroute.runtime.runtime import Runtime
 from omniroute.server.access import Access, Login, NewToken, NewUser, Principal, principal_of
+from omniroute.server.sockets import Dispatcher
 from omniroute.server.views import (
     AgentView,
     CancelBody,
@@ -68,6 +67,7 @@ class Server:
         self.access = access
         self.started = started
         self.since: dict[str, tuple[str, float]] = {}
+        self.dispatcher = Dispatcher(runtime)
 
     async def follow_presence(self) -> None:
         """Record when each agent's state changes (for the wallboard's time in state)."""
@@ -420,8 +420,11 @@ async def reject(server: ServerDep, principal: PrincipalDep, offer: FromPath[int
 
 async def _own_task(server: Server, principal: Principal, task: str) -> None:
     if principal.own_only:
-        interaction = await server.runtime.interaction(task)
-        _own(principal, interaction.agent, f"task {task!r}")
+        # Who holds it, as the live stream last saw; from the store when it has not seen it.
+        holder = server.dispatcher.holder(task)
+        if holder is None:
+            holder = (await server.runtime.interaction(task)).agent
+        _own(principal, holder, f"task {task!r}")
 
 
 @post("/tasks/{task:str}/complete", opt=_scope("work"), tags=["tasks"], status_code=HTTP_204_NO_CONTENT)
@@ -608,90 +611,55 @@ async def events(
 # How often a supervisor's stream carries the live figures.
 FIGURES_EVERY_SECONDS = 1.0
 
-# Events that end an agent's hold on a task.
-_RELEASES = frozenset(
-    {
-        "offer_rescinded",
-        "offer_rejected",
-        "offer_timed_out",
-        "task_completed",
-        "task_cancelled",
-        "task_transferred",
-    }
-)
-
-
-class _AgentView:
-    """Which events concern one agent: its own (offers, assignments, its
-    state) and the messages of the tasks it is offered or holds."""
-
-    def __init__(self, agent: str) -> None:
-        self.agent = agent
-        self.tasks: set[str] = set()
-
-    def wants(self, envelope: Envelope) -> bool:
-        data = envelope.data
-        if isinstance(data, AgentStateChanged):
-            return True  # its own state, and colleagues' presence
-        task = getattr(data, "task", None)
-        mine = getattr(data, "agent", None) == self.agent
-        if mine and isinstance(data, OfferMade | TaskAssigned):
-            self.tasks.add(data.task)
-            return True
-        if task is not None and task in self.tasks:
-            if envelope.type in _RELEASES and (
-                mine or envelope.type in ("task_cancelled", "task_transferred")
-            ):
-                self.tasks.discard(task)
-            return True
-        if mine:
-            return True
-        if isinstance(data, MessageAdded):
-            return data.message.interaction_id in self.tasks
-        return False
-
 
 @websocket("/stream", opt=_scope("agents:read"))
 async def stream(socket: WebSocket[Any, Any, Any], server: ServerDep) -> None:
     """Every event as it happens, as CloudEvents 1.0 JSON, one per message:
     an agent gets its own (each offer followed by the customer's context)
     and its colleagues' states; everyone else every event, and with
-    ``reports:read`` the live figures each second. A subscriber that falls behind loses the
-    oldest events and is told how many (``docs/runtime.md``)."""
+    ``reports:read`` the live figures each second. A socket that falls
+    behind loses its oldest messages and is told how many (``{"lost": n}``)."""
     principal: Principal = socket.state.principal
-    view = _AgentView(principal.agent) if principal.own_only and principal.agent else None
+    agent = principal.agent if principal.own_only else None
+    if principal.own_only and agent is None:  # pragma: no cover - an agent user always names its agent
+        raise PermissionDeniedException("agent: this user works as no agent")
     await socket.accept()
-    subscription = server.runtime.subscribe(catch_up=False, name=f"websocket {principal.name}")
+    listener = server.dispatcher.listen(agent)
 
     async def send(message: dict[str, Any]) -> None:
         await socket.send_data(msgspec.json.encode(message).decode(), mode="text")
 
     async def forward() -> None:
-        with subscription:
-            async for envelope in subscription:
-                if view is not None and not view.wants(envelope):
-                    continue
-                await send({"event": to_cloudevent(envelope)})
-                if view is not None and isinstance(envelope.data, OfferMade):
-                    interaction = await server.runtime.interaction(envelope.data.task)
-                    context = await server.runtime.context(interaction.customer_id)
-                    await send({"context": msgspec.to_builtins(context), "offer": envelope.data.offer})
+        reported = 0
+        while True:
+            items = await listener.take()
+            if listener.lost != reported:
+                await send({"lost": listener.lost - reported})
+                reported = listener.lost
+            for text, offer in items:
+                await socket.send_data(text, mode="text")
+                if offer is not None:
+                    context = await server.runtime.interaction_context(offer.task)
+                    await send({"context": msgspec.to_builtins(context), "offer": offer.offer})
 
     async def tick() -> None:
         while True:
             await send({"figures": msgspec.to_builtins(await _figures_now(server))})
             await anyio.sleep(FIGURES_EVERY_SECONDS)
 
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(forward)
-        if view is None and principal.may("reports:read"):
-            tg.start_soon(tick)
-        # Until the client goes away; what it sends is not read.
-        while True:
-            message = await socket.receive()
-            if message["type"] == "websocket.disconnect":
-                break
-        tg.cancel_scope.cancel()
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(forward)
+            if agent is None and principal.may("reports:read"):
+                tg.start_soon(tick)
+            # Until the client goes away; what it sends is not read.
+            while True:
+                message = await socket.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+            tg.cancel_scope.cancel()
+    finally:
+        server.dispatcher.leave(listener)
 
 
 # ----- configuration -----

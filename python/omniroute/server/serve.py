@@ -12,6 +12,7 @@ from pathlib import Path
 from types import FrameType
 
 import uvicorn
+import uvloop
 
 from omniroute.config import load_config
 from omniroute.runtime.api import RuntimeSettings
@@ -84,7 +85,18 @@ def serve(
     bound = sock.getsockname()[1]
     server = _Server(
         uvicorn.Config(
-            app, lifespan="on", log_level="warning", access_log=False, timeout_graceful_shutdown=10
+            app,
+            lifespan="on",
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=10,
+            # httptools' C parser rather than h11's pure Python one.
+            http="httptools",
+            # The stream's messages are small JSON: compressing each costs more than it saves.
+            ws_per_message_deflate=False,
+            # Loopback or behind a proxy that sets them itself: no per-request header work.
+            proxy_headers=False,
+            server_header=False,
         )
     )
 
@@ -109,7 +121,8 @@ def serve(
         finally:
             watcher.cancel()
 
-    asyncio.run(main())
+    # uvloop: the event loop in C (libuv), for the sockets' and requests' I/O.
+    uvloop.run(main())
     if server.started:
         sys.stderr.write("omniroute: stopped cleanly\n")
     else:
