@@ -25,7 +25,7 @@ from omniroute.server import ROLE_SCOPES, SCOPES, Access
 from omniroute.server.access import NewToken, NewUser
 from omniroute.server.app import MAX_BODY_BYTES, create_app
 from omniroute.server.demo import DEMO_PASSWORD
-from omniroute.server.routes import ROUTES, SESSION_COOKIE
+from omniroute.server.routes import ROUTES, SESSION_COOKIE, csv_filename
 from omniroute.store import open_store
 from procs import start_omniroute
 
@@ -665,11 +665,19 @@ def test_reports_by_interval_as_json_and_csv(served: Served) -> None:
         assert [r["start"] for r in rows] == sorted(r["start"] for r in rows)
         assert sum(r["offered"] for r in rows) >= 3
         assert sum(r["abandoned"] for r in rows) >= 3
-        csv_reply = sue.get(
-            "/reports/intervals", params={"dimension": "queue", "name": "sales", "format": "csv"}
-        )
+        csv_reply = sue.get("/reports/intervals.csv", params={"dimension": "queue", "name": "sales"})
         assert csv_reply.headers["content-type"].startswith("text/csv")
         assert "attachment" in csv_reply.headers["content-disposition"]
+        assert 'filename="omniroute-queue-sales-intervals.csv"' in csv_reply.headers["content-disposition"]
+        assert (
+            csv_filename("queue", "sales\r\nX-Evil: 1 é")
+            == "omniroute-queue-sales__X-Evil__1__-intervals.csv"
+        )
+        unknown = sue.get("/reports/intervals", params={"dimension": "queue", "name": "nowhere"})
+        assert unknown.status_code == 400
+        assert unknown.json()["detail"] == "name: there is no queue 'nowhere'"
+        # A configured agent with no figures yet: no intervals, not an error.
+        assert sue.get("/reports/intervals", params={"dimension": "agent", "name": "bob"}).status_code == 200
         lines = csv_reply.text.splitlines()
         assert lines[0].startswith("start,seconds,offered,answered")
         assert len(lines) == len(rows) + 1
@@ -687,7 +695,7 @@ def test_reports_by_interval_as_json_and_csv(served: Served) -> None:
             ({"dimension": "queue"}, "name"),
             ({"dimension": "team", "name": "x"}, "dimension"),
             ({"start": 10, "end": 5}, "end"),
-            ({"format": "xlsx"}, "format"),
+            ({"dimension": "weekday"}, "dimension"),
         ]
         for params, field in cases:
             bad = sue.get("/reports/intervals", params=params)

@@ -17,7 +17,8 @@ from litestar import Litestar, Request, Response, Router
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.enums import MediaType
+from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
@@ -64,7 +65,17 @@ def _error(request: Request[Any, Any, Any], exc: OmnirouteError) -> Response[dic
     return Response(
         {"status_code": status, "detail": str(exc), "kind": kind_of(exc)},
         status_code=status,
+        media_type=MediaType.JSON,
     )
+
+
+def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+    """Litestar's own errors (validation, 401, 403, 404, 413) as JSON, whatever
+    the route answers when it succeeds (a CSV download, say)."""
+    body: dict[str, Any] = {"status_code": exc.status_code, "detail": exc.detail}
+    if exc.extra:
+        body["extra"] = exc.extra
+    return Response(body, status_code=exc.status_code, media_type=MediaType.JSON, headers=exc.headers)
 
 
 async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
@@ -145,7 +156,7 @@ def create_app(
             "principal": Provide(_principal, sync_to_thread=False),
             "server": Provide(_server, sync_to_thread=False),
         },
-        exception_handlers={OmnirouteError: _error},
+        exception_handlers={OmnirouteError: _error, HTTPException: _http_error},
         request_max_body_size=MAX_BODY_BYTES,
         openapi_config=OpenAPIConfig(
             title="omniroute",

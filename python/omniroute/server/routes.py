@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from functools import partial
 from typing import Annotated, Any, Literal
 
@@ -175,15 +176,21 @@ async def whoami(principal: PrincipalDep) -> dict[str, Any]:
     }
 
 
-@delete("/session", opt=_AUTHENTICATED, tags=["sessions"], status_code=HTTP_204_NO_CONTENT)
-async def logout(server: ServerDep, request: Request[Any, Any, Any]) -> Response[None]:
+@delete(
+    "/session",
+    opt=_AUTHENTICATED,
+    tags=["sessions"],
+    status_code=HTTP_204_NO_CONTENT,
+    # The cookie is cleared (expired at once).
+    response_cookies=[
+        Cookie(key=SESSION_COOKIE, value="", max_age=0, path="/", httponly=True, samesite="strict")
+    ],
+)
+async def logout(server: ServerDep, request: Request[Any, Any, Any]) -> None:
     """End this session (its cookie or its bearer token)."""
     token = request.cookies.get(SESSION_COOKIE) or _bearer(request.headers.get("authorization"))
     if token is not None:
         await server.blocking(server.access.logout, token)
-    response: Response[None] = Response(None, status_code=HTTP_204_NO_CONTENT)
-    response.delete_cookie(SESSION_COOKIE, path="/")
-    return response
 
 
 def _bearer(header: str | None) -> str | None:
@@ -513,27 +520,75 @@ async def _figures_now(server: Server) -> dict[str, Any]:
     }
 
 
-@get("/reports/intervals", opt=_scope("reports:read"), tags=["reports"])
-async def interval_report(
-    server: ServerDep,
-    dimension: Annotated[Literal["overall", "queue", "channel", "agent"], QueryParameter()] = "overall",
-    name: Annotated[str, QueryParameter(max_length=256)] = "",
-    start: Annotated[float, QueryParameter(ge=0)] = 0.0,
-    end: Annotated[float | None, QueryParameter(ge=0)] = None,
-    format: Annotated[Literal["json", "csv"], QueryParameter()] = "json",
-) -> Response[Any]:
-    """The fixed intervals (``interval_seconds``, 15 minutes by default) of
-    the centre, a queue, a channel or an agent that start in ``[start, end)``,
-    oldest first; ``format=csv`` for a spreadsheet (times in ISO 8601, UTC)."""
+async def _interval_rows(
+    server: Server,
+    dimension: Literal["overall", "queue", "channel", "agent"],
+    name: str,
+    start: float,
+    end: float | None,
+) -> list[IntervalRow]:
     if dimension != "overall" and not name:
         raise InvalidInputError(f"name: a {dimension} report names the {dimension}")
     stop = end if end is not None else float("inf")
     if stop <= start:
         raise InvalidInputError(f"end: {end} is not after start {start}")
     seconds = server.runtime.interval_seconds
-    rows = [interval_row(i, seconds) for i in await server.runtime.intervals(dimension, name, start, stop)]
-    if format == "json":
-        return Response(rows)
+    try:
+        intervals = await server.runtime.intervals(dimension, name, start, stop)
+    except InvalidInputError:
+        # The metrics know only names that have had figures.
+        config = server.runtime.config
+        known = {
+            "queue": [q.name for q in config.queues],
+            "channel": [c.name for c in config.channels],
+            "agent": [a.id for a in config.agents],
+        }.get(dimension, [])
+        if name in known:
+            return []
+        raise InvalidInputError(f"name: there is no {dimension} {name!r}") from None
+    return [interval_row(i, seconds) for i in intervals]
+
+
+Dimension = Annotated[Literal["overall", "queue", "channel", "agent"], QueryParameter()]
+
+
+@get("/reports/intervals", opt=_scope("reports:read"), tags=["reports"])
+async def interval_report(
+    server: ServerDep,
+    dimension: Dimension = "overall",
+    name: Annotated[str, QueryParameter(max_length=256)] = "",
+    start: Annotated[float, QueryParameter(ge=0)] = 0.0,
+    end: Annotated[float | None, QueryParameter(ge=0)] = None,
+) -> list[IntervalRow]:
+    """The fixed intervals (``interval_seconds``, 15 minutes by default) of
+    the centre, a queue, a channel or an agent that start in ``[start, end)``,
+    oldest first."""
+    return await _interval_rows(server, dimension, name, start, end)
+
+
+def csv_filename(dimension: str, name: str) -> str:
+    """The download's file name; names come from the configuration, so only
+    safe characters reach the header."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", name)[:64]
+    return f"omniroute-{dimension}{'-' + safe if safe else ''}-intervals.csv"
+
+
+@get(
+    "/reports/intervals.csv",
+    opt=_scope("reports:read"),
+    tags=["reports"],
+    media_type="text/csv; charset=utf-8",
+)
+async def interval_report_csv(
+    server: ServerDep,
+    dimension: Dimension = "overall",
+    name: Annotated[str, QueryParameter(max_length=256)] = "",
+    start: Annotated[float, QueryParameter(ge=0)] = 0.0,
+    end: Annotated[float | None, QueryParameter(ge=0)] = None,
+) -> Response[str]:
+    """The same report as CSV for a spreadsheet: a header row, times in ISO
+    8601 (UTC), an empty cell for no value."""
+    rows = await _interval_rows(server, dimension, name, start, end)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     fields = IntervalRow.__struct_fields__
@@ -542,7 +597,7 @@ async def interval_report(
         values = [getattr(row, f) for f in fields]
         values[0] = iso_time(row.start)
         writer.writerow(["" if v is None else v for v in values])
-    filename = f"omniroute-{dimension}{'-' + name if name else ''}-intervals.csv"
+    filename = csv_filename(dimension, name)
     return Response(
         out.getvalue(),
         media_type="text/csv; charset=utf-8",
@@ -773,6 +828,7 @@ ROUTES = [
     queues,
     live_figures,
     interval_report,
+    interval_report_csv,
     staffing_report,
     events,
     stream,
