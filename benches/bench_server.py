@@ -2,8 +2,10 @@
 200 new interactions a second arrive over HTTP for 60 s.
 
 A real server process (SQLite) and, in this process, a thousand agents: each
-has its own session and socket, accepts the offers its socket brings over
-HTTP, handles the contact for a second and completes it. A channel creates
+has its own session and socket, accepts the offers its socket brings with a
+command on that socket, handles the contact for a second and completes it
+the same way (the desktop's HTTP routes do the same; the socket saves a
+request per action). A channel creates
 the interactions at a steady 200 a second with ids of its own, so the
 latency from the create request leaving to the offer arriving on the agent's
 socket can be measured for every one. Afterwards the store must hold every
@@ -92,6 +94,8 @@ class Load:
         self.failures: list[str] = []
         self.lost = 0
         self.working: set[asyncio.Task[None]] = set()
+        self.commands: dict[int, tuple[str, str]] = {}
+        self.next_command = 0
 
     async def run(self) -> None:
         # aiohttp, not httpx: httpcore's pool goes quadratic with hundreds of requests in flight.
@@ -156,11 +160,17 @@ class Load:
             await asyncio.sleep(0.1)
 
     async def _agent(self, sock: ClientConnection, token: str) -> None:
-        headers = {"Authorization": f"Bearer {token}"}
         async for raw in sock:
             message = json.loads(raw)
             if "lost" in message:
                 self.lost += message["lost"]
+                continue
+            if "reply" in message:
+                kind, task = self.commands.pop(message["reply"])
+                if not message["ok"]:
+                    self.failures.append(f"{kind} {task}: {message['error']}")
+                elif kind == "complete":
+                    self.completed.add(task)
                 continue
             event = message.get("event")
             if event is None or event["type"] != "omniroute.offer_made":
@@ -170,23 +180,20 @@ class Load:
             if sent is not None and task not in self.offered:
                 self.latency.append(time.perf_counter() - sent)
                 self.offered.add(task)
-            work = asyncio.create_task(self._work(event["data"]["offer"], task, headers))
+            work = asyncio.create_task(self._work(sock, event["data"]["offer"], task))
             self.working.add(work)
             work.add_done_callback(self.working.discard)
 
-    async def _work(self, offer: int, task: str, headers: dict[str, str]) -> None:
-        async with self.http.post(f"offers/{offer}/accept", headers=headers) as reply:
-            if reply.status != 204:
-                self.failures.append(f"accept {offer}: {reply.status} {(await reply.text())[:200]}")
-                return
+    async def _work(self, sock: ClientConnection, offer: int, task: str) -> None:
+        """Accept, handle, complete: as commands on the agent's own socket."""
+        await self._send(sock, "accept", task, {"offer": offer})
         await asyncio.sleep(HANDLE_SECONDS)
-        async with self.http.post(
-            f"tasks/{task}/complete", json={"disposition": "done"}, headers=headers
-        ) as reply:
-            if reply.status == 204:
-                self.completed.add(task)
-            else:
-                self.failures.append(f"complete {task}: {reply.status} {(await reply.text())[:200]}")
+        await self._send(sock, "complete", task, {"task": task, "disposition": "done"})
+
+    async def _send(self, sock: ClientConnection, op: str, task: str, fields: dict[str, Any]) -> None:
+        self.next_command += 1
+        self.commands[self.next_command] = (op, task)
+        await sock.send(json.dumps({"id": self.next_command, "op": op, **fields}))
 
 
 def test_thousand_agents_on_websocket_while_interactions_arrive_over_http(

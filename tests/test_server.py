@@ -620,15 +620,20 @@ def test_an_agent_streams_its_own_offers_with_the_customers_context(served: Serv
             # The supervisor sees everyone's work, bob's sales lead included.
             seen: set[str] = set()
             figures: list[dict[str, Any]] = []
-            while for_bob["interaction"] not in seen or for_ann["interaction"] not in seen or not figures:
+            while (
+                for_bob["interaction"] not in seen
+                or for_ann["interaction"] not in seen
+                or not figures
+                or "chat" not in figures[-1]["channels"]
+            ):
                 message = json.loads(sue.recv(timeout=10))
                 if "figures" in message:
                     figures.append(message["figures"])
                 elif message["event"]["type"] == "omniroute.interaction_created":
                     seen.add(message["event"]["data"]["interaction"]["id"])
             # ... and the live figures each second.
-            assert figures[0]["queues"]["support"]["waiting"] >= 0
-            assert "chat" in figures[0]["channels"]
+            assert figures[0]["overall"]["waiting"] >= 0
+            assert figures[-1]["channels"]["chat"]["offered"] >= 1
             assert ann_client.post(f"/offers/{offer['data']['offer']}/accept").status_code == 204
             heard = until(ann, "omniroute.task_assigned")
             assert heard[-1]["data"]["task"] == for_ann["interaction"]
@@ -758,3 +763,63 @@ def test_a_change_made_by_another_process_is_seen_within_the_cache_time(tmp_path
         assert server.authenticate(bearer=secret) is not None
         server.revoke_token(token.id)
         assert server.cached(bearer=secret) is None
+
+
+def test_an_agent_works_through_commands_on_its_socket(served: Served) -> None:
+    url = served.base.replace("http://", "ws://") + "/api/v1/stream"
+    with served.login("ann") as ann_client, served.login("bob") as bob_client:
+        ann_token = ann_client.post("/session", json={"name": "ann", "password": PASSWORDS["ann"]}).json()[
+            "token"
+        ]
+        bob_token = bob_client.post("/session", json={"name": "bob", "password": PASSWORDS["bob"]}).json()[
+            "token"
+        ]
+        with (
+            connect(url, additional_headers={"Authorization": f"Bearer {ann_token}"}, open_timeout=10) as ann,
+            connect(url, additional_headers={"Authorization": f"Bearer {bob_token}"}, open_timeout=10) as bob,
+            served.client(token=served.tokens["channel"]) as channel,
+        ):
+            time.sleep(0.2)
+            ack = new_contact(channel, "socket@example.com")
+            offer = until(ann, "omniroute.offer_made")[-1]["data"]
+            assert offer["task"] == ack["interaction"]
+
+            def reply(socket: Any, command: dict[str, Any]) -> dict[str, Any]:
+                socket.send(json.dumps(command))
+                for _ in range(100):
+                    message = json.loads(socket.recv(timeout=10))
+                    if "reply" in message and message["reply"] == command.get("id"):
+                        return message  # type: ignore[no-any-return]
+                raise AssertionError(f"no reply to {command}")
+
+            # Not bob's offer; a malformed command names its field; an unknown offer is 404.
+            refused = reply(bob, {"id": 1, "op": "accept", "offer": offer["offer"]})
+            assert refused["error"]["status_code"] == 403
+            malformed = reply(ann, {"id": 2, "op": "accept", "offer": "first"})
+            assert malformed["error"]["status_code"] == 400
+            assert malformed["error"]["detail"].startswith("offer: expected a whole number")
+            assert reply(ann, {"id": 3, "op": "accept", "offer": 10**9})["error"]["status_code"] == 404
+            assert reply(ann, {"id": 4, "op": "teleport"})["error"]["status_code"] == 400
+            assert (
+                reply(ann, {"id": 5, "op": "state", "agent": "bob", "state": {"state": "offline"}})["error"][
+                    "status_code"
+                ]
+                == 403
+            )
+
+            assert reply(ann, {"id": 6, "op": "accept", "offer": offer["offer"]}) == {"reply": 6, "ok": True}
+            assert (
+                reply(bob, {"id": 7, "op": "complete", "task": ack["interaction"]})["error"]["status_code"]
+                == 403
+            )
+            done = reply(
+                ann, {"id": 8, "op": "complete", "task": ack["interaction"], "disposition": "resolved"}
+            )
+            assert done == {"reply": 8, "ok": True}
+        finished = ann_client.get(f"/interactions/{ack['interaction']}").json()
+        assert (finished["status"], finished["agent"], finished["disposition"]) == (
+            "completed",
+            "ann",
+            "resolved",
+        )
+        assert ann_client.post("/agents/ann/wrap-up/end").status_code == 204

@@ -33,7 +33,7 @@ from omniroute.runtime.bus import Subscription
 from omniroute.runtime.events import to_cloudevent
 from omniroute.runtime.runtime import Runtime
 
-__all__ = ["MAX_LINE_BYTES", "handle_connection", "serve_lines"]
+__all__ = ["MAX_LINE_BYTES", "handle_connection", "peek_id", "serve_lines"]
 
 MAX_LINE_BYTES = 1024 * 1024
 # Calls one connection may have in flight before it stops reading more.
@@ -294,7 +294,7 @@ async def handle_connection(runtime: Runtime, stream: SocketStream) -> None:
                 try:
                     request = _decode(line)
                 except InvalidInputError as e:
-                    await fail(_peek_id(line), "invalid_input", str(e))
+                    await fail(peek_id(line), "invalid_input", str(e))
                     continue
                 if isinstance(request, Subscribe):
                     try:
@@ -319,7 +319,7 @@ async def handle_connection(runtime: Runtime, stream: SocketStream) -> None:
         tg.cancel_scope.cancel()
 
 
-def _peek_id(line: bytes) -> Any:
+def peek_id(line: bytes | str) -> Any:
     try:
         value = msgspec.json.decode(line)
     except msgspec.DecodeError:

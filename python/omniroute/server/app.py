@@ -26,13 +26,7 @@ from litestar.static_files import create_static_files_router
 
 from omniroute import __version__
 from omniroute.errors import (
-    DuplicateIdError,
-    InvalidConfigError,
-    InvalidInputError,
-    InvalidTransitionError,
     OmnirouteError,
-    RuntimeClosedError,
-    UnknownIdError,
     kind_of,
 )
 from omniroute.model import EngineConfig
@@ -40,7 +34,7 @@ from omniroute.runtime.api import RuntimeSettings
 from omniroute.runtime.runtime import Runtime
 from omniroute.server.access import Access, Principal
 from omniroute.server.pages import PAGES, STATIC
-from omniroute.server.routes import ROUTES, SESSION_COOKIE, Server, _bearer
+from omniroute.server.routes import ROUTES, SESSION_COOKIE, Server, _bearer, error_status
 from omniroute.store import open_store
 
 __all__ = ["API_PREFIX", "MAX_BODY_BYTES", "create_app"]
@@ -49,19 +43,10 @@ API_PREFIX = "/api/v1"
 # Bodies larger than this get 413 before they are read whole.
 MAX_BODY_BYTES = 1024 * 1024
 
-_STATUS: list[tuple[type[OmnirouteError], int]] = [
-    (UnknownIdError, 404),
-    (DuplicateIdError, 409),
-    (InvalidTransitionError, 409),
-    (InvalidConfigError, 400),
-    (InvalidInputError, 400),
-    (RuntimeClosedError, 503),
-]
-
 
 def _error(request: Request[Any, Any, Any], exc: OmnirouteError) -> Response[dict[str, Any]]:
     """The runtime's errors as HTTP: the message names the field and the problem."""
-    status = next((code for cls, code in _STATUS if isinstance(exc, cls)), 500)
+    status = error_status(exc)
     return Response(
         {"status_code": status, "detail": str(exc), "kind": kind_of(exc)},
         status_code=status,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Callable, Coroutine
 from functools import partial
 from typing import Annotated, Any, Literal
 
@@ -20,7 +21,16 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from omniroute.engine import Engine
-from omniroute.errors import InvalidInputError, RuntimeClosedError, UnknownIdError
+from omniroute.errors import (
+    DuplicateIdError,
+    InvalidConfigError,
+    InvalidInputError,
+    InvalidTransitionError,
+    OmnirouteError,
+    RuntimeClosedError,
+    UnknownIdError,
+    from_validation,
+)
 from omniroute.model import (
     AgentLoad,
     AgentState,
@@ -30,6 +40,7 @@ from omniroute.model import (
 )
 from omniroute.runtime.api import Acknowledgement, MessageIn, NewInteraction
 from omniroute.runtime.events import iso_time, to_cloudevent
+from omniroute.runtime.lines import peek_id
 from omniroute.runtime.runtime import Runtime
 from omniroute.server.access import Access, Login, NewToken, NewUser, Principal, principal_of
 from omniroute.server.sockets import Dispatcher
@@ -86,6 +97,21 @@ class Server:
 
 ServerDep = NamedDependency[Server]
 PrincipalDep = NamedDependency[Principal]
+
+
+_STATUS: list[tuple[type[OmnirouteError], int]] = [
+    (UnknownIdError, 404),
+    (DuplicateIdError, 409),
+    (InvalidTransitionError, 409),
+    (InvalidConfigError, 400),
+    (InvalidInputError, 400),
+    (RuntimeClosedError, 503),
+]
+
+
+def error_status(exc: OmnirouteError) -> int:
+    """The HTTP status of a runtime error."""
+    return next((code for cls, code in _STATUS if isinstance(exc, cls)), 500)
 
 
 def _scope(scope: str) -> dict[str, Any]:
@@ -667,6 +693,85 @@ async def events(
 FIGURES_EVERY_SECONDS = 1.0
 
 
+class _SocketCommand(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag_field="op"):
+    # The caller's own, echoed in the reply.
+    id: int | str | None = None
+
+
+class _AcceptCommand(_SocketCommand, tag="accept", frozen=True):
+    offer: Annotated[int, msgspec.Meta(ge=0)]
+
+
+class _RejectCommand(_SocketCommand, tag="reject", frozen=True):
+    offer: Annotated[int, msgspec.Meta(ge=0)]
+
+
+class _CompleteCommand(_SocketCommand, tag="complete", frozen=True):
+    task: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+    disposition: Annotated[str, msgspec.Meta(max_length=256)] | None = None
+    outcome: Annotated[str, msgspec.Meta(max_length=256)] | None = None
+    resolved: bool | None = None
+    note: Annotated[str, msgspec.Meta(max_length=65536)] | None = None
+
+
+class _StateCommand(_SocketCommand, tag="state", frozen=True):
+    agent: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+    state: AgentState
+
+
+_socket_commands = msgspec.json.Decoder(_AcceptCommand | _RejectCommand | _CompleteCommand | _StateCommand)
+
+
+async def _command(
+    server: Server,
+    principal: Principal,
+    text: str,
+    send: Callable[[dict[str, Any]], Coroutine[Any, Any, None]],
+) -> None:
+    """One command sent on the stream: the same rules and the same runtime
+    calls as its HTTP route, without a request per action."""
+    request_id: Any = peek_id(text)
+    try:
+        try:
+            command = _socket_commands.decode(text)
+        except msgspec.ValidationError as e:
+            raise from_validation(e) from e
+        except msgspec.DecodeError as e:
+            raise InvalidInputError(f"command: not a JSON object: {e}") from e
+        request_id = command.id
+        match command:
+            case _AcceptCommand(offer=offer) | _RejectCommand(offer=offer):
+                if not principal.may("work"):
+                    raise PermissionDeniedException(f"scope: {principal.name!r} lacks 'work'")
+                _own(principal, _offer_agent(server, offer), f"offer {offer}")
+                call = server.runtime.accept if isinstance(command, _AcceptCommand) else server.runtime.reject
+                await call(offer, agent=_acting_agent(principal))
+            case _CompleteCommand():
+                if not principal.may("work"):
+                    raise PermissionDeniedException(f"scope: {principal.name!r} lacks 'work'")
+                await _own_task(server, principal, command.task)
+                await server.runtime.complete(
+                    command.task,
+                    agent=_acting_agent(principal),
+                    disposition=command.disposition,
+                    outcome=command.outcome,
+                    resolved=command.resolved,
+                    note=command.note,
+                )
+            case _StateCommand(agent=agent, state=state):
+                if not principal.may("agents:write"):
+                    raise PermissionDeniedException(f"scope: {principal.name!r} lacks 'agents:write'")
+                _own(principal, agent, f"the state of agent {agent!r}")
+                await server.runtime.set_agent_state(agent, state)
+    except PermissionDeniedException as e:
+        await send({"reply": request_id, "ok": False, "error": {"status_code": 403, "detail": e.detail}})
+    except OmnirouteError as e:
+        status = error_status(e)
+        await send({"reply": request_id, "ok": False, "error": {"status_code": status, "detail": str(e)}})
+    else:
+        await send({"reply": request_id, "ok": True})
+
+
 @websocket("/stream", opt=_scope("agents:read"))
 async def stream(socket: WebSocket[Any, Any, Any], server: ServerDep) -> None:
     """Every event as it happens, as CloudEvents 1.0 JSON, one per message:
@@ -707,11 +812,17 @@ async def stream(socket: WebSocket[Any, Any, Any], server: ServerDep) -> None:
             tg.start_soon(forward)
             if agent is None and principal.may("reports:read"):
                 tg.start_soon(tick)
-            # Until the client goes away; what it sends is not read.
+            # Commands on the socket until the client goes away.
             while True:
                 message = await socket.receive()
                 if message["type"] == "websocket.disconnect":
                     break
+                if message["type"] != "websocket.receive":
+                    continue
+                data = message.get("bytes")
+                text = message.get("text") or (data.decode("utf-8", "replace") if data else None)
+                if text:
+                    tg.start_soon(_command, server, principal, text, send)
             tg.cancel_scope.cancel()
     finally:
         server.dispatcher.leave(listener)
