@@ -19,7 +19,7 @@ import pytest
 import websockets
 from litestar.handlers import HTTPRouteHandler
 from litestar.routes import HTTPRoute
-from websockets.sync.client import connect
+from websockets.sync.client import ClientConnection, connect
 
 from omniroute.server import ROLE_SCOPES, SCOPES, Access
 from omniroute.server.access import NewToken, NewUser
@@ -114,6 +114,15 @@ class Served:
     def client(self, *, token: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         return httpx.Client(base_url=self.base + "/api/v1", headers=headers, timeout=10)
+
+    def socket(self, name: str) -> ClientConnection:
+        """The live stream, as the user logged in with a new session (its bearer token)."""
+        with self.client() as client:
+            reply = client.post("/session", json={"name": name, "password": PASSWORDS[name]})
+            assert reply.status_code == 201, reply.text
+            token = reply.json()["token"]
+        url = self.base.replace("http://", "ws://") + "/api/v1/stream"
+        return connect(url, additional_headers={"Authorization": f"Bearer {token}"}, open_timeout=10)
 
     @contextmanager
     def login(self, name: str) -> Iterator[httpx.Client]:
@@ -592,15 +601,9 @@ def test_an_agent_streams_its_own_offers_with_the_customers_context(served: Serv
     # refusal the ASGI server can give before accepting (the HTTP routes say 401).
     assert refused.value.response.status_code == 403
     with served.login("ann") as ann_client, served.login("sue") as sue_client:
-        ann_token = ann_client.post("/session", json={"name": "ann", "password": PASSWORDS["ann"]}).json()[
-            "token"
-        ]
-        sue_token = sue_client.post("/session", json={"name": "sue", "password": PASSWORDS["sue"]}).json()[
-            "token"
-        ]
         with (
-            connect(url, additional_headers={"Authorization": f"Bearer {ann_token}"}, open_timeout=10) as ann,
-            connect(url, additional_headers={"Authorization": f"Bearer {sue_token}"}, open_timeout=10) as sue,
+            served.socket("ann") as ann,
+            served.socket("sue") as sue,
             served.client(token=served.tokens["channel"]) as channel,
         ):
             time.sleep(0.2)  # both subscribed before the contacts arrive
@@ -766,17 +769,10 @@ def test_a_change_made_by_another_process_is_seen_within_the_cache_time(tmp_path
 
 
 def test_an_agent_works_through_commands_on_its_socket(served: Served) -> None:
-    url = served.base.replace("http://", "ws://") + "/api/v1/stream"
-    with served.login("ann") as ann_client, served.login("bob") as bob_client:
-        ann_token = ann_client.post("/session", json={"name": "ann", "password": PASSWORDS["ann"]}).json()[
-            "token"
-        ]
-        bob_token = bob_client.post("/session", json={"name": "bob", "password": PASSWORDS["bob"]}).json()[
-            "token"
-        ]
+    with served.login("ann") as ann_client:
         with (
-            connect(url, additional_headers={"Authorization": f"Bearer {ann_token}"}, open_timeout=10) as ann,
-            connect(url, additional_headers={"Authorization": f"Bearer {bob_token}"}, open_timeout=10) as bob,
+            served.socket("ann") as ann,
+            served.socket("bob") as bob,
             served.client(token=served.tokens["channel"]) as channel,
         ):
             time.sleep(0.2)
