@@ -170,6 +170,7 @@ def test_an_agent_takes_a_chat_with_the_earlier_email_in_view_and_the_wallboard_
     expect(desk.locator("#link")).to_have_text("live")
     desk.select_option("#state", "available")
     expect(wallboard.locator('tr[data-agent="ann"]')).to_contain_text("available", timeout=10_000)
+    expect(desk.locator("#state")).to_have_value("available")
 
     chat = contact(centre, "chat", "Hi, is the new invoice ready?")
     assert chat["customer"] == email["customer"]
@@ -206,6 +207,7 @@ def test_an_agent_takes_a_chat_with_the_earlier_email_in_view_and_the_wallboard_
     desk.click("#end-wrap-up")
     expect(wallboard.locator('tr[data-agent="ann"]')).to_contain_text("available", timeout=10_000)
     expect(desk.locator("#end-wrap-up")).to_be_hidden()
+    expect(desk.locator("#state")).to_have_value("available")
 
     finished = centre.api.get(f"/interactions/{chat['interaction']}").json()
     assert (finished["status"], finished["agent"], finished["disposition"]) == (

@@ -641,7 +641,7 @@ async def staffing_report(
     threshold: Annotated[float, QueryParameter(ge=0)] = 20.0,
     max_occupancy: Annotated[float, QueryParameter(gt=0, le=1)] = 1.0,
 ) -> list[StaffingRow]:
-    """Each closed interval's volume and handle time, the agents Erlang C
+    """Each interval's volume and handle time (the current one so far), the agents Erlang C
     says it needed for the target, and the agents it had (logged-in time
     over the interval, the whole centre's)."""
     if dimension != "overall" and not name:

@@ -204,7 +204,7 @@ def interval_row(interval: IntervalStats, seconds: int) -> IntervalRow:
 
 
 class StaffingRow(Struct, frozen=True, kw_only=True):
-    """One closed interval: what Erlang C says it needed, and what it had."""
+    """One interval: what Erlang C says it needed, and what it had."""
 
     start: float
     seconds: int

@@ -27,7 +27,11 @@ async function start() {
     showOffer({ offer: offer.offer, task: offer.interaction, channel: interaction.channel,
                 queue: interaction.queue, expires_at: null });
   }
-  openStream(onMessage, (up) => { $("link").textContent = up ? "live" : "reconnecting…"; });
+  openStream(onMessage, (up) => {
+    $("link").textContent = up ? "live" : "reconnecting…";
+    // What changed while the socket was not there yet (or was down).
+    if (up) refreshAgents().catch(showError);
+  });
   setInterval(tick, 250);
 }
 
@@ -243,6 +247,8 @@ $("complete").addEventListener("click", () => act(async () => {
 $("state").addEventListener("change", () => act(async () => {
   const [state, reason] = $("state").value.split(":");
   await api("PUT", `/agents/${desk.me}/state`, reason ? { state, reason } : { state });
+  desk.agents.set(desk.me, state);
+  renderAgents();
 }));
 $("end-wrap-up").addEventListener("click", () => act(() => api("POST", `/agents/${desk.me}/wrap-up/end`)));
 $("logout").addEventListener("click", logout);
