@@ -33,7 +33,7 @@ import aiohttp
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from omniroute.server.access import NewToken, token_hash
+from omniroute.server.access import Access, NewToken, token_hash
 from omniroute.store import Session, User, open_store
 from workload import percentile
 
@@ -65,8 +65,6 @@ def prepare(workdir: Path, agents: int) -> tuple[str, list[str], str]:
     tokens = [secrets.token_urlsafe(32) for _ in range(agents)]
     now = time.time()
     with open_store(store_url) as store:
-        from omniroute.server.access import Access
-
         channel, _ = Access(store).add_token(
             NewToken(name="channel", scopes=["interactions:create", "reports:read"])
         )

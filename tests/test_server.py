@@ -635,7 +635,6 @@ def test_an_agent_streams_its_own_offers_with_the_customers_context(served: Serv
                 elif message["event"]["type"] == "omniroute.interaction_created":
                     seen.add(message["event"]["data"]["interaction"]["id"])
             # ... and the live figures each second.
-            assert figures[0]["overall"]["waiting"] >= 0
             assert figures[-1]["channels"]["chat"]["offered"] >= 1
             assert ann_client.post(f"/offers/{offer['data']['offer']}/accept").status_code == 204
             heard = until(ann, "omniroute.task_assigned")

@@ -1463,6 +1463,15 @@ class Runtime:
         """What an agent sees with an offer: the customer across every channel."""
         return await self._read(lambda r: r.context(customer, limit=limit))
 
+    async def messages(self, interaction: str) -> list[Message]:
+        """An interaction's messages, oldest first (UnknownIdError if there is no such interaction)."""
+
+        def read(r: Reader) -> list[Message]:
+            r.interaction(interaction)
+            return r.messages(interaction)
+
+        return await self._read(read)
+
     async def interaction_context(self, interaction: str) -> CustomerContext:
         """The context of an interaction's customer, in one read (an offer's)."""
         return await self._read(lambda r: r.context(r.interaction(interaction).customer_id))
@@ -1568,6 +1577,10 @@ class Runtime:
     def offers(self) -> dict[int, tuple[str, str]]:
         """Open offers: offer id → (interaction, agent)."""
         return dict(self._offers)
+
+    def offer(self, offer: int) -> tuple[str, str] | None:
+        """One open offer's (interaction, agent), or None."""
+        return self._offers.get(offer)
 
 
 def _reads_task(c: _Command) -> bool:

@@ -119,7 +119,6 @@ def create_app(
         async with Runtime.open(store, config, settings=settings) as runtime, anyio.create_task_group() as tg:
             server = Server(runtime, Access(store, session_seconds=session_seconds), started=time.time())
             app.state.server = server
-            tg.start_soon(server.follow_presence)
             tg.start_soon(server.dispatcher.run)
             if on_ready is not None:
                 on_ready(runtime)

@@ -94,12 +94,13 @@ class Customer:
 class Demo:
     """Simulated customers and agents around one runtime, until cancelled."""
 
-    def __init__(self, runtime: Runtime, *, seed: int = 1, customers: int = 150) -> None:
+    def __init__(self, runtime: Runtime, *, seed: int = 1) -> None:
         self.runtime = runtime
         self.rng = random.Random(seed)
+        # A hundred customers (the numbers' last two digits), so some come back on another channel.
         self.customers = [
             Customer(name=f"Customer {i}", email=f"customer{i}@example.com", phone=f"+4420794600{i:02d}")
-            for i in range(min(customers, 100))
+            for i in range(100)
         ]
         self.created = 0
         self.errors = 0

@@ -31,6 +31,7 @@ from omniroute.errors import (
     UnknownIdError,
     from_validation,
 )
+from omniroute.metrics import IntervalStats
 from omniroute.model import (
     AgentLoad,
     AgentState,
@@ -71,25 +72,15 @@ SESSION_COOKIE = "omniroute_session"
 
 
 class Server:
-    """What the handlers share: the runtime, who may use it, and since when
-    each agent has been in its state."""
+    """What the handlers share: the runtime, who may use it, and the live
+    stream's dispatcher (which also knows since when each agent has been in
+    its state)."""
 
     def __init__(self, runtime: Runtime, access: Access, *, started: float) -> None:
         self.runtime = runtime
         self.access = access
         self.started = started
-        self.since: dict[str, tuple[str, float]] = {}
         self.dispatcher = Dispatcher(runtime)
-
-    async def follow_presence(self) -> None:
-        """Record when each agent's state changes (for the wallboard's time in state)."""
-        with self.runtime.subscribe(
-            types=["agent_state_changed"], catch_up=False, name="presence"
-        ) as changes:
-            async for envelope in changes:
-                data = envelope.data
-                if isinstance(data, AgentStateChanged):
-                    self.since[data.agent] = (data.status.state, envelope.time)
 
     async def blocking(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs))
@@ -245,14 +236,7 @@ async def get_interaction(server: ServerDep, interaction_id: FromPath[str]) -> I
 @get("/interactions/{interaction_id:str}/messages", opt=_scope("interactions:read"), tags=["interactions"])
 async def get_messages(server: ServerDep, interaction_id: FromPath[str]) -> list[Message]:
     """The interaction's messages, oldest first."""
-    await server.runtime.interaction(interaction_id)
-    store = server.runtime.store
-
-    def read() -> list[Message]:
-        with store.read() as r:
-            return r.messages(interaction_id)
-
-    return list(await server.blocking(read))
+    return await server.runtime.messages(interaction_id)
 
 
 @post(
@@ -273,14 +257,8 @@ async def add_message(
         raise PermissionDeniedException(
             "direction: an agent writes outbound or internal messages, not the customer's"
         )
-    if principal.own_only and data.author is None and data.direction != "inbound":
-        data = MessageIn(
-            body=data.body,
-            direction=data.direction,
-            author=principal.agent,
-            content_type=data.content_type,
-            attachments=data.attachments,
-        )
+    if principal.own_only and data.author is None:
+        data = msgspec.structs.replace(data, author=principal.agent)
     return {"message": await server.runtime.add_message(interaction_id, data)}
 
 
@@ -383,7 +361,7 @@ async def agents(server: ServerDep) -> list[AgentView]:
         state = states.get(agent.id)
         load = loads.get(agent.id)
         current = state.status.state if state else "offline"
-        seen = server.since.get(agent.id)
+        seen = server.dispatcher.since.get(agent.id)
         views.append(
             AgentView(
                 id=agent.id,
@@ -433,7 +411,7 @@ async def offers(server: ServerDep, principal: PrincipalDep) -> list[dict[str, A
 
 
 def _offer_agent(server: Server, offer: int) -> str:
-    found = server.runtime.offers().get(offer)
+    found = server.runtime.offer(offer)
     if found is None:
         raise UnknownIdError(f"offer: no open offer {offer}")
     return found[1]
@@ -546,21 +524,22 @@ async def _figures_now(server: Server) -> dict[str, Any]:
     }
 
 
-async def _interval_rows(
+async def _intervals(
     server: Server,
     dimension: Literal["overall", "queue", "channel", "agent"],
     name: str,
     start: float,
-    end: float | None,
-) -> list[IntervalRow]:
+    end: float | None = None,
+) -> list[IntervalStats]:
+    """A report's intervals, its arguments checked; a configured name with no
+    figures yet has none, an unknown one is refused in our words."""
     if dimension != "overall" and not name:
         raise InvalidInputError(f"name: a {dimension} report names the {dimension}")
     stop = end if end is not None else float("inf")
     if stop <= start:
         raise InvalidInputError(f"end: {end} is not after start {start}")
-    seconds = server.runtime.interval_seconds
     try:
-        intervals = await server.runtime.intervals(dimension, name, start, stop)
+        return await server.runtime.intervals(dimension, name, start, stop)
     except InvalidInputError:
         # The metrics know only names that have had figures.
         config = server.runtime.config
@@ -572,7 +551,17 @@ async def _interval_rows(
         if name in known:
             return []
         raise InvalidInputError(f"name: there is no {dimension} {name!r}") from None
-    return [interval_row(i, seconds) for i in intervals]
+
+
+async def _interval_rows(
+    server: Server,
+    dimension: Literal["overall", "queue", "channel", "agent"],
+    name: str,
+    start: float,
+    end: float | None,
+) -> list[IntervalRow]:
+    seconds = server.runtime.interval_seconds
+    return [interval_row(i, seconds) for i in await _intervals(server, dimension, name, start, end)]
 
 
 Dimension = Annotated[Literal["overall", "queue", "channel", "agent"], QueryParameter()]
@@ -644,15 +633,12 @@ async def staffing_report(
     """Each interval's volume and handle time (the current one so far), the agents Erlang C
     says it needed for the target, and the agents it had (logged-in time
     over the interval, the whole centre's)."""
-    if dimension != "overall" and not name:
-        raise InvalidInputError(f"name: a {dimension} report names the {dimension}")
     seconds = server.runtime.interval_seconds
-    actual = {
-        i.start: i.stats.logged_in_seconds / seconds
-        for i in await server.runtime.intervals("overall", "", start, float("inf"))
-    }
+    intervals = await _intervals(server, dimension, name, start)
+    overall = intervals if dimension == "overall" else await _intervals(server, "overall", "", start)
+    actual = {i.start: i.stats.logged_in_seconds / seconds for i in overall}
     rows = []
-    for interval in await server.runtime.intervals(dimension, name, start, float("inf")):
+    for interval in intervals:
         stats = interval.stats
         required = 0
         if stats.offered > 0 and stats.aht:

@@ -72,7 +72,8 @@ class Dispatcher:
         self._watchers: set[Listener] = set()
         # Task -> the agent it is offered to or held by.
         self._holders: dict[str, str] = {}
-        self.dispatched = 0
+        # Agent -> (state, since when), as the events have told (the wallboard's time in state).
+        self.since: dict[str, tuple[str, float]] = {}
 
     def holder(self, task: str) -> str | None:
         """The agent a task is offered to or held by, as far as the events dispatched so far tell."""
@@ -105,10 +106,10 @@ class Dispatcher:
                 self.dispatch(envelope)
 
     def dispatch(self, envelope: Envelope) -> None:
-        self.dispatched += 1
         data = envelope.data
         agents: list[str] = []
         if isinstance(data, AgentStateChanged):
+            self.since[data.agent] = (data.status.state, envelope.time)
             agents = list(self._agents)  # its own state, and every colleague's presence
         elif isinstance(data, MessageAdded):
             holder = self._holders.get(data.message.interaction_id)
