@@ -148,6 +148,8 @@ def from_cell(name: str, cell: str) -> Any:
         return json.loads(cell)
     if name in ("priority", "offer"):
         return int(cell)
+    if name == "hold_seconds":
+        return float(cell)
     return cell
 
 

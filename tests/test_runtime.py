@@ -533,6 +533,87 @@ async def test_wrap_up_ended_early_by_the_agent(store_url: str) -> None:
             await rt.end_wrap_up(agent2)
 
 
+@pytest.mark.anyio
+async def test_hold_time_is_counted_apart_from_talk_and_survives_a_restart(store_url: str) -> None:
+    clock = ManualClock(T0)
+    async with running(store_url, clock) as rt:
+        call = await rt.create_interaction(new("voice", "support"))
+        offer, agent = offer_for(rt, call.interaction)
+        other = "bob" if agent == "ann" else "ann"
+        with pytest.raises(InvalidTransitionError, match="offered; only work an agent has accepted"):
+            await rt.hold(call.interaction)
+        await rt.accept(offer)
+        clock.advance(10)
+        with pytest.raises(InvalidInputError, match=f"not with agent {other!r}"):
+            await rt.hold(call.interaction, agent=other)
+        with pytest.raises(InvalidTransitionError, match="is not on hold"):
+            await rt.resume(call.interaction)
+        await rt.hold(call.interaction, agent=agent)
+        assert rt.on_hold(call.interaction) == T0 + 10
+        with pytest.raises(InvalidTransitionError, match="on hold already, since"):
+            await rt.hold(call.interaction)
+        clock.advance(15)
+        await rt.resume(call.interaction, agent=agent)
+        assert rt.on_hold(call.interaction) is None
+        stored = await rt.interaction(call.interaction)
+        assert (stored.held_at, stored.hold_seconds) == (None, 15.0)
+        clock.advance(5)
+        await rt.hold(call.interaction)
+        clock.advance(7)
+    # A restart keeps the hold running from when it began.
+    async with running(store_url, clock, config=None) as rt:
+        assert rt.on_hold(call.interaction) == T0 + 30
+        stored = await rt.interaction(call.interaction)
+        assert (stored.held_at, stored.hold_seconds) == (T0 + 30, 15.0)
+        clock.advance(3)
+        # Completing on hold ends the hold: 15 s + 10 s of hold, 10 + 5 s of talk.
+        await rt.complete(call.interaction)
+        assert rt.on_hold(call.interaction) is None
+        done = await rt.interaction(call.interaction)
+        assert (done.held_at, done.hold_seconds) == (None, 25.0)
+        stats = (await rt.metrics()).agents[agent].since_start
+        assert stats.hold_seconds == pytest.approx(25.0)
+        assert stats.talk_seconds == pytest.approx(15.0)
+        assert stats.average_hold == pytest.approx(25.0)
+        kinds = [(e.type, getattr(e.data, "seconds", None)) for e in await rt.events(0, limit=10_000)]
+        holds = [k for k in kinds if k[0] in ("task_held", "task_resumed")]
+        assert holds == [("task_held", None), ("task_resumed", 15.0), ("task_held", None), ("task_resumed", 10.0)]
+        with pytest.raises(InvalidTransitionError, match="is completed"):
+            await rt.hold(call.interaction)
+        rt.check_invariants()
+
+
+@SQLITE_ONLY
+@pytest.mark.anyio
+async def test_a_transfer_on_hold_ends_the_hold_and_consults_reach_the_log(store_url: str) -> None:
+    clock = ManualClock(T0)
+    async with running(store_url, clock) as rt:
+        chat = await rt.create_interaction(new("chat", "support"))
+        offer, agent = offer_for(rt, chat.interaction)
+        other = "bob" if agent == "ann" else "ann"
+        await rt.accept(offer)
+        consult = await rt.consult(agent, other, "Can you take a billing question?", task=chat.interaction)
+        assert (consult.sender, consult.to, consult.task) == (agent, other, chat.interaction)
+        await rt.hold(chat.interaction)
+        clock.advance(4)
+        await rt.transfer(chat.interaction, to_agent=other)
+        assert rt.on_hold(chat.interaction) is None
+        assert (await rt.interaction(chat.interaction)).hold_seconds == 4.0
+        logged = [e for e in await rt.events(0, limit=10_000) if e.type == "consult_sent"]
+        assert [(e.subject, e.data) for e in logged] == [(other, consult)]
+        for call, field in [
+            (lambda: rt.consult(agent, agent, "hello"), "to: an agent consults a colleague"),
+            (lambda: rt.consult(agent, "zed", "hello"), "to: no agent 'zed'"),
+            (lambda: rt.consult("zed", agent, "hello"), "sender: no agent 'zed'"),
+            (lambda: rt.consult(agent, other, "  "), "body: a consult message cannot be empty"),
+            (lambda: rt.consult(agent, other, "hi", task="nope"), "interaction: no interaction 'nope'"),
+            (lambda: rt.hold("nope"), "interaction: no interaction 'nope'"),
+        ]:
+            with pytest.raises(OmnirouteError, match=field):
+                await call()
+        assert len([e for e in await rt.events(0, limit=10_000) if e.type == "consult_sent"]) == 1
+
+
 @SQLITE_ONLY
 @pytest.mark.anyio
 async def test_an_agent_away_gets_nothing_and_gets_work_on_return(store_url: str) -> None:

@@ -310,13 +310,20 @@ def test_a_version_1_database_with_data_upgrades_intact(store_url: str) -> None:
 def test_version_6_rewrites_version_5_records_with_their_notes(store_url: str) -> None:
     with open_store(store_url, migrate=False) as store:
         assert store.migrate(5) == 5
+        # Today's writer writes the columns later versions added: they are
+        # there while seeding, and gone again before the upgrade.
+        later = ("held_at DOUBLE PRECISION", "hold_seconds DOUBLE PRECISION NOT NULL DEFAULT 0")
         with store.write() as w:
+            for column in later:
+                execute(w, f"ALTER TABLE interactions ADD COLUMN {column}")
             seed_ann(w)
             w.patch_interactions([InteractionPatch(id="i1", status="completed", ended_at=T0 + 60)])
             # What version 5 wrote: the interaction alone, and notes without records.
             i1 = w.interaction("i1")
             execute(w, "UPDATE interactions SET record = ? WHERE id = ?", (msgspec.msgpack.encode(i1), "i1"))
             execute(w, "UPDATE notes SET record = NULL WHERE id = ?", ("n1",))
+            for column in later:
+                execute(w, f"ALTER TABLE interactions DROP COLUMN {column.split()[0]}")
         assert store.migrate() == latest_version()
         records_match_rows(store)
         with store.read() as r:

@@ -24,6 +24,7 @@ from omniroute.store.sql import StoreError
 
 __all__ = [
     "ConfigApplied",
+    "ConsultSent",
     "ConversationClosed",
     "ConversationOpened",
     "CustomerCreated",
@@ -37,6 +38,8 @@ __all__ = [
     "MessageAdded",
     "NoteAdded",
     "RuntimeEvent",
+    "TaskHeld",
+    "TaskResumed",
     "decode_data",
     "encode_data",
     "envelope_of",
@@ -101,6 +104,32 @@ class ConfigApplied(_RuntimeEvent, tag="config_applied", frozen=True):
     removed_agents: list[str]
 
 
+class TaskHeld(_RuntimeEvent, tag="task_held", frozen=True):
+    """The agent put the customer on hold."""
+
+    task: str
+    agent: str
+
+
+class TaskResumed(_RuntimeEvent, tag="task_resumed", frozen=True):
+    """The hold ended: the agent took the customer back, or the task was
+    completed, transferred or ended while on hold (``seconds``: this hold)."""
+
+    task: str
+    agent: str
+    seconds: float
+
+
+class ConsultSent(_RuntimeEvent, tag="consult_sent", frozen=True):
+    """An agent's message to a colleague (internal chat), about a task or not."""
+
+    id: str
+    sender: str
+    to: str
+    body: str
+    task: str | None = None
+
+
 RuntimeEvent = (
     InteractionCreated
     | InteractionUpdated
@@ -113,6 +142,9 @@ RuntimeEvent = (
     | CustomersMerged
     | MergeUndone
     | ConfigApplied
+    | TaskHeld
+    | TaskResumed
+    | ConsultSent
 )
 EventData = Output | RuntimeEvent
 

@@ -17,6 +17,7 @@ import msgspec
 from omniroute.engine import Engine
 from omniroute.errors import (
     InvalidInputError,
+    InvalidTransitionError,
     OmnirouteError,
     RuntimeClosedError,
     UnknownIdError,
@@ -27,6 +28,7 @@ from omniroute.identity import find_identities, normalize
 from omniroute.ids import new_id
 from omniroute.metrics import (
     Disposition,
+    Hold,
     IntervalStats,
     MetricEvent,
     Metrics,
@@ -73,6 +75,7 @@ from omniroute.runtime.bus import EventBus, Subscription
 from omniroute.runtime.clock import Clock, SystemClock
 from omniroute.runtime.events import (
     ConfigApplied,
+    ConsultSent,
     ConversationClosed,
     ConversationOpened,
     CustomerCreated,
@@ -85,8 +88,11 @@ from omniroute.runtime.events import (
     MergeUndone,
     MessageAdded,
     NoteAdded,
+    TaskHeld,
+    TaskResumed,
     encode_data,
     envelope_of,
+    iso_time,
 )
 from omniroute.store import (
     Attachment,
@@ -156,6 +162,18 @@ class _Pending:
 
     def first(self, name: str, value: float) -> None:
         self.fields.setdefault(name, value)
+
+
+@dataclass(slots=True)
+class _Hold:
+    """A live interaction's holds: since when it is on hold (None: not now),
+    the seconds of the holds that ended, and where to count them."""
+
+    since: float | None
+    ended: float
+    agent: str
+    queue: str
+    channel: str
 
 
 @dataclass(slots=True, eq=False)
@@ -270,6 +288,8 @@ class Runtime:
         self._offer_of: dict[str, int] = {}
         # When each unfinished interaction was first answered (for talk time).
         self._answered_at: dict[str, float] = {}
+        # Live interactions that are or were on hold.
+        self._holds: dict[str, _Hold] = {}
         self._wrap_up_queues: set[str] = set()
         self._channels: set[str] = set()
         self._queues: set[str] = set()
@@ -394,12 +414,16 @@ class Runtime:
             self._event_seq = r.last_event_seq()
             offered = r.offered()
             answered = r.answered_unfinished()
+            holds = r.holds()
         self._engine = engine
         self._metrics = metrics
         self._set_config(config)
         self._offers = {offer: (task, agent) for task, offer, agent in offered}
         self._offer_of = {task: offer for task, offer, _ in offered}
         self._answered_at = answered
+        self._holds = {
+            i.id: _Hold(i.held_at, i.hold_seconds, i.agent or "", i.queue, i.channel) for i in holds
+        }
         self.bus.last_seq = self._event_seq
         self._next_timer = engine.next_timer_at()
         self.recovered_batches = replayed
@@ -576,7 +600,11 @@ class Runtime:
             for c in commands
             if c.kind in ("message", "note") and c.args["interaction"] is not None
         ]
-        named += [c.args["task"] for c in commands if c.kind in ("complete", "transfer") and _reads_task(c)]
+        named += [
+            c.args["task"]
+            for c in commands
+            if (c.kind in ("complete", "transfer") and _reads_task(c)) or c.kind == "hold"
+        ]
         if named:
             batch.stored_interactions = w.interactions_by_id(named)
         creates = [c for c in commands if c.kind == "create"]
@@ -969,6 +997,50 @@ class Runtime:
             self._check_agent_owns(w, batch, c)
         batch.add_input(c, c.args["input"])
 
+    def _prepare_hold(self, w: Writer, batch: _Batch, c: _Command) -> None:
+        task: str = c.args["task"]
+        on: bool = c.args["on"]
+        interaction = self._check_agent_owns(w, batch, c)
+        if interaction.status != "assigned" or interaction.agent is None:
+            raise InvalidTransitionError(
+                f"task: interaction {task!r} is {interaction.status}; only work an agent has "
+                "accepted can be put on hold or taken off it"
+            )
+        hold = self._holds.get(task)
+        since = hold.since if hold is not None else None
+        if on and since is not None:
+            raise InvalidTransitionError(
+                f"task: interaction {task!r} is on hold already, since {iso_time(since)}"
+            )
+        if not on and since is None:
+            raise InvalidTransitionError(f"task: interaction {task!r} is not on hold")
+        agent = interaction.agent
+        if on:
+            batch.emit(TaskHeld(at=batch.now, task=task, agent=agent), [c])
+
+        def changed(batch: _Batch) -> None:
+            if not on:
+                self._end_hold(batch, task, batch.now, finished=False)
+                return
+            ended = hold.ended if hold is not None else 0.0
+            self._holds[task] = _Hold(batch.now, ended, agent, interaction.queue, interaction.channel)
+            batch.patch(task).set(held_at=batch.now)
+
+        batch.on_stand.append((c, changed))
+
+    def _prepare_consult(self, w: Writer, batch: _Batch, c: _Command) -> None:
+        sender: str = c.args["sender"]
+        to: str = c.args["to"]
+        task: str | None = c.args["task"]
+        for where, agent in (("sender", sender), ("to", to)):
+            if agent not in self._agents:
+                raise UnknownIdError(f"{where}: no agent {agent!r} in the configuration")
+        if task is not None:
+            self._interaction(w, batch, task, c)  # raises UnknownIdError naming it
+        consult = ConsultSent(at=batch.now, id=new_id(), sender=sender, to=to, body=c.args["body"], task=task)
+        batch.emit(consult, [c])
+        c.result = consult
+
     def _prepare_engine(self, w: Writer, batch: _Batch, c: _Command) -> None:
         """A call that is one engine input, checked when it was made."""
         batch.add_input(c, c.args["input"])
@@ -1133,11 +1205,13 @@ class Runtime:
             elif isinstance(o, TaskCancelled):
                 self._close_offer(o.task)
                 self._answered_at.pop(o.task, None)
+                self._end_hold(batch, o.task, o.at, finished=True)
                 status = batch.cancel_status.get(o.task, "abandoned")
                 batch.patch(o.task).set(status=status, ended_at=o.at, offer=None)
             elif isinstance(o, TaskCompleted):
                 p = batch.patch(o.task)
                 p.set(status="completed", ended_at=o.at)
+                held = self._end_hold(batch, o.task, o.at, finished=True)
                 answered = self._answered_at.pop(o.task, None)
                 if answered is not None:
                     batch.metric_events.append(
@@ -1147,7 +1221,7 @@ class Runtime:
                             queue=o.queue,
                             channel=o.channel,
                             agent=o.agent,
-                            seconds=max(0.0, o.at - answered),
+                            seconds=max(0.0, o.at - answered - held),
                         )
                     )
                 if o.queue in self._wrap_up_queues:
@@ -1156,6 +1230,7 @@ class Runtime:
                     p.set(wrap_up_ended_at=o.at)
             elif isinstance(o, TaskTransferred):
                 # Back to waiting, with nobody; an offer to a named agent follows.
+                self._end_hold(batch, o.task, o.at, finished=False)
                 p = batch.patch(o.task)
                 p.set(status="waiting", agent=None, offer=None)
                 if o.to_queue is not None:
@@ -1177,6 +1252,31 @@ class Runtime:
                             seconds=max(0.0, o.at - ended_at),
                         )
                     )
+
+    def _end_hold(self, batch: _Batch, task: str, at: float, *, finished: bool) -> float:
+        """End a task's hold, if it is on one, counting the hold's time;
+        returns the task's hold time so far (every hold). ``finished``: the
+        task leaves the engine, and its holds are forgotten."""
+        hold = self._holds.pop(task, None) if finished else self._holds.get(task)
+        if hold is None:
+            return 0.0
+        if hold.since is not None:
+            seconds = max(0.0, at - hold.since)
+            hold.ended += seconds
+            hold.since = None
+            batch.metric_events.append(
+                Hold(
+                    at=batch.now,
+                    task=task,
+                    queue=hold.queue,
+                    channel=hold.channel,
+                    agent=hold.agent,
+                    seconds=seconds,
+                )
+            )
+            batch.emit(TaskResumed(at=at, task=task, agent=hold.agent, seconds=seconds))
+            batch.patch(task).set(held_at=None, hold_seconds=hold.ended)
+        return hold.ended
 
     def _close_offer(self, task: str) -> None:
         offer = self._offer_of.pop(task, None)
@@ -1220,6 +1320,9 @@ class Runtime:
                     wrap_up_ended_at=f.get("wrap_up_ended_at"),
                     disposition=f.get("disposition"),
                     outcome=f.get("outcome"),
+                    held_at=f.get("held_at"),
+                    clear_held="held_at" in f and f["held_at"] is None,
+                    hold_seconds=f.get("hold_seconds"),
                 )
             )
         w.patch_interactions(patches)
@@ -1399,6 +1502,39 @@ class Runtime:
             raise InvalidInputError("to_queue: give exactly one of to_queue and to_agent")
         move = _validated(Transfer(task=task, to_queue=to_queue, to_agent=to_agent), Transfer)
         await self._submit(_Command("transfer", {"task": task, "agent": agent, "input": move}))
+
+    async def hold(self, task: str, *, agent: str | None = None) -> None:
+        """Put the customer on hold (the task stays with its agent; hold time
+        is counted apart from talk time); ``agent``, when given, must be the one holding it."""
+        _check_strings(task=task)
+        _check_strings(optional=True, agent=agent)
+        await self._submit(_Command("hold", {"task": task, "agent": agent, "on": True}))
+
+    async def resume(self, task: str, *, agent: str | None = None) -> None:
+        """Take the customer off hold."""
+        _check_strings(task=task)
+        _check_strings(optional=True, agent=agent)
+        await self._submit(_Command("hold", {"task": task, "agent": agent, "on": False}))
+
+    def on_hold(self, task: str) -> float | None:
+        """Since when a task is on hold (None: it is not)."""
+        hold = self._holds.get(task)
+        return hold.since if hold is not None else None
+
+    async def consult(self, sender: str, to: str, body: str, *, task: str | None = None) -> ConsultSent:
+        """A message from one agent to another (internal chat), optionally
+        about a task; it is kept in the event log and reaches both agents' streams."""
+        _check_strings(sender=sender, to=to, body=body)
+        _check_strings(optional=True, task=task)
+        if sender == to:
+            raise InvalidInputError(f"to: an agent consults a colleague, not itself ({to!r})")
+        if not body.strip():
+            raise InvalidInputError("body: a consult message cannot be empty")
+        if len(body.encode()) > self.settings.max_message_bytes:
+            raise InvalidInputError(f"body: over the limit of {self.settings.max_message_bytes} bytes")
+        return await self._submit(  # type: ignore[no-any-return]
+            _Command("consult", {"sender": sender, "to": to, "body": body, "task": task})
+        )
 
     async def end_wrap_up(self, agent: str) -> None:
         await self._submit(_Command("engine", {"input": _validated(EndWrapUp(agent=agent), EndWrapUp)}))
@@ -1625,6 +1761,7 @@ _SUBJECTS: dict[type, Callable[[Any], str]] = {
     CustomersMerged: lambda d: d.merge.survivor,
     MergeUndone: lambda d: d.merge.survivor,
     ConfigApplied: lambda d: "config",
+    ConsultSent: attrgetter("to"),
     AgentStateChanged: attrgetter("agent"),
     AgentLoad: attrgetter("agent"),
 }

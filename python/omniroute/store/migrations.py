@@ -241,6 +241,17 @@ MIGRATIONS: tuple[Migration, ...] = (
                 revoked_at DOUBLE PRECISION)""",
         ),
     ),
+    Migration(
+        8,
+        "holds: an interaction on hold keeps since when, and the time of its ended holds "
+        "(hold time is reported apart from talk time)",
+        # A record sealed before this version decodes with no hold, which is
+        # right: only live interactions are ever on hold.
+        (
+            "ALTER TABLE interactions ADD COLUMN held_at DOUBLE PRECISION",
+            "ALTER TABLE interactions ADD COLUMN hold_seconds DOUBLE PRECISION NOT NULL DEFAULT 0",
+        ),
+    ),
 )
 
 

@@ -94,13 +94,18 @@ class Interaction(_Record, frozen=True, kw_only=True):
     outcome: str | None = None
     subject: str | None = None
     attributes: dict[str, Any] = {}
+    # While the agent has the customer on hold: since when; and the hold
+    # time of the holds already ended (it is not talk time).
+    held_at: float | None = None
+    hold_seconds: float = 0.0
 
 
 class InteractionPatch(_Record, frozen=True, kw_only=True):
     """Changes to one interaction; None leaves a field as it is. Queued,
     offered and answered times keep their first value (a transfer does not
     reset them). ``agent`` is the agent the interaction is offered to or
-    with; ``clear_agent`` empties it when an offer goes unanswered."""
+    with; ``clear_agent`` empties it when an offer goes unanswered;
+    ``clear_held`` ends a hold."""
 
     id: str
     status: InteractionStatus | None = None
@@ -116,6 +121,9 @@ class InteractionPatch(_Record, frozen=True, kw_only=True):
     wrap_up_ended_at: float | None = None
     disposition: str | None = None
     outcome: str | None = None
+    held_at: float | None = None
+    clear_held: bool = False
+    hold_seconds: float | None = None
 
 
 class Message(_Record, frozen=True, kw_only=True):

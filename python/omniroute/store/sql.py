@@ -69,7 +69,7 @@ class Connection(Protocol):
 _INTERACTION_COLUMNS = (
     "id, conversation_id, customer_id, channel, direction, queue, status, priority, agent, offer, "
     "created_at, queued_at, offered_at, answered_at, ended_at, wrap_up_ended_at, disposition, outcome, "
-    "subject, attributes"
+    "subject, attributes, held_at, hold_seconds"
 )
 
 
@@ -95,6 +95,8 @@ def _interaction(row: Sequence[Any]) -> Interaction:
         outcome=row[17],
         subject=row[18],
         attributes=_attributes.decode(row[19]) if row[19] != "{}" else {},
+        held_at=row[20],
+        hold_seconds=row[21],
     )
 
 
@@ -186,6 +188,8 @@ _PATCHED = (
     "wrap_up_ended_at",
     "disposition",
     "outcome",
+    "held_at",
+    "hold_seconds",
 )
 _FIRST_TIMES = frozenset({"queued_at", "offered_at", "answered_at"})
 
@@ -202,7 +206,11 @@ def _patch_sets(
     params: list[Any] = []
     changes: dict[str, Any] = {}
     for name, value in zip(_PATCHED, _patched_values(patch), strict=True):
-        if (name == "agent" and patch.clear_agent) or (name == "offer" and patch.clear_offer):
+        if (
+            (name == "agent" and patch.clear_agent)
+            or (name == "offer" and patch.clear_offer)
+            or (name == "held_at" and patch.clear_held)
+        ):
             columns.append(f"{name} = NULL")
             changes[name] = None
         elif value is None:
@@ -390,6 +398,16 @@ class Reader:
         return dict(
             self._all(f"SELECT id, answered_at FROM interactions WHERE {_LIVE} AND answered_at IS NOT NULL")
         )
+
+    def holds(self) -> list[Interaction]:
+        """The interactions still in the engine that are or were on hold."""
+        return [
+            _interaction(r)
+            for r in self._all(
+                f"SELECT {_INTERACTION_COLUMNS} FROM interactions WHERE {_LIVE} "
+                "AND (held_at IS NOT NULL OR hold_seconds > 0)"
+            )
+        ]
 
     def interaction(self, interaction_id: str) -> Interaction:
         row = self._one(f"SELECT {_INTERACTION_COLUMNS} FROM interactions WHERE id = ?", (interaction_id,))
@@ -752,7 +770,7 @@ class Writer(Reader):
 
     def add_interactions(self, interactions: Sequence[Interaction]) -> None:
         self._many(
-            f"INSERT INTO interactions ({_INTERACTION_COLUMNS}, record) VALUES ({_in(21)})",
+            f"INSERT INTO interactions ({_INTERACTION_COLUMNS}, record) VALUES ({_in(23)})",
             [
                 (
                     i.id,
@@ -775,6 +793,8 @@ class Writer(Reader):
                     i.outcome,
                     i.subject,
                     _json.encode(i.attributes).decode(),
+                    i.held_at,
+                    i.hold_seconds,
                     # Notes come after their interaction, and reseal it.
                     _seal(i, ()),
                 )
@@ -1302,21 +1322,28 @@ class SqlStore(ABC):
                 f"store {self._redacted()}: schema version {current} is newer than this omniroute knows "
                 f"({latest_version()}); upgrade omniroute"
             )
-        for migration in MIGRATIONS:
-            if current < migration.version <= target:
-                with self._transaction() as cur:
-                    for statement in migration.statements:
-                        cur.execute(statement.format(blob=self.blob_type))
-                    for table in migration.reseal:
-                        Writer(self, cur).reseal_all(table)
-                    cur.execute(
-                        self.sql(
-                            "INSERT INTO omniroute_schema (version, applied_at, description) VALUES (?, ?, ?)"
-                        ),
-                        (migration.version, time.time(), migration.description),
-                    )
-                current = migration.version
-        return current
+        pending = [m for m in MIGRATIONS if current < m.version <= target]
+        if not pending:
+            return current
+        # One transaction for the whole upgrade (both databases change their
+        # schema transactionally): it happens entirely or not at all. Records
+        # are resealed last, by today's code, which reads the columns of the
+        # latest version: an upgrade that stops short of it leaves them to
+        # be read column by column, as rows without a record always are.
+        with self._transaction() as cur:
+            for migration in pending:
+                for statement in migration.statements:
+                    cur.execute(statement.format(blob=self.blob_type))
+                cur.execute(
+                    self.sql(
+                        "INSERT INTO omniroute_schema (version, applied_at, description) VALUES (?, ?, ?)"
+                    ),
+                    (migration.version, time.time(), migration.description),
+                )
+            if target == latest_version():
+                for table in dict.fromkeys(t for m in pending for t in m.reseal):
+                    Writer(self, cur).reseal_all(table)
+        return target
 
     def __enter__(self) -> SqlStore:
         return self
