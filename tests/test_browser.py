@@ -197,6 +197,27 @@ def test_an_agent_takes_a_chat_with_the_earlier_email_in_view_and_the_wallboard_
     assert (messages[-1]["direction"], messages[-1]["author"]) == ("outbound", "ann")
     shot(desk, "2-desktop-conversation")
 
+    # Pat waits on hold while ann consults bob, who answers at once.
+    desk.click("#hold")
+    expect(desk.locator("#hold-state")).to_contain_text("on hold since")
+    expect(desk.locator("#hold")).to_have_text("Resume")
+    desk.select_option("#consult-to", "bob")
+    desk.fill("#consult-body", "Can I waive the late fee?")
+    desk.click("#consult-send")
+    consults = desk.locator("#consults")
+    expect(consults).to_contain_text("me → bob")
+    answer = centre.api.post("/consults", json={"sender": "bob", "to": "ann", "body": "Yes, once."})
+    assert answer.status_code == 201, answer.text
+    expect(consults).to_contain_text("bob → me")
+    expect(consults).to_contain_text("Yes, once.")
+    shot(desk, "2b-desktop-hold-and-consult")
+    desk.click("#hold")
+    expect(desk.locator("#hold")).to_have_text("Hold")
+    expect(desk.locator("#hold-state")).to_have_text("")
+    held = centre.api.get(f"/interactions/{chat['interaction']}").json()
+    assert held["held_at"] is None
+    assert held["hold_seconds"] > 0
+
     desk.select_option("#disposition", "resolved")
     desk.fill("#note", "Confirmed the corrected invoice by chat")
     desk.click("#complete")

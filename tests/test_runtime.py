@@ -577,7 +577,12 @@ async def test_hold_time_is_counted_apart_from_talk_and_survives_a_restart(store
         assert stats.average_hold == pytest.approx(25.0)
         kinds = [(e.type, getattr(e.data, "seconds", None)) for e in await rt.events(0, limit=10_000)]
         holds = [k for k in kinds if k[0] in ("task_held", "task_resumed")]
-        assert holds == [("task_held", None), ("task_resumed", 15.0), ("task_held", None), ("task_resumed", 10.0)]
+        assert holds == [
+            ("task_held", None),
+            ("task_resumed", 15.0),
+            ("task_held", None),
+            ("task_resumed", 10.0),
+        ]
         with pytest.raises(InvalidTransitionError, match="is completed"):
             await rt.hold(call.interaction)
         rt.check_invariants()
@@ -601,14 +606,15 @@ async def test_a_transfer_on_hold_ends_the_hold_and_consults_reach_the_log(store
         assert (await rt.interaction(chat.interaction)).hold_seconds == 4.0
         logged = [e for e in await rt.events(0, limit=10_000) if e.type == "consult_sent"]
         assert [(e.subject, e.data) for e in logged] == [(other, consult)]
-        for call, field in [
+        refused: list[tuple[Callable[[], Awaitable[object]], str]] = [
             (lambda: rt.consult(agent, agent, "hello"), "to: an agent consults a colleague"),
             (lambda: rt.consult(agent, "zed", "hello"), "to: no agent 'zed'"),
             (lambda: rt.consult("zed", agent, "hello"), "sender: no agent 'zed'"),
             (lambda: rt.consult(agent, other, "  "), "body: a consult message cannot be empty"),
             (lambda: rt.consult(agent, other, "hi", task="nope"), "interaction: no interaction 'nope'"),
             (lambda: rt.hold("nope"), "interaction: no interaction 'nope'"),
-        ]:
+        ]
+        for call, field in refused:
             with pytest.raises(OmnirouteError, match=field):
                 await call()
         assert len([e for e in await rt.events(0, limit=10_000) if e.type == "consult_sent"]) == 1

@@ -818,3 +818,72 @@ def test_an_agent_works_through_commands_on_its_socket(served: Served) -> None:
             "resolved",
         )
         assert ann_client.post("/agents/ann/wrap-up/end").status_code == 204
+
+
+def test_an_agent_holds_a_customer_and_consults_a_colleague(served: Served) -> None:
+    with (
+        served.login("ann") as ann_client,
+        served.login("bob") as bob_client,
+        served.login("sue") as sue,
+        served.client(token=served.tokens["channel"]) as channel,
+        served.socket("ann") as ann,
+        served.socket("bob") as bob,
+    ):
+        time.sleep(0.2)
+        ack = new_contact(channel, "hold@example.com")
+        task = ack["interaction"]
+        offer = offer_for(ann_client, task)
+        # Not accepted yet: nothing to hold.
+        assert ann_client.post(f"/tasks/{task}/hold").status_code == 409
+        assert ann_client.post(f"/offers/{offer['offer']}/accept").status_code == 204
+        assert bob_client.post(f"/tasks/{task}/hold").status_code == 403
+        assert ann_client.post(f"/tasks/{task}/resume").status_code == 409
+        assert ann_client.post(f"/tasks/{task}/hold").status_code == 204
+        again = ann_client.post(f"/tasks/{task}/hold")
+        assert again.status_code == 409
+        assert again.json()["detail"].startswith(f"task: interaction {task!r} is on hold already")
+        held = until(ann, "omniroute.task_held")[-1]
+        assert (held["subject"], held["data"]["agent"]) == (task, "ann")
+        assert sue.get(f"/interactions/{task}").json()["held_at"] is not None
+
+        # While the customer waits, ann asks bob on her socket; bob answers over HTTP.
+        ask = {"id": 1, "op": "consult", "to": "bob", "body": "Refund over 100?", "task": task}
+        ann.send(json.dumps(ask))
+        asked = until(bob, "omniroute.consult_sent")[-1]
+        assert asked["subject"] == "bob"
+        assert {k: asked["data"][k] for k in ("sender", "to", "body", "task")} == {
+            "sender": "ann",
+            "to": "bob",
+            "body": "Refund over 100?",
+            "task": task,
+        }
+        answer = bob_client.post("/consults", json={"to": "ann", "body": "Yes, go ahead"})
+        assert answer.status_code == 201, answer.text
+        assert (answer.json()["sender"], answer.json()["type"]) == ("bob", "consult_sent")
+        # ann's stream carries both: what she sent, then bob's answer.
+        bodies = [until(ann, "omniroute.consult_sent")[-1]["data"]["body"] for _ in range(2)]
+        assert bodies == ["Refund over 100?", "Yes, go ahead"]
+        # An agent speaks as itself only; a supervisor must say for whom; nobody consults themselves.
+        as_ann = bob_client.post("/consults", json={"to": "bob", "body": "x", "sender": "ann"})
+        assert as_ann.status_code == 403
+        unnamed = sue.post("/consults", json={"to": "ann", "body": "x"})
+        assert unnamed.status_code == 400
+        assert unnamed.json()["detail"].startswith("sender:")
+        itself = ann_client.post("/consults", json={"to": "ann", "body": "x"})
+        assert itself.status_code == 400
+        assert itself.json()["detail"].startswith("to:")
+        unknown = ann_client.post("/consults", json={"to": "zed", "body": "x"})
+        assert unknown.status_code == 404
+        assert unknown.json()["detail"].startswith("to: no agent 'zed'")
+
+        time.sleep(0.05)
+        ann.send(json.dumps({"id": 2, "op": "resume", "task": task}))
+        resumed = until(ann, "omniroute.task_resumed")[-1]
+        assert resumed["data"]["seconds"] > 0
+        assert ann_client.post(f"/tasks/{task}/complete", json={"disposition": "refunded"}).status_code == 204
+        done = sue.get(f"/interactions/{task}").json()
+        assert done["held_at"] is None
+        assert done["hold_seconds"] == pytest.approx(resumed["data"]["seconds"])
+        figures = sue.get("/figures").json()
+        assert figures["channels"]["chat"]["average_hold"] > 0
+        assert ann_client.post("/agents/ann/wrap-up/end").status_code == 204

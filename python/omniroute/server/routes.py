@@ -40,7 +40,7 @@ from omniroute.model import (
     Explanation,
 )
 from omniroute.runtime.api import Acknowledgement, MessageIn, NewInteraction
-from omniroute.runtime.events import iso_time, to_cloudevent
+from omniroute.runtime.events import ConsultSent, iso_time, to_cloudevent
 from omniroute.runtime.lines import peek_id
 from omniroute.runtime.runtime import Runtime
 from omniroute.server.access import Access, Login, NewToken, NewUser, Principal, principal_of
@@ -49,6 +49,7 @@ from omniroute.server.views import (
     AgentView,
     CancelBody,
     CompleteBody,
+    ConsultBody,
     Figures,
     IntervalRow,
     MergeBody,
@@ -465,6 +466,40 @@ async def transfer(
     )
 
 
+@post("/tasks/{task:str}/hold", opt=_scope("work"), tags=["tasks"], status_code=HTTP_204_NO_CONTENT)
+async def hold(server: ServerDep, principal: PrincipalDep, task: FromPath[str]) -> None:
+    """Put the customer on hold: the work stays with its agent, and the
+    hold's time is reported apart from talk time (409 if on hold already,
+    or not accepted)."""
+    await _own_task(server, principal, task)
+    await server.runtime.hold(task, agent=_acting_agent(principal))
+
+
+@post("/tasks/{task:str}/resume", opt=_scope("work"), tags=["tasks"], status_code=HTTP_204_NO_CONTENT)
+async def resume(server: ServerDep, principal: PrincipalDep, task: FromPath[str]) -> None:
+    """Take the customer off hold (409 if not on hold)."""
+    await _own_task(server, principal, task)
+    await server.runtime.resume(task, agent=_acting_agent(principal))
+
+
+def _sender(principal: Principal, sender: str | None) -> str:
+    """Whom a consult is from: an agent speaks as itself only."""
+    if principal.own_only:
+        _own(principal, sender if sender is not None else principal.agent, "a consult")
+    chosen = sender if sender is not None else principal.agent
+    if chosen is None:
+        raise InvalidInputError("sender: this caller works as no agent; name the agent the message is from")
+    return chosen
+
+
+@post("/consults", opt=_scope("work"), tags=["tasks"], status_code=HTTP_201_CREATED)
+async def consult(server: ServerDep, principal: PrincipalDep, data: JSONBody[ConsultBody]) -> ConsultSent:
+    """A message to a colleague (internal chat), about a task or not: it
+    reaches both agents' streams and stays in the event log."""
+    sender = _sender(principal, data.sender)
+    return await server.runtime.consult(sender, data.to, data.body, task=data.task)
+
+
 @post("/tasks/{task:str}/cancel", opt=_scope("work"), tags=["tasks"], status_code=HTTP_204_NO_CONTENT)
 async def cancel(
     server: ServerDep, principal: PrincipalDep, task: FromPath[str], data: JSONBody[CancelBody]
@@ -700,12 +735,34 @@ class _CompleteCommand(_SocketCommand, tag="complete", frozen=True):
     note: Annotated[str, msgspec.Meta(max_length=65536)] | None = None
 
 
+class _HoldCommand(_SocketCommand, tag="hold", frozen=True):
+    task: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+
+
+class _ResumeCommand(_SocketCommand, tag="resume", frozen=True):
+    task: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+
+
+class _ConsultCommand(_SocketCommand, tag="consult", frozen=True):
+    to: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+    body: Annotated[str, msgspec.Meta(min_length=1, max_length=65536)]
+    task: Annotated[str, msgspec.Meta(min_length=1, max_length=256)] | None = None
+
+
 class _StateCommand(_SocketCommand, tag="state", frozen=True):
     agent: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
     state: AgentState
 
 
-_socket_commands = msgspec.json.Decoder(_AcceptCommand | _RejectCommand | _CompleteCommand | _StateCommand)
+_socket_commands = msgspec.json.Decoder(
+    _AcceptCommand
+    | _RejectCommand
+    | _CompleteCommand
+    | _HoldCommand
+    | _ResumeCommand
+    | _ConsultCommand
+    | _StateCommand
+)
 
 
 async def _command(
@@ -744,6 +801,16 @@ async def _command(
                     resolved=command.resolved,
                     note=command.note,
                 )
+            case _HoldCommand(task=task) | _ResumeCommand(task=task):
+                if not principal.may("work"):
+                    raise PermissionDeniedException(f"scope: {principal.name!r} lacks 'work'")
+                await _own_task(server, principal, task)
+                change = server.runtime.hold if isinstance(command, _HoldCommand) else server.runtime.resume
+                await change(task, agent=_acting_agent(principal))
+            case _ConsultCommand(to=to, body=body, task=task):
+                if not principal.may("work"):
+                    raise PermissionDeniedException(f"scope: {principal.name!r} lacks 'work'")
+                await server.runtime.consult(_sender(principal, None), to, body, task=task)
             case _StateCommand(agent=agent, state=state):
                 if not principal.may("agents:write"):
                     raise PermissionDeniedException(f"scope: {principal.name!r} lacks 'agents:write'")
@@ -920,6 +987,9 @@ ROUTES = [
     reject,
     complete,
     transfer,
+    hold,
+    resume,
+    consult,
     cancel,
     priority,
     queues,

@@ -17,7 +17,7 @@ import anyio
 import msgspec
 
 from omniroute.model import AgentStateChanged, OfferMade, TaskAssigned
-from omniroute.runtime.events import Envelope, MessageAdded, to_cloudevent
+from omniroute.runtime.events import ConsultSent, Envelope, MessageAdded, to_cloudevent
 from omniroute.runtime.runtime import Runtime
 
 __all__ = ["Dispatcher", "Listener"]
@@ -111,6 +111,8 @@ class Dispatcher:
         if isinstance(data, AgentStateChanged):
             self.since[data.agent] = (data.status.state, envelope.time)
             agents = list(self._agents)  # its own state, and every colleague's presence
+        elif isinstance(data, ConsultSent):
+            agents = [data.sender, data.to]
         elif isinstance(data, MessageAdded):
             holder = self._holders.get(data.message.interaction_id)
             agents = [holder] if holder is not None else []

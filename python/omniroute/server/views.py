@@ -45,6 +45,16 @@ class TransferBody(_Body, frozen=True):
     to_agent: Annotated[str, Meta(min_length=1, max_length=256)] | None = None
 
 
+class ConsultBody(_Body, frozen=True):
+    """A message to a colleague; ``sender`` is the caller's own agent unless
+    the caller works as none (a supervisor or a token must name it)."""
+
+    to: Annotated[str, Meta(min_length=1, max_length=256)]
+    body: Annotated[str, Meta(min_length=1, max_length=65536)]
+    task: Annotated[str, Meta(min_length=1, max_length=256)] | None = None
+    sender: Annotated[str, Meta(min_length=1, max_length=256)] | None = None
+
+
 class CancelBody(_Body, frozen=True):
     status: Literal["abandoned", "cancelled"] = "cancelled"
 
@@ -113,6 +123,7 @@ class Figures(Struct, frozen=True, kw_only=True):
     asa: float | None
     abandon_rate: float | None
     aht: float | None
+    average_hold: float | None
     occupancy: float | None
     waiting: int
     longest_wait: float | None
@@ -143,6 +154,7 @@ def figures(dimension: DimensionSnapshot, window: int | None = None) -> Figures:
         asa=stats.asa,
         abandon_rate=stats.abandon_rate,
         aht=stats.aht,
+        average_hold=stats.average_hold,
         occupancy=stats.occupancy,
         waiting=dimension.waiting.contacts if dimension.waiting else 0,
         longest_wait=dimension.waiting.longest_wait if dimension.waiting else None,

@@ -8,6 +8,7 @@ const desk = {
   current: null,       // the interaction on screen
   agents: new Map(),   // agent id -> state
   queues: [],
+  consults: [],        // consult messages sent and received since the page opened
 };
 
 const TEXT_CHANNELS = new Set(["chat", "email", "sms", "whatsapp", "messenger"]);
@@ -59,6 +60,25 @@ function renderAgents() {
     if (id !== desk.me && state === "available") targets.push(el("option", { value: `agent:${id}` }, `Agent ${id}`));
   }
   $("transfer-to").replaceChildren(...targets);
+  // Anyone but me can be consulted; who is available first.
+  const chosen = $("consult-to").value;
+  const colleagues = [...desk.agents.entries()].filter(([id]) => id !== desk.me)
+    .sort(([a, x], [b, y]) => (x === "available" ? 0 : 1) - (y === "available" ? 0 : 1) || a.localeCompare(b));
+  $("consult-to").replaceChildren(
+    el("option", { value: "" }, "Consult…"),
+    ...colleagues.map(([id, state]) => el("option", { value: id }, `${id} (${state.replace("_", " ")})`)));
+  if (chosen) $("consult-to").value = chosen;
+}
+
+function renderConsults() {
+  const nodes = desk.consults.map((c) => {
+    const mine = c.sender === desk.me;
+    const who = mine ? `me → ${c.to}` : `${c.sender} → me`;
+    return el("div", { class: `msg ${mine ? "outbound" : "inbound"}` },
+      el("div", { class: "meta" }, `${who} · ${clock(c.at)}`), c.body);
+  });
+  $("consults").replaceChildren(...nodes);
+  $("consults").scrollTop = $("consults").scrollHeight;
 }
 
 function onMessage(message) {
@@ -97,6 +117,21 @@ function onMessage(message) {
     case "omniroute.task_cancelled":
     case "omniroute.task_transferred":
       closeTask(data.task);
+      break;
+    case "omniroute.task_held":
+    case "omniroute.task_resumed": {
+      const task = desk.tasks.get(data.task);
+      if (task) {
+        task.interaction.held_at = event.type === "omniroute.task_held" ? data.at : null;
+        if (desk.current === data.task) renderHold(task);
+      }
+      break;
+    }
+    case "omniroute.consult_sent":
+      if (!desk.consults.some((c) => c.id === data.id)) {
+        desk.consults.push(data);
+        renderConsults();
+      }
       break;
     case "omniroute.agent_state_changed":
       desk.agents.set(data.agent, data.status.state);
@@ -163,8 +198,15 @@ function render() {
   const text = TEXT_CHANNELS.has(i.channel);
   $("reply-box").hidden = !text;
   $("voice-box").hidden = text;
+  renderHold(task);
   renderTranscript(task);
   renderCustomer(task.context);
+}
+
+function renderHold(task) {
+  const held = task.interaction.held_at;
+  $("hold").textContent = held ? "Resume" : "Hold";
+  $("hold-state").textContent = held ? `on hold since ${clock(held)}` : "";
 }
 
 function renderTranscript(task) {
@@ -236,6 +278,19 @@ $("transfer").addEventListener("click", () => act(async () => {
   const [kind, name] = $("transfer-to").value.split(":");
   if (!name) return;
   await api("POST", `/tasks/${desk.current}/transfer`, kind === "queue" ? { to_queue: name } : { to_agent: name });
+}));
+$("hold").addEventListener("click", () => act(async () => {
+  const task = desk.tasks.get(desk.current);
+  if (!task) return;
+  await api("POST", `/tasks/${desk.current}/${task.interaction.held_at ? "resume" : "hold"}`);
+}));
+$("consult-send").addEventListener("click", () => act(async () => {
+  const to = $("consult-to").value;
+  const body = $("consult-body").value.trim();
+  if (!to || !body) return;
+  const sent = await api("POST", "/consults", { to, body, task: desk.current });
+  $("consult-body").value = "";
+  if (!desk.consults.some((c) => c.id === sent.id)) { desk.consults.push(sent); renderConsults(); }
 }));
 $("complete").addEventListener("click", () => act(async () => {
   const note = $("note").value.trim();
