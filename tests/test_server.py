@@ -48,10 +48,12 @@ name = "sales"
 [[agents]]
 id = "ann"
 queues = { support = 0 }
+team = "front"
 
 [[agents]]
 id = "bob"
 queues = { sales = 0 }
+team = "front"
 """
 
 PASSWORDS = {"admin": "admin-secret", "sue": "supervisor-secret", "ann": "ann-secret", "bob": "bob-secret"}
@@ -657,7 +659,16 @@ def test_an_agent_streams_its_own_offers_with_the_customers_context(served: Serv
 
 
 def test_reports_by_interval_as_json_and_csv(served: Served) -> None:
-    with served.client(token=served.tokens["channel"]) as channel, served.login("sue") as sue:
+    with (
+        served.client(token=served.tokens["channel"]) as channel,
+        served.login("sue") as sue,
+        served.login("bob") as bob,
+    ):
+        assert sue.put("/agents/bob/state", json={"state": "available"}).status_code == 204
+        answered = new_contact(channel, "report-answered@example.com", queue="sales")
+        offer = offer_for(bob, answered["interaction"])
+        assert bob.post(f"/offers/{offer['offer']}/accept").status_code == 204
+        assert bob.post(f"/tasks/{answered['interaction']}/complete", json={}).status_code == 204
         for n in range(3):
             ack = new_contact(channel, f"report-{n}@example.com", queue="sales")
             assert (
@@ -700,10 +711,26 @@ def test_reports_by_interval_as_json_and_csv(served: Served) -> None:
         assert sum(r["offered"] for r in overall) >= sum(r["offered"] for r in rows)
         cases: list[tuple[dict[str, str | int], str]] = [
             ({"dimension": "queue"}, "name"),
-            ({"dimension": "team", "name": "x"}, "dimension"),
+            ({"dimension": "team", "name": "x"}, "name: no agent is in team 'x' (teams: front)"),
             ({"start": 10, "end": 5}, "end"),
             ({"dimension": "weekday"}, "dimension"),
         ]
+        # A team's report is its agents' figures added up, interval by interval.
+        agents = {
+            name: {
+                r["start"]: r
+                for r in sue.get("/reports/intervals", params={"dimension": "agent", "name": name}).json()
+            }
+            for name in ("ann", "bob")
+        }
+        team = sue.get("/reports/intervals", params={"dimension": "team", "name": "front"}).json()
+        assert sum(r["answered"] for r in team) >= 1
+        for row in team:
+            for field in ("answered", "completed", "transferred"):
+                assert row[field] == sum(a[row["start"]][field] for a in agents.values() if row["start"] in a)
+        team_csv = sue.get("/reports/intervals.csv", params={"dimension": "team", "name": "front"})
+        assert 'filename="omniroute-team-front-intervals.csv"' in team_csv.headers["content-disposition"]
+        assert {a["id"]: a["team"] for a in sue.get("/agents").json()} == {"ann": "front", "bob": "front"}
         for params, field in cases:
             bad = sue.get("/reports/intervals", params=params)
             assert bad.status_code == 400, params

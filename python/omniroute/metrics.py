@@ -297,6 +297,12 @@ class Metrics:
         name) that start in ``[start, end)``, for historical reports."""
         return _intervals_decoder.decode(self._core.intervals(kind, name, start, end))
 
+    def group_intervals(self, agents: Sequence[str], start: float, end: float) -> list[IntervalStats]:
+        """Past fixed intervals of a group of agents (a team) that start in
+        ``[start, end)``: their counts, waits and time summed and every figure
+        derived from the sums. An agent with no figures yet adds nothing."""
+        return _intervals_decoder.decode(self._core.group_intervals(list(agents), start, end))
+
     def to_bytes(self) -> bytes:
         return self._core.to_bytes()
 

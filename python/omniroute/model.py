@@ -230,6 +230,8 @@ class AgentConfig(_Config, frozen=True):
     skills: dict[str, Level] = {}
     queues: dict[str, Priority] = {}
     available: bool = True
+    # The team the agent reports in (reports by team); routing does not look at it.
+    team: Name | None = None
 
 
 class EngineConfig(_Config, frozen=True):

@@ -1666,13 +1666,28 @@ class Runtime:
         return (self.settings.metrics or MetricsConfig()).interval_seconds
 
     async def intervals(
-        self, kind: Literal["overall", "queue", "channel", "agent"], name: str, start: float, end: float
+        self,
+        kind: Literal["overall", "queue", "channel", "agent", "team"],
+        name: str,
+        start: float,
+        end: float,
     ) -> list[IntervalStats]:
-        """Past fixed intervals of one queue, channel or agent (or overall)
-        that start in ``[start, end)``, for historical reports."""
+        """Past fixed intervals of one queue, channel, agent or team (or
+        overall) that start in ``[start, end)``, for historical reports. A
+        team is the agents the configuration puts in it now, their figures summed."""
+        members: list[str] = []
+        if kind == "team":
+            members = [a.id for a in self.config.agents if a.team == name]
+            if not members:
+                teams = sorted({a.team for a in self.config.agents if a.team is not None})
+                raise InvalidInputError(
+                    f"name: no agent is in team {name!r} (teams: {', '.join(teams) or 'none configured'})"
+                )
 
         def take() -> list[IntervalStats]:
             _, metrics = self._live()
+            if kind == "team":
+                return metrics.group_intervals(members, start, end)
             return metrics.intervals(kind, name, start, end)
 
         return await anyio.to_thread.run_sync(take, limiter=self._writer)

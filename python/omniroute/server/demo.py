@@ -64,13 +64,19 @@ def demo_config() -> EngineConfig:
         QueueConfig(name="support", service_level_seconds=20.0, offer_timeout=20.0, wrap_up=5.0),
         QueueConfig(name="sales", service_level_seconds=30.0, offer_timeout=20.0, wrap_up=5.0),
     ]
+    # Support-first agents make the "care" team, sales-first ones "growth".
     agents = [
-        AgentConfig(id=name, queues={"support": 0, "sales": 1} if i % 3 else {"sales": 0, "support": 1})
+        AgentConfig(
+            id=name,
+            queues={"support": 0, "sales": 1} if i % 3 else {"sales": 0, "support": 1},
+            team="care" if i % 3 else "growth",
+        )
         for i, name in enumerate(SIMULATED)
     ]
     # The people's seats start offline: they go available from the desktop.
     agents += [
-        AgentConfig(id=seat, queues={"support": 0, "sales": 0}, available=False) for seat in ("ann", "bob")
+        AgentConfig(id=seat, queues={"support": 0, "sales": 0}, available=False, team="care")
+        for seat in ("ann", "bob")
     ]
     return EngineConfig(channels=channels, queues=queues, agents=agents, seed=7)
 

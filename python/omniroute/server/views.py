@@ -110,6 +110,7 @@ class AgentView(Struct, frozen=True, kw_only=True):
     tasks: int
     skills: dict[str, int]
     queues: dict[str, int]
+    team: str | None = None
 
 
 class Figures(Struct, frozen=True, kw_only=True):

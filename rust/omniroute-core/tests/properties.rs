@@ -104,6 +104,7 @@ fn agent_config(id: usize, queues: usize) -> impl Strategy<Value = AgentConfig> 
             skills,
             queues,
             available,
+            team: None,
         })
 }
 

@@ -292,6 +292,21 @@ impl Metrics {
         Ok(PyBytes::new(py, &encode(&list, 4096)?))
     }
 
+    /// Past fixed intervals of a group of agents (a team), their figures summed.
+    // PyO3 extracts a Python list as an owned Vec; there is no borrowed form.
+    #[allow(clippy::needless_pass_by_value)]
+    fn group_intervals<'py>(
+        &self,
+        py: Python<'py>,
+        agents: Vec<String>,
+        start: f64,
+        end: f64,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let names: Vec<&str> = agents.iter().map(String::as_str).collect();
+        let list = lock(py, &self.inner)?.group_intervals(&names, start, end).map_err(|e| metrics_err(&e))?;
+        Ok(PyBytes::new(py, &encode(&list, 4096)?))
+    }
+
     /// The aggregator's whole state as bytes.
     fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
         let bytes = lock(py, &self.inner)?.to_bytes().map_err(|e| metrics_err(&e))?;

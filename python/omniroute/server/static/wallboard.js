@@ -36,6 +36,7 @@ function showFigures(f) {
   );
   $("window").textContent = `last ${Math.round(f.window_seconds / 60)} minutes`;
   $("queues").replaceChildren(...rows(f.queues));
+  reportChoices(Object.keys(f.queues), Object.keys(f.channels));
   $("channels").replaceChildren(...rows(f.channels));
   wall.waiting.push(o.waiting);
   if (wall.waiting.length > 600) wall.waiting.shift();
@@ -67,7 +68,7 @@ function renderAgents() {
       select.value = current;
       state = el("span", {}, state, " ", select);
     }
-    return el("tr", { "data-agent": a.id }, el("td", {}, a.id), el("td", {}, state),
+    return el("tr", { "data-agent": a.id }, el("td", {}, a.id), el("td", {}, a.team || "–"), el("td", {}, state),
       el("td", {}, duration(now - a.since)), el("td", {}, a.tasks), el("td", {}, `${a.used}/${a.capacity}`));
   }));
 }
@@ -80,11 +81,31 @@ async function setState(agent, value) {
   } catch (error) { showError(error); }
 }
 
+// What the interval report can be of: the centre, each queue, channel, team and agent.
+function reportChoices(queues, channels) {
+  const teams = [...new Set(wall.agents.map((a) => a.team).filter((t) => t))].sort();
+  const choices = [["overall:", "the centre"],
+    ...queues.map((q) => [`queue:${q}`, `queue ${q}`]), ...channels.map((c) => [`channel:${c}`, `channel ${c}`]),
+    ...teams.map((t) => [`team:${t}`, `team ${t}`]), ...wall.agents.map((a) => [`agent:${a.id}`, `agent ${a.id}`])];
+  const select = $("report-of");
+  const key = choices.map(([v]) => v).join("|");
+  if (select.dataset.key === key) return;
+  const chosen = select.value;
+  select.replaceChildren(...choices.map(([v, label]) => el("option", { value: v }, label)));
+  select.dataset.key = key;
+  select.value = choices.some(([v]) => v === chosen) ? chosen : "overall:";
+}
+
 async function refreshDay() {
   const since = Date.now() / 1000 - 24 * 3600;
+  const [dimension, name] = $("report-of").value.split(/:(.*)/s);
+  const of = `dimension=${dimension}&name=${encodeURIComponent(name || "")}`;
+  $("csv").href = `/api/v1/reports/intervals.csv?${of}&start=${Math.floor(since)}`;
+  // Erlang C staffing exists for the centre, a queue or a channel: it needs the offered load.
+  const staffed = ["overall", "queue", "channel"].includes(dimension);
   const [intervals, staffing] = await Promise.all([
-    api("GET", `/reports/intervals?start=${since}`),
-    api("GET", `/reports/staffing?start=${since}`),
+    api("GET", `/reports/intervals?${of}&start=${since}`),
+    staffed ? api("GET", `/reports/staffing?${of}&start=${since}`) : Promise.resolve([]),
   ]);
   const need = new Map(staffing.map((s) => [s.start, s]));
   $("intervals").replaceChildren(...intervals.slice(-24).reverse().map((r) => {
@@ -140,5 +161,6 @@ function drawBars(canvas, volumes, levels) {
   g.fillText(`volume (max ${top}) · service level (green)`, 4, 12);
 }
 
+$("report-of").addEventListener("change", () => refreshDay().catch(showError));
 $("logout").addEventListener("click", logout);
 start().catch(showError);

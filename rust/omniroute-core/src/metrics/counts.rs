@@ -184,6 +184,27 @@ impl Counts {
     pub fn is_empty(&self) -> bool {
         *self == Self::default()
     }
+
+    /// Adds another span's counters: spans, and dimensions, combine by addition.
+    pub fn add(&mut self, other: &Self) {
+        self.offered = self.offered.wrapping_add(other.offered);
+        self.answered = self.answered.wrapping_add(other.answered);
+        self.answered_within = self.answered_within.wrapping_add(other.answered_within);
+        self.abandoned = self.abandoned.wrapping_add(other.abandoned);
+        self.short_abandoned = self.short_abandoned.wrapping_add(other.short_abandoned);
+        self.abandoned_within = self.abandoned_within.wrapping_add(other.abandoned_within);
+        self.transferred = self.transferred.wrapping_add(other.transferred);
+        self.completed = self.completed.wrapping_add(other.completed);
+        self.dispositions = self.dispositions.wrapping_add(other.dispositions);
+        self.resolved = self.resolved.wrapping_add(other.resolved);
+        self.csat_responses = self.csat_responses.wrapping_add(other.csat_responses);
+        self.answered_wait = self.answered_wait.wrapping_add(other.answered_wait);
+        self.abandoned_wait = self.abandoned_wait.wrapping_add(other.abandoned_wait);
+        self.talk = self.talk.wrapping_add(other.talk);
+        self.hold = self.hold.wrapping_add(other.hold);
+        self.wrap_up = self.wrap_up.wrapping_add(other.wrap_up);
+        self.csat_sum = self.csat_sum.wrapping_add(other.csat_sum);
+    }
 }
 
 /// The signed value of a counter kept as two's-complement bits (the CSAT sum).

@@ -67,6 +67,39 @@ impl WaitHistogram {
         }
     }
 
+    /// Adds another histogram's counts, bucket by bucket (both stay sorted).
+    pub fn merge(&mut self, other: &Self) {
+        if other.buckets.is_empty() {
+            return;
+        }
+        let (mine, theirs) = (&self.buckets, &other.buckets);
+        let mut merged = Vec::with_capacity(mine.len() + theirs.len());
+        let (mut at_mine, mut at_theirs) = (0, 0);
+        loop {
+            let next = match (mine.get(at_mine), theirs.get(at_theirs)) {
+                (Some(&(bucket, count)), Some(&(other_bucket, other_count))) if bucket == other_bucket => {
+                    (at_mine, at_theirs) = (at_mine + 1, at_theirs + 1);
+                    (bucket, count + other_count)
+                }
+                (Some(&pair), Some(&(other_bucket, _))) if pair.0 < other_bucket => {
+                    at_mine += 1;
+                    pair
+                }
+                (Some(&pair), None) => {
+                    at_mine += 1;
+                    pair
+                }
+                (_, Some(&pair)) => {
+                    at_theirs += 1;
+                    pair
+                }
+                (None, None) => break,
+            };
+            merged.push(next);
+        }
+        self.buckets = merged;
+    }
+
     pub fn total(&self) -> u64 {
         self.buckets.iter().map(|&(_, count)| count).sum()
     }
@@ -161,6 +194,19 @@ mod tests {
         assert_eq!(p90, Some(165.0));
         assert_eq!(p99, Some(165.0));
         assert_eq!(histogram.total(), 3);
+    }
+
+    #[test]
+    fn merging_adds_bucket_by_bucket() {
+        let mut left = WaitHistogram::from_sorted(vec![(1, 2), (5, 1), (9, 4)]);
+        left.merge(&WaitHistogram::from_sorted(vec![(0, 1), (5, 2), (7, 1), (12, 3)]));
+        assert_eq!(left, WaitHistogram::from_sorted(vec![(0, 1), (1, 2), (5, 3), (7, 1), (9, 4), (12, 3)]));
+        left.merge(&WaitHistogram::default());
+        assert_eq!(left.total(), 14);
+        let mut empty = WaitHistogram::default();
+        empty.merge(&left);
+        assert_eq!(empty, left);
+        assert!(empty.check().is_ok());
     }
 
     #[test]

@@ -154,6 +154,15 @@ impl SpanWaits {
         }
     }
 
+    /// The histogram of span `span`, left as it is.
+    fn histogram(&self, spans: usize, span: usize) -> WaitHistogram {
+        let held = self.buckets.iter().enumerate().filter_map(|(i, &bucket)| {
+            let count = self.counts[i * spans + span];
+            (count > 0).then_some((bucket, count))
+        });
+        WaitHistogram::from_sorted(held.collect())
+    }
+
     /// The histogram of span `span`, which is then emptied.
     fn take(&mut self, spans: usize, span: usize) -> WaitHistogram {
         self.fresh = false;
@@ -331,6 +340,11 @@ impl LiveFigures {
     /// (0 for a span not wanted).
     pub fn percentiles(&self, dim: DimRef, answered: &[u64], out: &mut [Percentiles]) {
         self.waits.get(dim).percentiles(self.spans, answered, out);
+    }
+
+    /// The answered waits of one span of one dimension.
+    pub fn span_waits(&self, dim: DimRef, span: usize) -> WaitHistogram {
+        self.waits.get(dim).histogram(self.spans, span)
     }
 
     /// Brings the cached wait percentiles of every span of `dim` up to date.

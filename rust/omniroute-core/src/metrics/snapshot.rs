@@ -7,10 +7,12 @@ use serde::{Deserialize, Serialize};
 use super::agent_time::AgentTime;
 use super::agents::AgentTrack;
 use super::aggregator::Aggregator;
+use super::counts::Counts;
 use super::dimension::{DimRef, DimensionKind};
 use super::error::MetricsError;
 use super::event::{check_at, AgentActivity};
-use super::live::{Percentiles, FIRST_WINDOW, INTERVAL, MAX_SPANS, SINCE_START};
+use super::histogram::WaitHistogram;
+use super::live::{Percentiles, FIRST_WINDOW, INTERVAL, MAX_SPANS, PERCENTILES, SINCE_START};
 use super::stats::Stats;
 use super::time::{to_micros, to_seconds, Micros};
 
@@ -304,16 +306,7 @@ impl Aggregator {
         from: f64,
         to: f64,
     ) -> Result<Vec<IntervalStats>, MetricsError> {
-        for (field, value) in [("from", from), ("to", to)] {
-            if value.is_nan() {
-                return Err(MetricsError::InvalidValue {
-                    event: "intervals",
-                    field,
-                    value,
-                    accepted: "a number of seconds, or an infinity for no bound",
-                });
-            }
-        }
+        check_bounds(from, to)?;
         let dim = match self.names(kind) {
             None => DimRef::OVERALL,
             Some(names) => DimRef {
@@ -321,22 +314,58 @@ impl Aggregator {
                 key: names.key(name).ok_or_else(|| MetricsError::UnknownName { kind, name: name.to_owned() })?,
             },
         };
+        Ok(self.each_interval(from, to, |index, current, clock| self.interval_stats(index, current, dim, clock)))
+    }
+
+    /// The fixed intervals of a group of agents (a team), as
+    /// [`Self::intervals`] gives one agent's: their counts, waits and agent
+    /// time added up, and every figure derived from the sums (a ratio of
+    /// sums, not an average of ratios). An agent never seen in an event
+    /// adds nothing; a name given twice counts once.
+    pub fn group_intervals(&self, agents: &[&str], from: f64, to: f64) -> Result<Vec<IntervalStats>, MetricsError> {
+        check_bounds(from, to)?;
+        let mut keys: Vec<u32> = agents.iter().filter_map(|name| self.agent_names.key(name)).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        Ok(self.each_interval(from, to, |index, current, clock| {
+            let mut counts = Counts::default();
+            let mut waits = WaitHistogram::default();
+            let mut time = AgentTime::default();
+            for &key in &keys {
+                let dim = DimRef::agent(key);
+                if index == current {
+                    counts.add(&self.live.counts(dim, INTERVAL));
+                    waits.merge(&self.live.span_waits(dim, INTERVAL));
+                    time.add(&self.agents.track(key).time.interval_time(clock));
+                } else if let Some(entry) = self.intervals.closed(index).and_then(|closed| closed.entry(dim)) {
+                    counts.add(&entry.tally.counts);
+                    waits.merge(&entry.tally.waits);
+                    time.add(&entry.agent_time);
+                }
+            }
+            Stats::compute(&counts, waits.percentiles(PERCENTILES), &time)
+        }))
+    }
+
+    /// Each retained interval whose start lies in `[from, to)` seconds, with
+    /// the figures `stats(index, current index, clock)` gives it.
+    fn each_interval(&self, from: f64, to: f64, stats: impl Fn(i64, i64, Micros) -> Stats) -> Vec<IntervalStats> {
         let (Some(current), Some(oldest), Some(clock)) =
             (self.intervals.current_index(), self.intervals.oldest_reported(), self.clock)
         else {
-            return Ok(Vec::new());
+            return Vec::new();
         };
         let length = f64::from(self.config.interval_seconds);
         // Index i starts at i * length: from <= i * length < to.
         let clamp = |index: f64| index.clamp(oldest as f64, (current + 1) as f64) as i64;
         let first = clamp((from / length).ceil());
         let end = clamp((to / length).ceil());
-        Ok((first..end)
+        (first..end)
             .map(|index| IntervalStats {
                 start: to_seconds(self.intervals.start_of(index)),
-                stats: self.interval_stats(index, current, dim, clock.micros),
+                stats: stats(index, current, clock.micros),
             })
-            .collect())
+            .collect()
     }
 
     fn interval_stats(&self, index: i64, current: i64, dim: DimRef, clock: Micros) -> Stats {
@@ -355,10 +384,24 @@ impl Aggregator {
             return Stats::compute(&counts, percentiles[INTERVAL], &time);
         }
         self.intervals.closed(index).and_then(|closed| closed.entry(dim)).map_or_else(Stats::default, |entry| {
-            let [p50, p90, p99] = entry.tally.waits.percentiles(super::live::PERCENTILES);
+            let [p50, p90, p99] = entry.tally.waits.percentiles(PERCENTILES);
             Stats::compute(&entry.tally.counts, [p50, p90, p99], &entry.agent_time)
         })
     }
+}
+
+fn check_bounds(from: f64, to: f64) -> Result<(), MetricsError> {
+    for (field, value) in [("from", from), ("to", to)] {
+        if value.is_nan() {
+            return Err(MetricsError::InvalidValue {
+                event: "intervals",
+                field,
+                value,
+                accepted: "a number of seconds, or an infinity for no bound",
+            });
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -393,6 +436,46 @@ mod tests {
         assert_eq!(scoped.overall, full.overall);
         assert_eq!(scoped.queues, full.queues);
         assert_eq!(SnapshotScope::default(), SnapshotScope::ALL);
+    }
+
+    #[test]
+    fn a_team_sums_its_agents_and_derives_its_figures_from_the_sums() {
+        let config = MetricsConfig { interval_seconds: 60, ..MetricsConfig::default() };
+        let mut agg = Aggregator::new(config).unwrap();
+        let (queue, channel) = (agg.queue_key("billing"), agg.channel_key("chat"));
+        let (ann, bob, cat) = (agg.agent_key("ann"), agg.agent_key("bob"), agg.agent_key("cat"));
+        let mut events = Vec::new();
+        // Interval 0 (closed by the end): ann answers after 5 s, bob after 40 s.
+        // Interval 1 (current): ann answers one after 10 s; cat (not in the team) one after 2 s.
+        for (task, agent, at, wait, talk) in
+            [(1, ann, 10.0, 5.0, 20.0), (2, bob, 50.0, 40.0, 5.0), (3, ann, 70.0, 10.0, 8.0), (4, cat, 75.0, 2.0, 1.0)]
+        {
+            events.push(MetricEvent::AgentState { at: at - wait, agent, state: AgentActivity::Available });
+            events.push(MetricEvent::Arrived { at: at - wait, task, queue, channel });
+            events.push(MetricEvent::Answered { at, task, queue, channel, agent, wait });
+            events.push(MetricEvent::Talk { at: at + 1.0, task, queue, channel, agent, seconds: talk });
+            events.push(MetricEvent::Completed { at: at + 1.0, task, queue, channel, agent });
+        }
+        events.sort_by(|a, b| a.at().total_cmp(&b.at()));
+        agg.record_batch(&events).unwrap();
+        let team = agg.group_intervals(&["ann", "bob", "ann", "nobody"], 0.0, f64::INFINITY).unwrap();
+        assert_eq!(team.len(), 2);
+        let [first, second] = [&team[0].stats, &team[1].stats];
+        assert_eq!((first.answered, first.completed), (2, 2));
+        assert_eq!(first.asa, Some(22.5), "(5 + 40) / 2, a ratio of the sums");
+        assert_eq!(first.average_talk, Some(12.5));
+        assert_eq!((second.answered, second.asa), (1, Some(10.0)), "cat's answer is not the team's");
+        // One agent's group is that agent's own report, percentiles included.
+        for name in ["ann", "bob"] {
+            let alone = agg.group_intervals(&[name], 0.0, f64::INFINITY).unwrap();
+            assert_eq!(alone, agg.intervals(DimensionKind::Agent, name, 0.0, f64::INFINITY).unwrap(), "{name}");
+        }
+        // The agents' time adds up too.
+        let time = |name| agg.intervals(DimensionKind::Agent, name, 0.0, 60.0).unwrap()[0].stats.logged_in_seconds;
+        assert!((first.logged_in_seconds - (time("ann") + time("bob"))).abs() < 1e-9);
+        assert!(first.logged_in_seconds > 0.0);
+        assert!(agg.group_intervals(&[], 0.0, f64::NAN).is_err());
+        assert!(agg.group_intervals(&[], 0.0, 1e9).unwrap().iter().all(|i| i.stats.answered == 0));
     }
 
     #[test]

@@ -192,6 +192,10 @@ pub struct AgentConfig {
     /// Whether the agent starts available (otherwise offline).
     #[serde(default = "default_true")]
     pub available: bool,
+    /// The team the agent reports in (routing does not look at it). Last,
+    /// and defaulted, so snapshots written before it still read.
+    #[serde(default)]
+    pub team: Option<String>,
 }
 
 impl AgentConfig {
@@ -204,6 +208,26 @@ impl AgentConfig {
             skills: BTreeMap::new(),
             queues: BTreeMap::new(),
             available: true,
+            team: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_agent_written_before_teams_reads_with_no_team() {
+        // Engine snapshots encode structs as arrays: one written before
+        // `team` existed has five elements.
+        let old =
+            rmp_serde::to_vec(&("ann", 60_u32, BTreeMap::<String, u8>::new(), BTreeMap::<String, i32>::new(), true))
+                .unwrap();
+        let agent: AgentConfig = rmp_serde::from_slice(&old).unwrap();
+        assert_eq!(agent, AgentConfig::named("ann"));
+        let with_team = AgentConfig { team: Some("care".into()), ..AgentConfig::named("bob") };
+        let back: AgentConfig = rmp_serde::from_slice(&rmp_serde::to_vec(&with_team).unwrap()).unwrap();
+        assert_eq!(back, with_team);
     }
 }

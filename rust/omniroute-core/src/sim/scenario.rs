@@ -364,6 +364,7 @@ impl Scenario {
                     skills: g.skills.clone(),
                     queues: g.queues.clone(),
                     available: false,
+                    team: None,
                 });
             }
         }
