@@ -914,3 +914,40 @@ def test_an_agent_holds_a_customer_and_consults_a_colleague(served: Served) -> N
         figures = sue.get("/figures").json()
         assert figures["channels"]["chat"]["average_hold"] > 0
         assert ann_client.post("/agents/ann/wrap-up/end").status_code == 204
+
+
+def test_a_conversation_across_channels_is_read_and_closed(served: Served) -> None:
+    with (
+        served.client(token=served.tokens["channel"]) as channel,
+        served.login("ann") as ann,
+        served.login("bob") as bob,
+        served.login("sue") as sue,
+    ):
+        assert sue.put("/agents/ann/state", json={"state": "available"}).status_code == 204
+        mail = new_contact(channel, "conv@example.com", channel="email")
+        chat = new_contact(channel, "conv@example.com")
+        assert chat["conversation"] == mail["conversation"]
+        detail = ann.get(f"/conversations/{chat['conversation']}").json()
+        assert [i["channel"] for i in detail["interactions"]] == ["email", "chat"]
+        assert [m["body"] for m in detail["messages"]] == [
+            "Hello from conv@example.com on email",
+            "Hello from conv@example.com on chat",
+        ]
+        assert detail["conversation"]["closed_at"] is None
+        offer = offer_for(ann, mail["interaction"])
+        assert ann.post(f"/offers/{offer['offer']}/accept").status_code == 204
+        # bob has no work in it; ann has.
+        assert bob.post(f"/conversations/{chat['conversation']}/close").status_code == 403
+        assert ann.post(f"/conversations/{chat['conversation']}/close").status_code == 204
+        assert ann.get(f"/conversations/{chat['conversation']}").json()["conversation"]["closed_at"] is not None
+        later = new_contact(channel, "conv@example.com", channel="email")
+        assert later["conversation"] != chat["conversation"]
+        assert later["customer"] == chat["customer"]
+        missing = sue.get("/conversations/nope")
+        assert missing.status_code == 404
+        assert missing.json()["detail"] == "conversation: no conversation 'nope'"
+        assert ann.post(f"/tasks/{mail['interaction']}/complete", json={}).status_code == 204
+        assert ann.post("/agents/ann/wrap-up/end").status_code == 204
+        for task in (chat["interaction"], later["interaction"]):
+            reply = sue.post(f"/tasks/{task}/cancel", json={"status": "cancelled"})
+            assert reply.status_code in (204, 409), reply.text  # 409: ann took it meanwhile

@@ -97,6 +97,7 @@ from omniroute.runtime.events import (
 from omniroute.store import (
     Attachment,
     Conversation,
+    ConversationDetail,
     Customer,
     CustomerContext,
     EngineSnapshot,
@@ -1607,6 +1608,11 @@ class Runtime:
             return r.messages(interaction)
 
         return await self._read(read)
+
+    async def conversation(self, conversation: str) -> ConversationDetail:
+        """A conversation with its interactions on every channel and its messages."""
+        _check_strings(conversation=conversation)
+        return await self._read(lambda r: r.conversation_detail(conversation))
 
     async def interaction_context(self, interaction: str) -> CustomerContext:
         """The context of an interaction's customer, in one read (an offer's)."""

@@ -64,7 +64,17 @@ from omniroute.server.views import (
     figures,
     interval_row,
 )
-from omniroute.store import ApiToken, Customer, CustomerContext, Interaction, Merge, Message, Note, User
+from omniroute.store import (
+    ApiToken,
+    ConversationDetail,
+    Customer,
+    CustomerContext,
+    Interaction,
+    Merge,
+    Message,
+    Note,
+    User,
+)
 from omniroute.wfm.erlang import ErlangC
 
 __all__ = ["ROUTES", "SESSION_COOKIE", "Server"]
@@ -286,6 +296,32 @@ async def explain(server: ServerDep, interaction_id: FromPath[str]) -> Explanati
 
 
 # ----- customers -----
+
+
+@get("/conversations/{conversation_id:str}", opt=_scope("interactions:read"), tags=["interactions"])
+async def get_conversation(server: ServerDep, conversation_id: FromPath[str]) -> ConversationDetail:
+    """A conversation: its interactions on every channel and its messages, oldest first."""
+    return await server.runtime.conversation(conversation_id)
+
+
+@post(
+    "/conversations/{conversation_id:str}/close",
+    opt=_scope("interactions:write"),
+    tags=["interactions"],
+    status_code=HTTP_204_NO_CONTENT,
+)
+async def close_conversation(
+    server: ServerDep, principal: PrincipalDep, conversation_id: FromPath[str]
+) -> None:
+    """Close a conversation: the customer's next contact starts a new one. An
+    agent closes only a conversation it has worked in."""
+    if principal.own_only:
+        detail = await server.runtime.conversation(conversation_id)
+        if not any(i.agent == principal.agent for i in detail.interactions):
+            raise PermissionDeniedException(
+                f"conversation {conversation_id!r}: agent {principal.agent!r} has no work in it"
+            )
+    await server.runtime.close_conversation(conversation_id)
 
 
 @get("/customers/{customer_id:str}", opt=_scope("customers:read"), tags=["customers"])
@@ -976,6 +1012,8 @@ ROUTES = [
     add_message,
     add_interaction_note,
     explain,
+    get_conversation,
+    close_conversation,
     get_customer,
     find_customer,
     get_context,

@@ -10,6 +10,7 @@ __all__ = [
     "ApiToken",
     "Attachment",
     "Conversation",
+    "ConversationDetail",
     "Customer",
     "CustomerContext",
     "Direction",
@@ -225,6 +226,15 @@ class CustomerContext(_Record, frozen=True, kw_only=True):
     transcript: list[Message]
     last_agent: str | None
     customer_notes: list[Note]
+
+
+class ConversationDetail(_Record, frozen=True, kw_only=True):
+    """One conversation: its interactions on every channel and its messages,
+    each oldest first."""
+
+    conversation: Conversation
+    interactions: list[Interaction]
+    messages: list[Message]
 
 
 # What a person may do on the server (``docs/server.md``): an agent works its

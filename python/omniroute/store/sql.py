@@ -25,6 +25,7 @@ from omniroute.store.records import (
     ApiToken,
     Attachment,
     Conversation,
+    ConversationDetail,
     Customer,
     CustomerContext,
     EngineSnapshot,
@@ -366,6 +367,19 @@ class Reader:
         if row is None:
             raise UnknownIdError(f"conversation: no conversation {conversation_id!r}")
         return _conversation(row)
+
+    def conversation_detail(self, conversation_id: str) -> ConversationDetail:
+        conversation = self.conversation(conversation_id)
+        interactions = [
+            _interaction(row)
+            for row in self._all(
+                f"SELECT {_INTERACTION_COLUMNS} FROM interactions WHERE conversation_id = ? "
+                "ORDER BY created_at, id",
+                (conversation_id,),
+            )
+        ]
+        messages = self._records(_MESSAGES, "conversation_id = ? ORDER BY at, id", (conversation_id,))
+        return ConversationDetail(conversation=conversation, interactions=interactions, messages=messages)
 
     def last_agents(self, customer_ids: Iterable[str]) -> dict[str, str]:
         """The agent who last answered each customer, on any channel."""
