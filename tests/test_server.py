@@ -939,7 +939,8 @@ def test_a_conversation_across_channels_is_read_and_closed(served: Served) -> No
         # bob has no work in it; ann has.
         assert bob.post(f"/conversations/{chat['conversation']}/close").status_code == 403
         assert ann.post(f"/conversations/{chat['conversation']}/close").status_code == 204
-        assert ann.get(f"/conversations/{chat['conversation']}").json()["conversation"]["closed_at"] is not None
+        closed = ann.get(f"/conversations/{chat['conversation']}").json()["conversation"]
+        assert closed["closed_at"] is not None
         later = new_contact(channel, "conv@example.com", channel="email")
         assert later["conversation"] != chat["conversation"]
         assert later["customer"] == chat["customer"]
