@@ -620,6 +620,48 @@ async def test_a_transfer_on_hold_ends_the_hold_and_consults_reach_the_log(store
         assert len([e for e in await rt.events(0, limit=10_000) if e.type == "consult_sent"]) == 1
 
 
+@pytest.mark.anyio
+async def test_a_message_given_an_id_is_stored_once_however_often_it_is_delivered(store_url: str) -> None:
+    clock = ManualClock(T0)
+    async with running(store_url, clock) as rt:
+        ack = await rt.create_interaction(
+            new("chat", "support", id="sms-1", message=MessageIn(body="Hi", id="provider-1"))
+        )
+        again = await rt.create_interaction(
+            new("chat", "support", id="sms-1", message=MessageIn(body="Hi", id="provider-1"))
+        )
+        assert not again.created
+        assert (
+            await rt.add_message(ack.interaction, MessageIn(body="Still there?", id="provider-2"))
+            == "provider-2"
+        )
+        # Retried deliveries, one after another and several in one batch: one message each.
+        assert (
+            await rt.add_message(ack.interaction, MessageIn(body="Still there?", id="provider-2"))
+            == "provider-2"
+        )
+        results = await in_one_batch(
+            rt,
+            lambda: rt.add_message(ack.interaction, MessageIn(body="Hello?", id="provider-3")),
+            lambda: rt.add_message(ack.interaction, MessageIn(body="Hello?", id="provider-3")),
+        )
+        assert results == ["provider-3", "provider-3"]
+        messages = await rt.messages(ack.interaction)
+        assert [(m.id, m.body) for m in messages] == [
+            ("provider-1", "Hi"),
+            ("provider-2", "Still there?"),
+            ("provider-3", "Hello?"),
+        ]
+        # An id already used elsewhere is refused, naming it, and stores nothing.
+        other = await rt.create_interaction(new("email", "support"))
+        with pytest.raises(InvalidInputError, match=r"message\.id: 'provider-2' is a message of interaction"):
+            await rt.add_message(other.interaction, MessageIn(body="x", id="provider-2"))
+        with pytest.raises(InvalidInputError, match=r"message\.id: 'provider-1' is a message of interaction"):
+            await rt.create_interaction(new("chat", "support", message=MessageIn(body="x", id="provider-1")))
+        assert len(await rt.messages(other.interaction)) == 0
+        rt.check_invariants()
+
+
 @SQLITE_ONLY
 @pytest.mark.anyio
 async def test_an_agent_away_gets_nothing_and_gets_work_on_return(store_url: str) -> None:

@@ -43,6 +43,9 @@ class AttachmentIn(_In, frozen=True):
 
 class MessageIn(_In, frozen=True):
     body: str
+    # Give an id to make storing idempotent (a channel's retried delivery):
+    # the same id again on the same interaction is acknowledged, not stored twice.
+    id: Name | None = None
     direction: Literal["inbound", "outbound", "internal"] = "inbound"
     # The agent's id for outbound and internal messages; the customer when omitted on inbound.
     author: Name | None = None

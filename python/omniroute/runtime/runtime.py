@@ -624,9 +624,12 @@ class Runtime:
         refused fall with it; what accepted calls do once accepted is done."""
         for dependent, creator in batch.depends:
             if not _stands(creator) and dependent.error is None:
-                dependent.error = UnknownIdError(
-                    f"interaction: {creator.args['id']!r} was not created ({creator.error})"
+                what = (
+                    f"interaction: {creator.args['id']!r} was not created"
+                    if creator.kind == "create"
+                    else "message.id: the call that stored this message first was refused"
                 )
+                dependent.error = UnknownIdError(f"{what} ({creator.error})")
                 dependent.engine_required = True
         for c, then in batch.on_stand:
             if _stands(c):
@@ -726,6 +729,13 @@ class Runtime:
                 if owner not in owners:
                     owners.append(owner)
         # Everything that can refuse the call comes before anything is made.
+        if new.message is not None and new.message.id is not None:
+            known_message = self._known_message(w, batch, new.message.id, c)
+            if known_message is not None:
+                raise InvalidInputError(
+                    f"message.id: {new.message.id!r} is a message of interaction "
+                    f"{known_message.interaction_id!r} already"
+                )
         named = None
         if new.conversation is not None:
             named = self._named_conversation(w, batch, new.conversation, owners, c)
@@ -835,7 +845,7 @@ class Runtime:
         self, batch: _Batch, c: _Command, interaction: Interaction, message: MessageIn, *, author_default: str
     ) -> Message:
         record = Message(
-            id=new_id(),
+            id=message.id or new_id(),
             interaction_id=interaction.id,
             conversation_id=interaction.conversation_id,
             at=batch.now,
@@ -871,9 +881,27 @@ class Runtime:
             return batch.stored_interactions[iid]
         return w.interaction(iid)  # raises UnknownIdError naming it
 
+    def _known_message(self, w: Writer, batch: _Batch, message_id: str, user: _Command) -> Message | None:
+        """The message of this id, stored or made in this batch (``user`` then
+        stands or falls with the call that made it)."""
+        for maker, made, _ in batch.messages:
+            if made.id == message_id:
+                batch.depends.append((user, maker))
+                return made
+        return w.message(message_id)
+
     def _prepare_message(self, w: Writer, batch: _Batch, c: _Command) -> None:
         interaction = self._interaction(w, batch, c.args["interaction"], c)
         message: MessageIn = c.args["message"]
+        if message.id is not None:
+            earlier = self._known_message(w, batch, message.id, c)
+            if earlier is not None:
+                if earlier.interaction_id != interaction.id:
+                    raise InvalidInputError(
+                        f"message.id: {message.id!r} is a message of interaction {earlier.interaction_id!r}"
+                    )
+                c.result = earlier.id  # a retried delivery: stored once
+                return
         if message.direction == "inbound" and c.args["revealed"]:
             # The customer may reveal who else they are (an e-mail typed in
             # a chat): known identities merge the records, new ones join.

@@ -481,6 +481,10 @@ class Reader:
             row = self._one(f"SELECT COUNT(*) FROM {table}")
         return int(row[0])
 
+    def message(self, message_id: str) -> Message | None:
+        row = self._one(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message_id,))
+        return _message(row) if row is not None else None
+
     def messages(self, interaction_id: str) -> list[Message]:
         rows = self._all(
             f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE interaction_id = ? ORDER BY at, id",
