@@ -18,11 +18,17 @@ $(VENV)/.ready: pyproject.toml
 
 venv: $(VENV)/.ready ## create the virtualenv with maturin
 
-develop: venv ## build the Rust extension (debug) and install omniroute with the dev tools
+# The first-party channel plugins, and the example third-party plugin the tests discover
+# (installed as built, not editable: `make develop` again after changing one).
+PLUGINS := plugins/omniroute-webhook examples/omniroute-example
+
+develop: venv ## build the Rust extension (debug) and install omniroute with the dev tools and the plugins
 	maturin develop --quiet --extras dev
+	$(PY) -m pip install --quiet --no-deps --force-reinstall $(PLUGINS)
 
 develop-release: venv ## build the Rust extension optimised (for benchmarks and the demo)
 	maturin develop --quiet --release --extras dev
+	$(PY) -m pip install --quiet --no-deps --force-reinstall $(PLUGINS)
 
 run: develop-release ## set up and run the demo centre (omniroute serve --demo on SQLite) at http://127.0.0.1:8400
 	omniroute serve --demo --store sqlite:///demo.db
@@ -30,8 +36,8 @@ run: develop-release ## set up and run the demo centre (omniroute serve --demo o
 lint: develop ## rustfmt, clippy, ruff, mypy strict, stubtest
 	cargo fmt --all -- --check
 	cargo clippy --all-targets --locked -- -D warnings
-	ruff check python tests benches
-	ruff format --check python tests benches
+	ruff check python tests benches plugins examples
+	ruff format --check python tests benches plugins examples
 	mypy
 	python -m mypy.stubtest omniroute._rust --allowlist stubtest-allowlist.txt
 
@@ -47,8 +53,8 @@ test: lint rust-test py-test ## everything CI runs
 
 fmt: venv ## format Rust and Python
 	cargo fmt --all
-	ruff format python tests benches
-	ruff check --fix python tests benches
+	ruff format python tests benches plugins examples
+	ruff check --fix python tests benches plugins examples
 
 bench: develop-release ## benchmarks: pytest-benchmark (through Python) and Criterion (core)
 	pytest -q -s -p no:cacheprovider benches --benchmark-only --benchmark-columns=min,median,mean,ops,rounds

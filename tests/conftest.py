@@ -12,6 +12,9 @@ import omniroute as o
 import pg
 from omniroute.store import SqlStore, open_store
 
+# The fixtures omniroute ships for plugin authors, used by omniroute's own tests too.
+pytest_plugins = ["omniroute.testing"]
+
 
 def channels() -> list[o.ChannelConfig]:
     """A call fills an agent; up to three chats; e-mail is interruptible."""

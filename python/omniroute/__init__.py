@@ -15,6 +15,7 @@ from omniroute.errors import (
     SnapshotError,
     UnknownIdError,
 )
+from omniroute.hookspecs import hookimpl
 from omniroute.metrics import Metrics, MetricsConfig, MetricsSnapshot
 from omniroute.model import *  # noqa: F403 -- the model's __all__ is the public vocabulary
 from omniroute.model import __all__ as _model_all
@@ -39,6 +40,7 @@ __all__ = [
     "SnapshotError",
     "UnknownIdError",
     "format_condition",
+    "hookimpl",
     "load_config",
     "parse_condition",
     "parse_config",

@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     _add_run(sub)
     _add_serve(sub)
+    _add_plugins(sub)
     _add_users(sub)
     _add_tokens(sub)
     _add_export(sub)
@@ -50,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         return _failing(_run, args)
     if args.command == "serve":
         return _failing(_serve, args)
+    if args.command == "plugins":
+        return _failing(_plugins, args)
     if args.command == "users":
         return _failing(_users, args)
     if args.command == "tokens":
@@ -307,6 +310,10 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         action="store_true",
         help="a demo centre that runs by itself: simulated customers and agents, logins for people",
     )
+    r.add_argument(
+        "--connectors",
+        help="channel connectors to run (TOML, [[connector]] tables; docs/plugins.md)",
+    )
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -324,7 +331,55 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         ready_file=args.ready_file,
         session_seconds=args.session_hours * 3600,
+        connectors_path=args.connectors,
     )
+    return 0
+
+
+def _add_plugins(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "plugins",
+        help="the plugins omniroute loads: built-in and installed, with versions and hooks",
+        description="Lists every active plugin (OMNIROUTE_LOAD_PLUGINS and OMNIROUTE_DISABLE_PLUGINS "
+        "choose which), then the channel kinds and dialer modes they register.",
+    )
+    p.add_argument("--json", action="store_true", help="one JSON document instead of a table")
+
+
+def _plugins(args: argparse.Namespace) -> int:
+    import json
+
+    from omniroute.plugins import Plugins
+
+    plugins = Plugins()
+    infos = plugins.describe()
+    kinds = plugins.channel_kinds()
+    modes = plugins.dialer_modes()
+    if args.json:
+        document = {
+            "plugins": [
+                {
+                    "name": i.name,
+                    "distribution": i.distribution,
+                    "version": i.version,
+                    "built_in": i.built_in,
+                    "hooks": list(i.hooks),
+                }
+                for i in infos
+            ],
+            "channel_kinds": {name: kind.description for name, kind in sorted(kinds.items())},
+            "dialer_modes": {name: mode.description for name, mode in sorted(modes.items())},
+        }
+        print(json.dumps(document, indent=2))
+        return 0
+    for i in infos:
+        origin = "built-in" if i.built_in else f"{i.distribution or '?'} {i.version or ''}".strip()
+        print(f"{i.name:<24} {origin:<32} {', '.join(i.hooks)}")
+    print()
+    for name, kind in sorted(kinds.items()):
+        print(f"channel kind {name}: {kind.description}")
+    for name, mode in sorted(modes.items()):
+        print(f"dialer mode {name}: {mode.description}")
     return 0
 
 

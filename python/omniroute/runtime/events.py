@@ -13,6 +13,7 @@ from omniroute.store.records import (
     Attachment,
     Conversation,
     Customer,
+    Delivery,
     IdentityRecord,
     Interaction,
     Merge,
@@ -29,6 +30,7 @@ __all__ = [
     "ConversationOpened",
     "CustomerCreated",
     "CustomersMerged",
+    "DeliveryUpdated",
     "Envelope",
     "EventData",
     "IdentityAdded",
@@ -120,6 +122,13 @@ class TaskResumed(_RuntimeEvent, tag="task_resumed", frozen=True):
     seconds: float
 
 
+class DeliveryUpdated(_RuntimeEvent, tag="delivery_updated", frozen=True):
+    """A channel reported how far an outbound message got (sent, delivered, read, failed)."""
+
+    delivery: Delivery
+    interaction: str
+
+
 class ConsultSent(_RuntimeEvent, tag="consult_sent", frozen=True):
     """An agent's message to a colleague (internal chat), about a task or not."""
 
@@ -145,6 +154,7 @@ RuntimeEvent = (
     | TaskHeld
     | TaskResumed
     | ConsultSent
+    | DeliveryUpdated
 )
 EventData = Output | RuntimeEvent
 

@@ -80,6 +80,7 @@ from omniroute.runtime.events import (
     ConversationOpened,
     CustomerCreated,
     CustomersMerged,
+    DeliveryUpdated,
     Envelope,
     EventData,
     IdentityAdded,
@@ -100,6 +101,7 @@ from omniroute.store import (
     ConversationDetail,
     Customer,
     CustomerContext,
+    Delivery,
     EngineSnapshot,
     IdentityRecord,
     Interaction,
@@ -112,6 +114,7 @@ from omniroute.store import (
     SqlStore,
     Writer,
 )
+from omniroute.store.records import DELIVERY_ORDER, DeliveryStatus
 from omniroute.store.sql import StoreError
 
 __all__ = ["Runtime", "RuntimeClosedError"]
@@ -1070,6 +1073,30 @@ class Runtime:
         batch.emit(consult, [c])
         c.result = consult
 
+    def _prepare_delivery(self, w: Writer, batch: _Batch, c: _Command) -> None:
+        update: Delivery = c.args["delivery"]
+        cursor: tuple[str, int] | None = c.args["cursor"]
+        message = self._known_message(w, batch, update.message_id, c)
+        if message is None:
+            raise UnknownIdError(f"message_id: no message {update.message_id!r}")
+        current = w.delivery(update.message_id)
+        changed = current is None or DELIVERY_ORDER[update.status] > DELIVERY_ORDER[current.status]
+        if current is not None and update.provider_id is None and current.provider_id is not None:
+            update = msgspec.structs.replace(update, provider_id=current.provider_id)
+        c.result = update if changed else current
+        if changed:
+            batch.emit(
+                DeliveryUpdated(at=batch.now, delivery=update, interaction=message.interaction_id), [c]
+            )
+
+        def stored(_: _Batch) -> None:
+            if changed:
+                w.put_delivery(update)
+            if cursor is not None:
+                w.save_channel_cursor(*cursor)
+
+        batch.on_stand.append((c, stored))
+
     def _prepare_engine(self, w: Writer, batch: _Batch, c: _Command) -> None:
         """A call that is one engine input, checked when it was made."""
         batch.add_input(c, c.args["input"])
@@ -1565,6 +1592,58 @@ class Runtime:
             _Command("consult", {"sender": sender, "to": to, "body": body, "task": task})
         )
 
+    async def record_delivery(
+        self,
+        message_id: str,
+        *,
+        channel: str,
+        status: DeliveryStatus,
+        provider_id: str | None = None,
+        detail: str | None = None,
+        cursor: tuple[str, int] | None = None,
+    ) -> Delivery:
+        """A channel's report on an outbound message. A status only moves
+        forward (queued, sent, delivered, read; or failed): a repeated or
+        late report changes nothing and returns the delivery as it stands.
+        ``cursor`` (a channel host's name and an event seq) is saved with it."""
+        _check_strings(message_id=message_id, channel=channel)
+        _check_strings(optional=True, provider_id=provider_id, detail=detail)
+        if status not in DELIVERY_ORDER:
+            raise InvalidInputError(f"status: {status!r} is not one of {', '.join(DELIVERY_ORDER)}")
+        update = Delivery(
+            message_id=message_id,
+            channel=channel,
+            status=status,
+            updated_at=self.clock.now(),
+            provider_id=provider_id,
+            detail=detail[:1000] if detail is not None else None,
+        )
+        return await self._submit(  # type: ignore[no-any-return]
+            _Command("delivery", {"delivery": update, "cursor": cursor})
+        )
+
+    async def delivery(self, message_id: str) -> Delivery | None:
+        """An outbound message's delivery as its channel last reported it (None: not taken yet)."""
+        return await self._read(lambda r: r.delivery(message_id))
+
+    async def delivery_by_provider_id(self, channel: str, provider_id: str) -> Delivery | None:
+        """The delivery a provider's own message id belongs to (its status callbacks name it so)."""
+        return await self._read(lambda r: r.delivery_by_provider_id(channel, provider_id))
+
+    async def channel_cursor(self, name: str) -> int:
+        return await self._read(lambda r: r.channel_cursor(name))
+
+    async def live_interaction(self, customer: str, channel: str) -> Interaction | None:
+        """The customer's newest interaction on a channel still waiting, offered or assigned."""
+        return await self._read(lambda r: r.live_interaction(customer, channel))
+
+    async def message(self, message_id: str) -> Message | None:
+        return await self._read(lambda r: r.message(message_id))
+
+    async def identities(self, customer: str) -> list[IdentityRecord]:
+        """Every identity of a customer (how a channel reaches them)."""
+        return await self._read(lambda r: r.identities(customer))
+
     async def end_wrap_up(self, agent: str) -> None:
         await self._submit(_Command("engine", {"input": _validated(EndWrapUp(agent=agent), EndWrapUp)}))
 
@@ -1811,6 +1890,7 @@ _SUBJECTS: dict[type, Callable[[Any], str]] = {
     MergeUndone: lambda d: d.merge.survivor,
     ConfigApplied: lambda d: "config",
     ConsultSent: attrgetter("to"),
+    DeliveryUpdated: attrgetter("interaction"),
     AgentStateChanged: attrgetter("agent"),
     AgentLoad: attrgetter("agent"),
 }

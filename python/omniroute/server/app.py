@@ -25,6 +25,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 
 from omniroute import __version__
+from omniroute.channels import ChannelConnector, ChannelHost
 from omniroute.errors import (
     OmnirouteError,
     kind_of,
@@ -108,10 +109,14 @@ def create_app(
     session_seconds: float = 8 * 3600.0,
     on_ready: Callable[[Runtime], None] | None = None,
     background: Callable[[Runtime], Coroutine[Any, Any, None]] | None = None,
+    connectors: list[ChannelConnector] | None = None,
 ) -> Litestar:
     """The server on the store at ``store_url``: the runtime starts with the
     application (recovering what the store holds) and stops with it;
-    ``background`` runs beside it (the demo's customers and agents)."""
+    ``background`` runs beside it (the demo's customers and agents), and so
+    do the channel ``connectors``, whose webhooks are mounted under
+    ``/api/v1/channels/{channel}``."""
+    channels = list(connectors or [])
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -120,6 +125,9 @@ def create_app(
             server = Server(runtime, Access(store, session_seconds=session_seconds), started=time.time())
             app.state.server = server
             tg.start_soon(server.dispatcher.run)
+            if channels:
+                host = ChannelHost(runtime, channels)
+                await tg.start(host.run)
             if on_ready is not None:
                 on_ready(runtime)
             if background is not None:
@@ -131,9 +139,20 @@ def create_app(
                 tg.cancel_scope.cancel()
 
     api = Router(path=API_PREFIX, route_handlers=ROUTES)
+    # A channel's webhooks are public: each checks its caller itself (a signature).
+    webhooks = [
+        Router(
+            path=f"{API_PREFIX}/channels/{c.setup.channel}",
+            route_handlers=c.routes(),
+            opt={"public": True},
+            tags=[f"channel {c.setup.channel}"],
+        )
+        for c in channels
+        if c.routes()
+    ]
     static = create_static_files_router(path="/static", directories=[STATIC], opt={"public": True})
     return Litestar(
-        route_handlers=[api, static, *PAGES],
+        route_handlers=[api, *webhooks, static, *PAGES],
         lifespan=[lifespan],
         guards=[authorize],
         dependencies={

@@ -14,11 +14,14 @@ from types import FrameType
 import uvicorn
 import uvloop
 
+from omniroute.channels import ChannelConnector, build_connectors, load_setups
 from omniroute.config import load_config
+from omniroute.plugins import Plugins
 from omniroute.runtime.api import RuntimeSettings
 from omniroute.runtime.runtime import Runtime
 from omniroute.runtime.service import tune_gc
 from omniroute.server.app import create_app
+from omniroute.store import open_store
 
 __all__ = ["serve"]
 
@@ -44,6 +47,7 @@ def serve(
     settings: RuntimeSettings | None = None,
     session_seconds: float = 8 * 3600.0,
     demo: bool = False,
+    connectors_path: str | None = None,
 ) -> None:
     """Recover the engine from the store and serve HTTP until SIGTERM or
     SIGINT; then stop cleanly (calls in flight stored, a snapshot taken)."""
@@ -51,7 +55,6 @@ def serve(
     background = None
     if demo:
         from omniroute.server.demo import DEMO_PASSWORD, DEMO_USERS, Demo, demo_config, demo_users
-        from omniroute.store import open_store
 
         config = config or demo_config()
         with open_store(store_url) as store:
@@ -62,6 +65,16 @@ def serve(
 
         logins = ", ".join(f"{name} ({role})" for name, role, _ in DEMO_USERS)
         sys.stderr.write(f"omniroute: demo: log in as {logins}; password {DEMO_PASSWORD!r}\n")
+
+    connectors: list[ChannelConnector] = []
+    if connectors_path is not None:
+        # Checked before anything starts: a wrong kind, channel or option is named now.
+        kinds = Plugins().channel_kinds()
+        known = config
+        if known is None:
+            with open_store(store_url) as store, store.read() as r:
+                known = r.config()
+        connectors = build_connectors(load_setups(connectors_path), kinds, known)
 
     def recovered(runtime: Runtime) -> None:
         sys.stderr.write(
@@ -77,6 +90,7 @@ def serve(
         session_seconds=session_seconds,
         on_ready=recovered,
         background=background,
+        connectors=connectors,
     )
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)

@@ -17,7 +17,7 @@ import anyio
 import msgspec
 
 from omniroute.model import AgentStateChanged, OfferMade, TaskAssigned
-from omniroute.runtime.events import ConsultSent, Envelope, MessageAdded, to_cloudevent
+from omniroute.runtime.events import ConsultSent, DeliveryUpdated, Envelope, MessageAdded, to_cloudevent
 from omniroute.runtime.runtime import Runtime
 
 __all__ = ["Dispatcher", "Listener"]
@@ -113,6 +113,9 @@ class Dispatcher:
             agents = list(self._agents)  # its own state, and every colleague's presence
         elif isinstance(data, ConsultSent):
             agents = [data.sender, data.to]
+        elif isinstance(data, DeliveryUpdated):
+            holder = self._holders.get(data.interaction)
+            agents = [holder] if holder is not None else []
         elif isinstance(data, MessageAdded):
             holder = self._holders.get(data.message.interaction_id)
             agents = [holder] if holder is not None else []

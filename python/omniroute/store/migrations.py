@@ -252,6 +252,26 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE interactions ADD COLUMN hold_seconds DOUBLE PRECISION NOT NULL DEFAULT 0",
         ),
     ),
+    Migration(
+        9,
+        "channels: each outbound message's delivery as its channel last reported it, and how far "
+        "through the event log the channels have sent",
+        (
+            # One row per outbound message a channel has taken: its status only
+            # moves forward (queued, sent, delivered, read; or failed).
+            """CREATE TABLE deliveries (
+                message_id TEXT PRIMARY KEY REFERENCES messages(id),
+                channel TEXT NOT NULL,
+                status TEXT NOT NULL CHECK (status IN ('queued', 'sent', 'delivered', 'read', 'failed')),
+                provider_id TEXT,
+                detail TEXT,
+                updated_at DOUBLE PRECISION NOT NULL)""",
+            "CREATE INDEX deliveries_provider ON deliveries (channel, provider_id)",
+            """CREATE TABLE channel_cursors (
+                name TEXT PRIMARY KEY,
+                seq BIGINT NOT NULL)""",
+        ),
+    ),
 )
 
 

@@ -13,6 +13,8 @@ __all__ = [
     "ConversationDetail",
     "Customer",
     "CustomerContext",
+    "Delivery",
+    "DeliveryStatus",
     "Direction",
     "EngineSnapshot",
     "IdentityRecord",
@@ -136,6 +138,22 @@ class Message(_Record, frozen=True, kw_only=True):
     author: str
     body: str
     content_type: str = "text/plain"
+
+
+DeliveryStatus = Literal["queued", "sent", "delivered", "read", "failed"]
+# A delivery's status only moves forward; failed ends it.
+DELIVERY_ORDER: dict[str, int] = {"queued": 0, "sent": 1, "delivered": 2, "read": 3, "failed": 4}
+
+
+class Delivery(_Record, frozen=True, kw_only=True):
+    """An outbound message's delivery, as its channel last reported it."""
+
+    message_id: str
+    channel: str
+    status: DeliveryStatus
+    updated_at: float
+    provider_id: str | None = None
+    detail: str | None = None
 
 
 class Attachment(_Record, frozen=True, kw_only=True):

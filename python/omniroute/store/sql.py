@@ -28,6 +28,7 @@ from omniroute.store.records import (
     ConversationDetail,
     Customer,
     CustomerContext,
+    Delivery,
     EngineSnapshot,
     IdentityRecord,
     Interaction,
@@ -480,6 +481,43 @@ class Reader:
         else:
             row = self._one(f"SELECT COUNT(*) FROM {table}")
         return int(row[0])
+
+    def delivery(self, message_id: str) -> Delivery | None:
+        row = self._one(
+            "SELECT message_id, channel, status, updated_at, provider_id, detail FROM deliveries "
+            "WHERE message_id = ?",
+            (message_id,),
+        )
+        if row is None:
+            return None
+        return Delivery(
+            message_id=row[0],
+            channel=row[1],
+            status=row[2],
+            updated_at=row[3],
+            provider_id=row[4],
+            detail=row[5],
+        )
+
+    def delivery_by_provider_id(self, channel: str, provider_id: str) -> Delivery | None:
+        row = self._one(
+            "SELECT message_id FROM deliveries WHERE channel = ? AND provider_id = ?", (channel, provider_id)
+        )
+        return self.delivery(row[0]) if row is not None else None
+
+    def channel_cursor(self, name: str) -> int:
+        """How far through the event log a channel host has sent (0: from the start)."""
+        row = self._one("SELECT seq FROM channel_cursors WHERE name = ?", (name,))
+        return int(row[0]) if row is not None else 0
+
+    def live_interaction(self, customer_id: str, channel: str) -> Interaction | None:
+        """The customer's newest interaction on a channel that is still in the engine."""
+        row = self._one(
+            f"SELECT {_INTERACTION_COLUMNS} FROM interactions WHERE customer_id = ? AND channel = ? "
+            "AND status IN ('waiting', 'offered', 'assigned') ORDER BY created_at DESC, id DESC LIMIT 1",
+            (customer_id, channel),
+        )
+        return _interaction(row) if row is not None else None
 
     def message(self, message_id: str) -> Message | None:
         row = self._one(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message_id,))
@@ -1059,6 +1097,28 @@ class Writer(Reader):
     # ----- merges -----
 
     # ----- who may use the server (schema version 7) -----
+
+    def put_delivery(self, delivery: Delivery) -> None:
+        """Insert or replace a message's delivery (the caller keeps it moving forward)."""
+        self._cur.execute(self._q("DELETE FROM deliveries WHERE message_id = ?"), (delivery.message_id,))
+        self._cur.execute(
+            self._q(
+                "INSERT INTO deliveries (message_id, channel, status, provider_id, detail, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)"
+            ),
+            (
+                delivery.message_id,
+                delivery.channel,
+                delivery.status,
+                delivery.provider_id,
+                delivery.detail,
+                delivery.updated_at,
+            ),
+        )
+
+    def save_channel_cursor(self, name: str, seq: int) -> None:
+        self._cur.execute(self._q("DELETE FROM channel_cursors WHERE name = ?"), (name,))
+        self._cur.execute(self._q("INSERT INTO channel_cursors (name, seq) VALUES (?, ?)"), (name, seq))
 
     def add_user(self, user: User, password_hash: str) -> None:
         if self.credentials(user.name) is not None:
