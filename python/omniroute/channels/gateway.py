@@ -86,39 +86,33 @@ class ChannelGateway:
             content_type=inbound.content_type,
             attachments=inbound.attachments,
         )
-        earlier = await self.runtime.message(message_id)
-        if earlier is not None:
-            stored = await self.runtime.interaction(earlier.interaction_id)
-            return Received(
-                message=earlier.id,
-                interaction=stored.id,
-                customer=stored.customer_id,
-                new_interaction=False,
-                duplicate=True,
-            )
         region = self.runtime.settings.default_region
         keys = [
             normalize(i.kind, i.value, default_region=region, field=f"inbound.identities[{n}]")
             for n, i in enumerate(inbound.identities)
         ]
-        lock_key = min(((k.kind, k.value) for k in keys), default=("provider", inbound.provider_id))
+        pairs = [(k.kind, k.value) for k in keys]
+        lock_key = min(pairs, default=("provider", inbound.provider_id))
         async with self._customer_lock(lock_key):
-            target = interaction
-            if target is None and not self.capabilities.synchronous:
-                for key in keys:
-                    customer = await self.runtime.find_customer(key.kind, key.value)
-                    if customer is not None:
-                        live = await self.runtime.live_interaction(customer.id, self.channel)
-                        if live is not None:
-                            target = live.id
-                        break
+            # One read: stored already (a retry)? Else the customer's live interaction here.
+            look_on = None if interaction is not None or self.capabilities.synchronous else self.channel
+            earlier, live = await self.runtime.inbound_state(message_id, pairs, look_on)
+            if earlier is not None and live is not None:
+                return Received(
+                    message=earlier.id,
+                    interaction=live.id,
+                    customer=live.customer_id,
+                    new_interaction=False,
+                    duplicate=True,
+                )
+            target = interaction if interaction is not None else (live.id if live is not None else None)
             if target is not None:
                 stored_id = await self.runtime.add_message(target, message)
-                stored = await self.runtime.interaction(target)
+                owner = live if live is not None else await self.runtime.interaction(target)
                 return Received(
                     message=stored_id,
                     interaction=target,
-                    customer=stored.customer_id,
+                    customer=owner.customer_id,
                     new_interaction=False,
                     duplicate=stored_id != message_id,
                 )

@@ -1637,6 +1637,29 @@ class Runtime:
         """The customer's newest interaction on a channel still waiting, offered or assigned."""
         return await self._read(lambda r: r.live_interaction(customer, channel))
 
+    async def inbound_state(
+        self, message_id: str, identities: Sequence[tuple[str, str]], channel: str | None
+    ) -> tuple[Message | None, Interaction | None]:
+        """For a channel's inbound message, in one read: the message if it is
+        stored already (a retried delivery) with its interaction; else the live
+        interaction on ``channel`` of the customer any of these (normalised)
+        identities belongs to (None for ``channel``: do not look)."""
+
+        def read(r: Reader) -> tuple[Message | None, Interaction | None]:
+            earlier = r.message(message_id)
+            if earlier is not None:
+                return earlier, r.interaction(earlier.interaction_id)
+            if channel is None or not identities:
+                return None, None
+            owners = r.find_customers(list(identities))
+            for key in identities:
+                owner = owners.get(key)
+                if owner is not None:
+                    return None, r.live_interaction(r.live_customer(owner).id, channel)
+            return None, None
+
+        return await self._read(read)
+
     async def message(self, message_id: str) -> Message | None:
         return await self._read(lambda r: r.message(message_id))
 
