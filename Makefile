@@ -20,15 +20,15 @@ venv: $(VENV)/.ready ## create the virtualenv with maturin
 
 # The first-party channel plugins, and the example third-party plugin the tests discover
 # (installed as built, not editable: `make develop` again after changing one).
-PLUGINS := plugins/omniroute-webhook plugins/omniroute-messaging examples/omniroute-example
+PLUGINS := plugins/omniroute-webhook plugins/omniroute-messaging plugins/omniroute-email examples/omniroute-example
 
 develop: venv ## build the Rust extension (debug) and install omniroute with the dev tools and the plugins
 	maturin develop --quiet --extras dev
-	$(PY) -m pip install --quiet --no-deps --force-reinstall $(PLUGINS)
+	$(PY) -m pip install --quiet --force-reinstall --no-deps $(PLUGINS)
 
 develop-release: venv ## build the Rust extension optimised (for benchmarks and the demo)
 	maturin develop --quiet --release --extras dev
-	$(PY) -m pip install --quiet --no-deps --force-reinstall $(PLUGINS)
+	$(PY) -m pip install --quiet --force-reinstall --no-deps $(PLUGINS)
 
 run: develop-release ## set up and run the demo centre (omniroute serve --demo on SQLite) at http://127.0.0.1:8400
 	omniroute serve --demo --store sqlite:///demo.db

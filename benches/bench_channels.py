@@ -2,8 +2,9 @@
 request arrives over HTTP, its signature is checked, the message is stored and
 its interaction routed (queued or offered) before the answer goes back.
 
-A real ``omniroute serve`` process (SQLite) with three connectors: the
-generic webhook, Twilio SMS and Meta's WhatsApp. Each new message comes from
+A real ``omniroute serve`` process (SQLite) with four connectors: the
+generic webhook, Twilio SMS, Meta's WhatsApp and e-mail (over SMTP, each
+client sending its messages over one connection, as mail servers do). Each new message comes from
 a new customer, so each opens an interaction. The client keeps 32 requests in
 flight per channel, one channel at a time. Baseline in the same run: the
 same number of contacts created through the API's own channel
@@ -18,14 +19,17 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import socket
 import sys
 import time
 from collections.abc import Callable
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
+import aiosmtplib
 import pytest
 
 from omniroute.server.access import Access, NewToken
@@ -56,11 +60,14 @@ cost = 1
 [[channels]]
 name = "whatsapp"
 cost = 1
+[[channels]]
+name = "email"
+cost = 1
 [[queues]]
 name = "support"
 """
 
-CONNECTORS = f"""
+CONNECTORS = """
 [[connector]]
 kind = "webhook"
 channel = "social"
@@ -87,6 +94,17 @@ verify_token = "bench-verify-token"
 access_token = "bench-access-token"
 phone_number_id = "1065403522"
 api_base_url = "http://127.0.0.1:9"
+
+[[connector]]
+kind = "email"
+channel = "email"
+queue = "support"
+[connector.options]
+addresses = ["support@centre.example"]
+listen_port = {smtp_port}
+relay_port = 9
+acknowledge = false
+attachments_dir = "{attachments}"
 """
 
 
@@ -176,6 +194,37 @@ def whatsapp_request(base: str, n: int) -> Request:
     return f"{base}/api/v1/channels/whatsapp/webhook", body, headers
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def drive_smtp(port: int, count: int) -> tuple[float, list[str]]:
+    """``count`` mails over IN_FLIGHT SMTP connections, each sending its share in turn."""
+    failures: list[str] = []
+    pending = iter(range(count))
+
+    async def worker() -> None:
+        async with aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=60) as smtp:
+            for n in pending:
+                mail = EmailMessage()
+                mail["From"] = f"customer{400_000 + n}@example.com"
+                mail["To"] = "support@centre.example"
+                mail["Subject"] = f"message {n}"
+                mail["Message-ID"] = f"<bench-{n}@example.com>"
+                mail.set_content(f"message {n}")
+                try:
+                    await smtp.send_message(mail)
+                except aiosmtplib.SMTPException as e:
+                    failures.append(f"mail {n}: {e!r}")
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(IN_FLIGHT)))
+    return time.perf_counter() - started, failures
+
+
 async def drive(requests: list[Request], ok: tuple[int, ...]) -> tuple[float, list[str]]:
     """Send every request with IN_FLIGHT at a time; seconds taken and the failures."""
     failures: list[str] = []
@@ -199,7 +248,17 @@ def test_messages_per_second_through_each_text_channel(benchmark: Any, mode: str
     count = SIZES[mode]
     store_url = f"sqlite:///{tmp_path}/channels.db"
     (tmp_path / "centre.toml").write_text(CONFIG)
-    (tmp_path / "connectors.toml").write_text(CONNECTORS)
+    smtp_port = free_port()
+    (tmp_path / "connectors.toml").write_text(
+        CONNECTORS.format(
+            SECRET=SECRET,
+            ACCOUNT=ACCOUNT,
+            AUTH_TOKEN=AUTH_TOKEN,
+            APP_SECRET=APP_SECRET,
+            smtp_port=smtp_port,
+            attachments=tmp_path / "attachments",
+        )
+    )
     with open_store(store_url) as store:
         token = Access(store).add_token(NewToken(name="bench", scopes=["interactions:create"]))[0]
     proc, port = start_omniroute(
@@ -230,6 +289,9 @@ def test_messages_per_second_through_each_text_channel(benchmark: Any, mode: str
             seconds, failures = asyncio.run(drive([build(n) for n in range(count)], ok))
             assert failures == [], failures[:3]
             rates[name] = count / seconds
+        seconds, failures = asyncio.run(drive_smtp(smtp_port, count))
+        assert failures == [], failures[:3]
+        rates["email (smtp)"] = count / seconds
 
     try:
         benchmark.pedantic(run_all, rounds=1, iterations=1)
@@ -242,8 +304,8 @@ def test_messages_per_second_through_each_text_channel(benchmark: Any, mode: str
         by_channel: dict[str, int] = {}
         for interaction in r.interactions():
             by_channel[interaction.channel] = by_channel.get(interaction.channel, 0) + 1
-        assert r.count("messages") == 4 * count
-    assert by_channel == {"api": count, "social": count, "sms": count, "whatsapp": count}
+        assert r.count("messages") == 5 * count
+    assert by_channel == {"api": count, "social": count, "sms": count, "whatsapp": count, "email": count}
 
     baseline = rates["api (baseline)"]
     benchmark.extra_info.update({f"{name}_per_s": rate for name, rate in rates.items()})

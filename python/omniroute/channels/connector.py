@@ -66,6 +66,8 @@ class Inbound(Struct, frozen=True, kw_only=True):
     display_name: Annotated[str, Meta(max_length=256)] | None = None
     subject: Annotated[str, Meta(max_length=1024)] | None = None
     attachments: list[AttachmentIn] = []
+    # Kept on a new interaction it opens (an e-mail's Message-ID, say, to thread replies).
+    attributes: dict[str, str] = {}
 
 
 class Outbound(Struct, frozen=True, kw_only=True):
@@ -74,12 +76,15 @@ class Outbound(Struct, frozen=True, kw_only=True):
     message_id: str
     interaction_id: str
     customer_id: str
+    # The agent who wrote it (or the connector's own name for an automatic message).
+    author: str
     # Every identity of the customer; the connector picks the kind it speaks.
     to: list[IdentityRecord]
     body: str
     content_type: str = "text/plain"
-    # The provider's id of the customer's last message on the interaction, to reply to.
-    in_reply_to: str | None = None
+    # The interaction's subject and attributes (what the connector kept when it opened it).
+    subject: str | None = None
+    attributes: dict[str, Any] = {}
 
 
 class DeliveryError(Exception):

@@ -70,11 +70,15 @@ class ChannelGateway:
             else:
                 self._locks[key] = (lock, users - 1)
 
-    async def receive(self, inbound: Inbound, *, interaction: str | None = None) -> Received:
+    async def receive(
+        self, inbound: Inbound, *, interaction: str | None = None, conversation: str | None = None
+    ) -> Received:
         """Store a customer's message. On an asynchronous channel it joins the
         customer's live interaction there, else it opens one in the setup's
         queue; ``interaction`` names the one it belongs to (a synchronous
-        connector's session)."""
+        connector's session, or the one an e-mail replies to), and
+        ``conversation`` the conversation a new interaction joins (a reply to
+        finished work)."""
         try:
             inbound = msgspec.convert(msgspec.to_builtins(inbound), Inbound)
         except msgspec.ValidationError as e:
@@ -95,7 +99,8 @@ class ChannelGateway:
         lock_key = min(pairs, default=("provider", inbound.provider_id))
         async with self._customer_lock(lock_key):
             # One read: stored already (a retry)? Else the customer's live interaction here.
-            look_on = None if interaction is not None or self.capabilities.synchronous else self.channel
+            named = interaction is not None or conversation is not None
+            look_on = None if named or self.capabilities.synchronous else self.channel
             earlier, live = await self.runtime.inbound_state(message_id, pairs, look_on)
             if earlier is not None and live is not None:
                 return Received(
@@ -125,6 +130,8 @@ class ChannelGateway:
                     display_name=inbound.display_name,
                     subject=inbound.subject,
                     message=message,
+                    conversation=conversation,
+                    attributes=dict(inbound.attributes),
                 )
             )
             return Received(

@@ -127,9 +127,12 @@ class ChannelHost:
             message_id=message.id,
             interaction_id=interaction.id,
             customer_id=interaction.customer_id,
+            author=message.author,
             to=await self.runtime.identities(interaction.customer_id),
             body=message.body,
             content_type=message.content_type,
+            subject=interaction.subject,
+            attributes=dict(interaction.attributes),
         )
         for attempt in range(ATTEMPTS):
             try:
