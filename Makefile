@@ -20,7 +20,7 @@ venv: $(VENV)/.ready ## create the virtualenv with maturin
 
 # The first-party channel plugins, and the example third-party plugin the tests discover
 # (installed as built, not editable: `make develop` again after changing one).
-PLUGINS := plugins/omniroute-webhook plugins/omniroute-messaging plugins/omniroute-email examples/omniroute-example
+PLUGINS := plugins/omniroute-webhook plugins/omniroute-messaging plugins/omniroute-email plugins/omniroute-webchat examples/omniroute-example
 
 develop: venv ## build the Rust extension (debug) and install omniroute with the dev tools and the plugins
 	maturin develop --quiet --extras dev
