@@ -20,7 +20,7 @@ venv: $(VENV)/.ready ## create the virtualenv with maturin
 
 # The first-party channel plugins, and the example third-party plugin the tests discover
 # (installed as built, not editable: `make develop` again after changing one).
-PLUGINS := plugins/omniroute-webhook plugins/omniroute-messaging plugins/omniroute-email plugins/omniroute-webchat examples/omniroute-example
+PLUGINS := plugins/omniroute-webhook plugins/omniroute-messaging plugins/omniroute-email plugins/omniroute-webchat plugins/omniroute-sip examples/omniroute-example
 
 develop: venv ## build the Rust extension (debug) and install omniroute with the dev tools and the plugins
 	maturin develop --quiet --extras dev
@@ -44,9 +44,10 @@ lint: develop ## rustfmt, clippy, ruff, mypy strict, stubtest
 rust-test: ## the Rust test suite
 	cargo test --locked --workspace --exclude omniroute-py
 
-py-test: develop ## pytest over tests/ and benches/ (benchmarks run once, as tests; installs PostgreSQL and Chromium if missing)
+py-test: develop ## pytest over tests/ and benches/ (benchmarks run once, as tests; installs PostgreSQL, Chromium and sipp if missing)
 	bash scripts/postgres.sh install
 	bash scripts/chromium.sh install
+	bash scripts/sipp.sh install
 	pytest -q -p no:cacheprovider --benchmark-disable
 
 test: lint rust-test py-test ## everything CI runs

@@ -71,14 +71,20 @@ class ChannelGateway:
                 self._locks[key] = (lock, users - 1)
 
     async def receive(
-        self, inbound: Inbound, *, interaction: str | None = None, conversation: str | None = None
+        self,
+        inbound: Inbound,
+        *,
+        interaction: str | None = None,
+        conversation: str | None = None,
+        queue: str | None = None,
     ) -> Received:
         """Store a customer's message. On an asynchronous channel it joins the
         customer's live interaction there, else it opens one in the setup's
         queue; ``interaction`` names the one it belongs to (a synchronous
         connector's session, or the one an e-mail replies to), and
         ``conversation`` the conversation a new interaction joins (a reply to
-        finished work)."""
+        finished work); ``queue`` where a new interaction waits, when not the
+        setup's (after hours, say)."""
         try:
             inbound = msgspec.convert(msgspec.to_builtins(inbound), Inbound)
         except msgspec.ValidationError as e:
@@ -125,7 +131,7 @@ class ChannelGateway:
                 NewInteraction(
                     id=stable_id("i", self.channel, inbound.provider_id),
                     channel=self.channel,
-                    queue=self.setup.queue,
+                    queue=queue or self.setup.queue,
                     identities=inbound.identities,
                     display_name=inbound.display_name,
                     subject=inbound.subject,
