@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from procs import start_omniroute
 from test_sip import SCENARIOS, free_port, sipp
 
-SIZES = {"full": (3000, 400), "test": (50, 50)}  # calls, the rate asked of sipp
+SIZES = {"full": (6000, 1500), "test": (50, 50)}  # calls, the rate asked of sipp
 IN_FLIGHT = 32
 
 CONFIG = """
