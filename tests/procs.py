@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["start_omniroute"]
+__all__ = ["serve_channels", "start_omniroute"]
 
 
 def start_omniroute(args: list[str], ready: Path, log: Path) -> tuple[subprocess.Popen[bytes], int]:
@@ -28,3 +28,33 @@ def start_omniroute(args: list[str], ready: Path, log: Path) -> tuple[subprocess
             raise AssertionError(f"server not ready within 60 s: {log.read_text()[-3000:]}")
         time.sleep(0.02)
     return proc, int(json.loads(ready.read_text())["port"])
+
+
+def serve_channels(
+    workdir: Path, config: str, connectors: str, scopes: list[str]
+) -> tuple[subprocess.Popen[bytes], int, str]:
+    """``omniroute serve`` on a fresh SQLite store in ``workdir`` with this
+    configuration and these connectors, and an API token with ``scopes``:
+    the process, its HTTP port and the token."""
+    from omniroute.server.access import Access, NewToken
+    from omniroute.store import open_store
+
+    store_url = f"sqlite:///{workdir}/channels.db"
+    (workdir / "centre.toml").write_text(config)
+    (workdir / "connectors.toml").write_text(connectors)
+    with open_store(store_url) as store:
+        token = Access(store).add_token(NewToken(name="test", scopes=scopes))[0]  # type: ignore[arg-type]
+    proc, port = start_omniroute(
+        [
+            "serve",
+            "--store",
+            store_url,
+            "--config",
+            str(workdir / "centre.toml"),
+            "--connectors",
+            str(workdir / "connectors.toml"),
+        ],
+        workdir / "ready.json",
+        workdir / "log",
+    )
+    return proc, port, token

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -21,11 +20,10 @@ from omniroute.channels.connector import ChannelSetup
 from omniroute.errors import InvalidConfigError, InvalidInputError
 from omniroute.runtime import MessageIn, Runtime
 from omniroute.runtime.api import IdentityIn
-from omniroute.server.access import Access, NewToken, NewUser
 from omniroute.store import open_store
 from omniroute.testing import ChannelRuntime, centre_config
 from omniroute_webhook import KIND, SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookConnector, WebhookOptions, sign
-from procs import start_omniroute
+from procs import serve_channels
 
 SECRET = "a-shared-secret-of-some-length"
 PAT = [IdentityIn(kind="x", value="@PatDoe")]
@@ -246,45 +244,19 @@ queues = { support = 0 }
 class Served:
     def __init__(self, workdir: Path, outbound_url: str) -> None:
         self.workdir = workdir
-        store_url = f"sqlite:///{workdir}/channels.db"
-        (workdir / "centre.toml").write_text(CONFIG)
-        (workdir / "connectors.toml").write_text(
-            "[[connector]]\n"
-            'kind = "webhook"\n'
-            'channel = "social"\n'
-            'queue = "support"\n'
+        connectors = (
+            '[[connector]]\nkind = "webhook"\nchannel = "social"\nqueue = "support"\n'
             f'options = {{ secret = "{SECRET}", outbound_url = "{outbound_url}" }}\n'
         )
-        with open_store(store_url) as store:
-            access = Access(store)
-            access.add_user(NewUser(name="ann", role="agent", agent="ann", password="ann-password"))
-            self.token = access.add_token(
-                NewToken(
-                    name="api",
-                    scopes=[
-                        "interactions:create",
-                        "interactions:read",
-                        "interactions:write",
-                        "customers:read",
-                        "events:read",
-                        "work",
-                    ],
-                )
-            )[0]
-        self.proc: subprocess.Popen[bytes]
-        self.proc, port = start_omniroute(
-            [
-                "serve",
-                "--store",
-                store_url,
-                "--config",
-                str(workdir / "centre.toml"),
-                "--connectors",
-                str(workdir / "connectors.toml"),
-            ],
-            workdir / "ready.json",
-            workdir / "log",
-        )
+        scopes = [
+            "interactions:create",
+            "interactions:read",
+            "interactions:write",
+            "customers:read",
+            "events:read",
+            "work",
+        ]
+        self.proc, port, self.token = serve_channels(workdir, CONFIG, connectors, scopes)
         self.base = f"http://127.0.0.1:{port}/api/v1"
 
     def signed(

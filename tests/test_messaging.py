@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import json
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -18,10 +17,8 @@ from urllib.parse import parse_qsl, urlencode
 import httpx
 import pytest
 
-from omniroute.server.access import Access, NewToken
-from omniroute.store import open_store
 from omniroute_messaging import hub_signature, twilio_signature
-from procs import start_omniroute
+from procs import serve_channels
 
 ACCOUNT = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "twilio-auth-token-123"
@@ -111,10 +108,7 @@ queues = { support = 0 }
 @pytest.fixture
 def centre(tmp_path: Path) -> Iterator[tuple[str, str, Providers]]:
     providers = Providers()
-    store_url = f"sqlite:///{tmp_path}/messaging.db"
-    (tmp_path / "centre.toml").write_text(CONFIG)
-    (tmp_path / "connectors.toml").write_text(
-        f"""
+    connectors = f"""
 [[connector]]
 kind = "twilio"
 channel = "sms"
@@ -136,28 +130,8 @@ access_token = "{ACCESS_TOKEN}"
 phone_number_id = "{PHONE_NUMBER_ID}"
 api_base_url = "{providers.base}"
 """
-    )
-    with open_store(store_url) as store:
-        token = Access(store).add_token(
-            NewToken(
-                name="desk",
-                scopes=["interactions:read", "interactions:write", "customers:read", "events:read", "work"],
-            )
-        )[0]
-    proc: subprocess.Popen[bytes]
-    proc, port = start_omniroute(
-        [
-            "serve",
-            "--store",
-            store_url,
-            "--config",
-            str(tmp_path / "centre.toml"),
-            "--connectors",
-            str(tmp_path / "connectors.toml"),
-        ],
-        tmp_path / "ready.json",
-        tmp_path / "log",
-    )
+    scopes = ["interactions:read", "interactions:write", "customers:read", "events:read", "work"]
+    proc, port, token = serve_channels(tmp_path, CONFIG, connectors, scopes)
     try:
         yield f"http://127.0.0.1:{port}/api/v1", token, providers
     finally:

@@ -61,7 +61,7 @@ def test_the_command_lists_the_plugins_and_what_they_register() -> None:
     names = [p["name"] for p in document["plugins"]]
     assert names[0] == "omniroute.dialers"
     assert {"example", "webhook"} <= set(names)
-    assert {"webhook", "twilio", "whatsapp", "email", "webchat"} <= set(document["channel_kinds"])
+    assert {"webhook", "twilio", "whatsapp", "email", "webchat", "sip"} <= set(document["channel_kinds"])
     assert {"preview", "progressive", "cautious"} <= set(document["dialer_modes"])
     table = subprocess.run(
         [sys.executable, "-m", "omniroute", "plugins"], capture_output=True, text=True, check=True
@@ -74,7 +74,7 @@ def test_the_environment_chooses_which_plugins_load() -> None:
     assert {i.name for i in only.describe()} == {"omniroute.dialers", "example"}
     assert only.channel_kinds() == {}
     off = Plugins(environ={"OMNIROUTE_DISABLE_PLUGINS": "example, omniroute.dialers"})
-    assert {i.name for i in off.describe()} == {"webhook", "messaging", "email", "webchat"}
+    assert {i.name for i in off.describe()} == {"webhook", "messaging", "email", "webchat", "sip"}
     assert off.dialer_modes() == {}
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,9 +15,7 @@ from playwright.sync_api import expect, sync_playwright
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from omniroute.server.access import Access, NewToken
-from omniroute.store import open_store
-from procs import start_omniroute
+from procs import serve_channels
 from test_browser import SHOTS, chromium
 
 CONFIG = """
@@ -57,37 +54,15 @@ abandon_after_seconds = 1
 
 class Centre:
     def __init__(self, workdir: Path) -> None:
-        store_url = f"sqlite:///{workdir}/webchat.db"
-        (workdir / "centre.toml").write_text(CONFIG)
-        (workdir / "connectors.toml").write_text(CONNECTORS)
-        with open_store(store_url) as store:
-            token = Access(store).add_token(
-                NewToken(
-                    name="desk",
-                    scopes=[
-                        "interactions:create",
-                        "interactions:read",
-                        "interactions:write",
-                        "customers:read",
-                        "events:read",
-                        "work",
-                    ],
-                )
-            )[0]
-        self.proc: subprocess.Popen[bytes]
-        self.proc, port = start_omniroute(
-            [
-                "serve",
-                "--store",
-                store_url,
-                "--config",
-                str(workdir / "centre.toml"),
-                "--connectors",
-                str(workdir / "connectors.toml"),
-            ],
-            workdir / "ready.json",
-            workdir / "log",
-        )
+        scopes = [
+            "interactions:create",
+            "interactions:read",
+            "interactions:write",
+            "customers:read",
+            "events:read",
+            "work",
+        ]
+        self.proc, port, token = serve_channels(workdir, CONFIG, CONNECTORS, scopes)
         self.base = f"http://127.0.0.1:{port}"
         self.api = httpx.Client(
             base_url=self.base + "/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=10

@@ -5,15 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from litestar import Response
 
 from omniroute.channels import DeliveryError
 
-__all__ = ["Provider", "refuse"]
-
-
-def refuse(status: int, detail: str) -> Response[dict[str, Any]]:
-    return Response({"status_code": status, "detail": detail}, status_code=status)
+__all__ = ["Provider"]
 
 
 class Provider:

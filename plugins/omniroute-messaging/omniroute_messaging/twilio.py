@@ -31,9 +31,10 @@ from omniroute.channels import (
     Outbound,
 )
 from omniroute.channels.connector import DeliveryReport
+from omniroute.channels.http import refuse
 from omniroute.errors import OmnirouteError
 from omniroute.runtime.api import IdentityIn
-from omniroute_messaging.common import Provider, refuse
+from omniroute_messaging.common import Provider
 
 __all__ = ["TWILIO", "TwilioConnector", "TwilioOptions", "twilio_signature"]
 

@@ -26,9 +26,10 @@ from omniroute.channels import (
     Inbound,
     Outbound,
 )
-from omniroute.errors import OmnirouteError, from_validation
+from omniroute.channels.http import decode_json, refuse
+from omniroute.errors import OmnirouteError
 from omniroute.runtime.api import IdentityIn
-from omniroute_messaging.common import Provider, refuse
+from omniroute_messaging.common import Provider
 
 __all__ = ["WHATSAPP", "WhatsAppConnector", "WhatsAppOptions", "hub_signature"]
 
@@ -144,12 +145,9 @@ class WhatsAppConnector(ChannelConnector):
                 return refuse(401, f"{SIGNATURE_HEADER}: the header is required")
             if not hmac.compare_digest(hub_signature(connector.options.app_secret, body), signature):
                 return refuse(401, f"{SIGNATURE_HEADER}: does not match the body")
-            try:
-                notification = msgspec.json.decode(body, type=_Notification)
-            except msgspec.ValidationError as e:
-                return refuse(400, str(from_validation(e)))
-            except msgspec.DecodeError as e:
-                return refuse(400, f"body: not JSON: {e}")
+            notification = decode_json(body, _Notification)
+            if isinstance(notification, Response):
+                return notification
             if not connector.started:
                 return refuse(503, "channel: starting; Meta will retry")
             try:

@@ -34,7 +34,8 @@ from omniroute.channels import (
     Inbound,
     Outbound,
 )
-from omniroute.errors import InvalidInputError, OmnirouteError, from_validation
+from omniroute.channels.http import decode_json, refuse
+from omniroute.errors import InvalidInputError, OmnirouteError
 from omniroute.runtime.api import IdentityIn
 
 __all__ = ["SIGNATURE_HEADER", "TIMESTAMP_HEADER", "WebhookConnector", "WebhookOptions", "sign"]
@@ -81,10 +82,6 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     return f"sha256={digest}"
 
 
-def _refuse(status: int, detail: str) -> Response[dict[str, Any]]:
-    return Response({"status_code": status, "detail": detail}, status_code=status)
-
-
 class WebhookConnector(ChannelConnector):
     capabilities: ClassVar[Capabilities] = Capabilities(synchronous=False, rich_media=False, typing=False)
     options: WebhookOptions
@@ -117,15 +114,12 @@ class WebhookConnector(ChannelConnector):
             body = await request.body()
             refused = connector._check(request.headers, body)
             if refused is not None:
-                return _refuse(401, refused)
-            try:
-                message = msgspec.json.decode(body, type=_Message)
-            except msgspec.ValidationError as e:
-                return _refuse(400, str(from_validation(e)))
-            except msgspec.DecodeError as e:
-                return _refuse(400, f"body: not JSON: {e}")
+                return refuse(401, refused)
+            message = decode_json(body, _Message)
+            if isinstance(message, Response):
+                return message
             if not connector.started:
-                return _refuse(503, "channel: starting; send again shortly")
+                return refuse(503, "channel: starting; send again shortly")
             inbound = Inbound(
                 provider_id=message.id,
                 identities=[IdentityIn(kind=i.kind, value=i.value) for i in message.sender],
@@ -136,7 +130,7 @@ class WebhookConnector(ChannelConnector):
             try:
                 received = await connector.gateway.receive(inbound)
             except InvalidInputError as e:
-                return _refuse(400, str(e))
+                return refuse(400, str(e))
             # Stored: only now is it acknowledged.
             return Response(msgspec.to_builtins(received), status_code=HTTP_202_ACCEPTED)
 
@@ -145,23 +139,20 @@ class WebhookConnector(ChannelConnector):
             body = await request.body()
             refused = connector._check(request.headers, body)
             if refused is not None:
-                return _refuse(401, refused)
-            try:
-                report = msgspec.json.decode(body, type=_Status)
-            except msgspec.ValidationError as e:
-                return _refuse(400, str(from_validation(e)))
-            except msgspec.DecodeError as e:
-                return _refuse(400, f"body: not JSON: {e}")
+                return refuse(401, refused)
+            report = decode_json(body, _Status)
+            if isinstance(report, Response):
+                return report
             if not connector.started:
-                return _refuse(503, "channel: starting; send again shortly")
+                return refuse(503, "channel: starting; send again shortly")
             try:
                 delivery = await connector.gateway.report_by_provider_id(
                     report.id, report.status, detail=report.detail
                 )
             except OmnirouteError as e:
-                return _refuse(400, str(e))
+                return refuse(400, str(e))
             if delivery is None:
-                return _refuse(404, f"id: no message of this channel has id {report.id!r}")
+                return refuse(404, f"id: no message of this channel has id {report.id!r}")
             return Response(msgspec.to_builtins(delivery), status_code=HTTP_202_ACCEPTED)
 
         return [receive, status]
