@@ -55,6 +55,7 @@ abandon_after_seconds = 1
 class Centre:
     def __init__(self, workdir: Path) -> None:
         scopes = [
+            "agents:read",
             "interactions:create",
             "interactions:read",
             "interactions:write",
@@ -62,10 +63,10 @@ class Centre:
             "events:read",
             "work",
         ]
-        self.proc, port, token = serve_channels(workdir, CONFIG, CONNECTORS, scopes)
+        self.proc, port, self.token = serve_channels(workdir, CONFIG, CONNECTORS, scopes)
         self.base = f"http://127.0.0.1:{port}"
         self.api = httpx.Client(
-            base_url=self.base + "/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=10
+            base_url=self.base + "/api/v1", headers={"Authorization": f"Bearer {self.token}"}, timeout=10
         )
 
     def offer_for(self, interaction: str) -> int:
@@ -145,6 +146,32 @@ def test_a_customer_who_emailed_chats_with_the_widget_and_asks_for_a_call(centre
             )
             assert reply.status_code == 201
             expect(log).to_contain_text("Yes, it is on its way.")
+
+            # Typing shows both ways, and is never stored.
+            stream_url = centre.base.replace("http://", "ws://") + "/api/v1/stream"
+            with connect(
+                stream_url, additional_headers={"Authorization": f"Bearer {centre.token}"}
+            ) as stream:
+                time.sleep(0.2)
+                page.type("#omniroute-text", "one more thing")
+                for _ in range(200):
+                    heard = json.loads(stream.recv(timeout=10))
+                    if "signal" in heard:
+                        break
+                assert heard["signal"] == {"channel": "chat", "interaction": chat["id"], "typing": True}
+                stream.send(json.dumps({"id": 1, "op": "typing", "task": chat["id"]}))
+                expect(page.locator("#omniroute-note")).to_have_text("The agent is typing…")
+                stream.send(json.dumps({"id": 2, "op": "typing", "task": mail["interaction"]}))
+                for _ in range(200):
+                    answer = json.loads(stream.recv(timeout=10))
+                    if answer.get("reply") == 2:
+                        break
+                assert answer["error"]["detail"] == "task: channel 'email' shows no typing"
+            page.fill("#omniroute-text", "")
+            assert [m["body"] for m in api.get(f"/interactions/{chat['id']}/messages").json()] == [
+                "Is the corrected invoice ready?",
+                "Yes, it is on its way.",
+            ]
 
             # A reload (or another tab) rejoins the live chat with its transcript.
             page.reload()

@@ -17,6 +17,9 @@
   back sees the chat transcript with the offer.
 - A visitor who leaves before being answered abandons after
   ``abandon_after_seconds`` without a connection.
+- Typing shows both ways and is never stored: the visitor's reaches the
+  agent's stream as ``{"signal": {"typing": true, ...}}``, the agent's (the
+  ``typing`` socket command) reaches the widget.
 """
 
 from __future__ import annotations
@@ -77,7 +80,11 @@ class _CallMe(Struct, frozen=True, kw_only=True, tag="callback", tag_field="op")
     phone: Annotated[str, Meta(min_length=3, max_length=64)]
 
 
-_commands = msgspec.json.Decoder(_Start | _Say | _CallMe)
+class _Typing(Struct, frozen=True, kw_only=True, tag="typing", tag_field="op"):
+    pass
+
+
+_commands = msgspec.json.Decoder(_Start | _Say | _CallMe | _Typing)
 _encode = msgspec.json.Encoder().encode
 
 
@@ -93,7 +100,7 @@ class _Visit:
 
 
 class WebchatConnector(ChannelConnector):
-    capabilities: ClassVar[Capabilities] = Capabilities(synchronous=True, rich_media=False, typing=False)
+    capabilities: ClassVar[Capabilities] = Capabilities(synchronous=True, rich_media=False, typing=True)
     options: WebchatOptions
 
     def __init__(self, setup: ChannelSetup, options: WebchatOptions) -> None:
@@ -234,6 +241,10 @@ class WebchatConnector(ChannelConnector):
                     await self._say(visit, client_id, said)
                     for peer in visit.sockets:
                         await self._send(peer, {"ack": client_id, "text": said})
+                case _Typing():
+                    # To the agent's desktop now, or nowhere: typing is never stored.
+                    if visit.interaction is not None:
+                        self.gateway.signal(visit.interaction, {"typing": True})
                 case _CallMe(phone=phone):
                     task = await self._callback(visit, phone)
                     await self._send(socket, {"callback": task})
@@ -288,6 +299,16 @@ class WebchatConnector(ChannelConnector):
             )
         )
         return ack.interaction
+
+    async def signal(self, interaction: str, payload: dict[str, Any]) -> bool:
+        """The agent is typing: the visitor's window says so."""
+        visitor = self._by_interaction.get(interaction)
+        visit = self._visits.get(visitor) if visitor is not None else None
+        if visit is None or "typing" not in payload:
+            return False
+        for socket in list(visit.sockets):
+            await self._send(socket, {"typing": bool(payload["typing"])})
+        return True
 
     async def send(self, message: Outbound) -> str | None:
         visitor = self._by_interaction.get(message.interaction_id)

@@ -39,7 +39,7 @@
     '<div class="note" id="omniroute-note"></div></div>';
   document.body.appendChild(box);
   function $(id) { return document.getElementById("omniroute-" + id); }
-  var socket = null, started = false, seen = {}, counter = 0, queue = [];
+  var socket = null, started = false, seen = {}, counter = 0, queue = [], typedAt = 0, typingTimer = null;
 
   function show(id, from, text) {
     if (id && seen[id]) return;
@@ -77,6 +77,10 @@
         show("local-" + data.ack, "visitor", data.text);
       } else if (data.message) {
         show(data.message.id, data.message.from, data.message.text);
+      } else if (data.typing) {
+        $("note").textContent = "The agent is typing…";
+        clearTimeout(typingTimer);
+        typingTimer = setTimeout(function () { $("note").textContent = ""; }, 3000);
       } else if (data.callback) {
         $("note").textContent = "We will call you back shortly.";
       } else if (data.error) {
@@ -103,6 +107,13 @@
     counter += 1;
     send({ op: "message", id: Date.now().toString(36) + "-" + counter, text: text });
     $("text").value = "";
+    typedAt = 0;  // the next keystroke says "typing" again at once
+  });
+  $("text").addEventListener("input", function () {
+    // At most one signal every two seconds while the visitor types.
+    if (Date.now() - typedAt < 2000) return;
+    typedAt = Date.now();
+    if (socket && socket.readyState === 1) socket.send(JSON.stringify({ op: "typing" }));
   });
   $("call").addEventListener("click", function () {
     var phone = $("phone").value.trim();

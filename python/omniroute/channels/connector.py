@@ -138,6 +138,12 @@ class ChannelConnector(abc.ABC):
         task_status.started()
         await anyio.sleep_forever()
 
+    async def signal(self, interaction: str, payload: dict[str, Any]) -> bool:
+        """Something passing from the agent to the customer that is not a
+        message and is not stored (``{"typing": true}``). Returns whether the
+        channel shows it; the default shows nothing."""
+        return False
+
     @abc.abstractmethod
     async def send(self, message: Outbound) -> str | None:
         """Send an agent's message; return the provider's id for it (its

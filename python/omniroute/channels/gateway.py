@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio
 import msgspec
@@ -44,10 +45,17 @@ class ChannelGateway:
     what survives a crash; a retried delivery (the same ``provider_id``) is
     recognised and stored once."""
 
-    def __init__(self, runtime: Runtime, setup: ChannelSetup, capabilities: Capabilities) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        setup: ChannelSetup,
+        capabilities: Capabilities,
+        on_signal: Callable[[str, str, dict[str, Any]], None] | None = None,
+    ) -> None:
         self.runtime = runtime
         self.setup = setup
         self.capabilities = capabilities
+        self._on_signal = on_signal
         # One customer's messages are taken one at a time: two arriving
         # together must not both open an interaction.
         self._locks: dict[tuple[str, str], tuple[anyio.Lock, int]] = {}
@@ -147,6 +155,12 @@ class ChannelGateway:
                 new_interaction=ack.created,
                 duplicate=not ack.created,
             )
+
+    def signal(self, interaction: str, payload: dict[str, Any]) -> None:
+        """Something from the customer that is not a message and is not stored
+        (``{"typing": true}``): it reaches the agent's stream now, or nowhere."""
+        if self._on_signal is not None:
+            self._on_signal(self.channel, interaction, payload)
 
     async def report(
         self,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -86,20 +86,35 @@ class ChannelHost:
     the log. After a crash the host reads on from that place, so every
     outbound message is sent; one whose delivery was stored is not sent again."""
 
-    def __init__(self, runtime: Runtime, connectors: Sequence[ChannelConnector]) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        connectors: Sequence[ChannelConnector],
+        *,
+        on_signal: Callable[[str, str, dict[str, Any]], None] | None = None,
+    ) -> None:
         self.runtime = runtime
         self.connectors = {c.setup.channel: c for c in connectors}
+        self._on_signal = on_signal
         self.sent = 0
         self.failed = 0
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         async with anyio.create_task_group() as tg:
             for connector in self.connectors.values():
-                gateway = ChannelGateway(self.runtime, connector.setup, connector.capabilities)
+                gateway = ChannelGateway(
+                    self.runtime, connector.setup, connector.capabilities, on_signal=self._on_signal
+                )
                 await tg.start(_run_connector, connector, gateway)
             if self.connectors:
                 tg.start_soon(self._outbound)
             task_status.started()
+
+    async def signal(self, channel: str, interaction: str, payload: dict[str, Any]) -> bool:
+        """An agent's signal (typing) to the customer, through the channel's
+        connector; whether the channel shows it."""
+        connector = self.connectors.get(channel)
+        return connector is not None and await connector.signal(interaction, payload)
 
     async def _outbound(self) -> None:
         after = await self.runtime.channel_cursor(CURSOR)

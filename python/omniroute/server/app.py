@@ -126,7 +126,8 @@ def create_app(
             app.state.server = server
             tg.start_soon(server.dispatcher.run)
             if channels:
-                host = ChannelHost(runtime, channels)
+                host = ChannelHost(runtime, channels, on_signal=server.dispatcher.signal)
+                server.channels = host
                 await tg.start(host.run)
             if on_ready is not None:
                 on_ready(runtime)

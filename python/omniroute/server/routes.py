@@ -20,6 +20,7 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
+from omniroute.channels import ChannelHost
 from omniroute.engine import Engine
 from omniroute.errors import (
     DuplicateIdError,
@@ -92,6 +93,8 @@ class Server:
         self.access = access
         self.started = started
         self.dispatcher = Dispatcher(runtime)
+        # The channel connectors, when the server runs any (for agents' signals such as typing).
+        self.channels: ChannelHost | None = None
 
     async def blocking(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs))
@@ -782,6 +785,10 @@ class _ResumeCommand(_SocketCommand, tag="resume", frozen=True):
     task: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 
 
+class _TypingCommand(_SocketCommand, tag="typing", frozen=True):
+    task: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+
+
 class _ConsultCommand(_SocketCommand, tag="consult", frozen=True):
     to: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
     body: Annotated[str, msgspec.Meta(min_length=1, max_length=65536)]
@@ -800,6 +807,7 @@ _socket_commands = msgspec.json.Decoder(
     | _HoldCommand
     | _ResumeCommand
     | _ConsultCommand
+    | _TypingCommand
     | _StateCommand
 )
 
@@ -850,6 +858,15 @@ async def _command(
                 if not principal.may("work"):
                     raise PermissionDeniedException(f"scope: {principal.name!r} lacks 'work'")
                 await server.runtime.consult(_sender(principal, None), to, body, task=task)
+            case _TypingCommand(task=task):
+                if not principal.may("work"):
+                    raise PermissionDeniedException(f"scope: {principal.name!r} lacks 'work'")
+                await _own_task(server, principal, task)
+                channel = (await server.runtime.interaction(task)).channel
+                if server.channels is None or not await server.channels.signal(
+                    channel, task, {"typing": True}
+                ):
+                    raise InvalidInputError(f"task: channel {channel!r} shows no typing")
             case _StateCommand(agent=agent, state=state):
                 if not principal.may("agents:write"):
                     raise PermissionDeniedException(f"scope: {principal.name!r} lacks 'agents:write'")

@@ -12,6 +12,7 @@ client that stops reading loses its oldest messages, is told how many
 from __future__ import annotations
 
 from collections import deque
+from typing import Any
 
 import anyio
 import msgspec
@@ -97,6 +98,19 @@ class Dispatcher:
             listeners.discard(listener)
             if not listeners:
                 del self._agents[listener.agent]
+
+    def signal(self, channel: str, interaction: str, payload: dict[str, Any]) -> None:
+        """A customer's signal (typing) for the agent holding the interaction,
+        and the watchers; never stored, lost if nobody listens."""
+        holder = self._holders.get(interaction)
+        listeners = list(self._agents.get(holder, ())) if holder is not None else []
+        if not listeners and not self._watchers:
+            return
+        text = _encoder.encode(
+            {"signal": {"channel": channel, "interaction": interaction, **payload}}
+        ).decode()
+        for listener in [*listeners, *self._watchers]:
+            listener.push(text)
 
     async def run(self) -> None:
         # Catching up from the log when it falls behind the bus: a socket may

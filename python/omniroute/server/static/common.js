@@ -25,11 +25,13 @@ async function api(method, path, body) {
 }
 
 // The live stream; reconnects after a drop. onMessage gets each parsed message.
+// Returns send(command): a command on the socket while it is open (dropped otherwise).
 function openStream(onMessage, onState) {
   const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + API + "/stream";
   let retry = 500;
+  let socket = null;
   function connect() {
-    const socket = new WebSocket(url);
+    socket = new WebSocket(url);
     socket.onopen = () => { retry = 500; if (onState) onState(true); };
     socket.onmessage = (m) => onMessage(JSON.parse(m.data));
     socket.onclose = () => {
@@ -39,6 +41,7 @@ function openStream(onMessage, onState) {
     };
   }
   connect();
+  return (command) => { if (socket && socket.readyState === 1) socket.send(JSON.stringify(command)); };
 }
 
 function el(tag, attrs, ...children) {

@@ -28,7 +28,7 @@ async function start() {
     showOffer({ offer: offer.offer, task: offer.interaction, channel: interaction.channel,
                 queue: interaction.queue, expires_at: null });
   }
-  openStream(onMessage, (up) => {
+  desk.send = openStream(onMessage, (up) => {
     $("link").textContent = up ? "live" : "reconnecting…";
     // What changed while the socket was not there yet (or was down).
     if (up) refreshAgents().catch(showError);
@@ -82,6 +82,14 @@ function renderConsults() {
 }
 
 function onMessage(message) {
+  if (message.signal !== undefined) {
+    if (message.signal.typing && message.signal.interaction === desk.current) {
+      $("typing").textContent = "The customer is typing…";
+      clearTimeout(desk.typingTimer);
+      desk.typingTimer = setTimeout(() => { $("typing").textContent = ""; }, 3000);
+    }
+    return;
+  }
   if (message.context !== undefined) {
     if (desk.offer && desk.offer.offer === message.offer) {
       desk.offer.context = message.context;
@@ -262,6 +270,12 @@ $("reject").addEventListener("click", () => act(async () => {
   await api("POST", `/offers/${desk.offer.offer}/reject`);
   hideOffer();
 }));
+$("reply").addEventListener("input", () => {
+  // The customer sees "typing" on channels that show it; at most once every two seconds.
+  if (!desk.current || Date.now() - (desk.typedAt || 0) < 2000) return;
+  desk.typedAt = Date.now();
+  if (desk.send) desk.send({ op: "typing", task: desk.current });
+});
 $("send").addEventListener("click", () => act(async () => {
   const body = $("reply").value.trim();
   if (!body) return;
