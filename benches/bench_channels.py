@@ -39,6 +39,7 @@ from omniroute_webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from procs import start_omniroute
+from workload import only_the_centres_plugins  # noqa: F401 - an autouse fixture
 
 SIZES = {"full": 3000, "test": 60}
 IN_FLIGHT = 32

@@ -35,7 +35,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from omniroute.server.access import Access, NewToken, token_hash
 from omniroute.store import Session, User, open_store
-from workload import percentile
+from workload import only_the_centres_plugins, percentile  # noqa: F401 - an autouse fixture
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from procs import start_omniroute

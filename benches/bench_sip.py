@@ -34,6 +34,7 @@ from omniroute.store import open_store
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from procs import start_omniroute
 from test_sip import SCENARIOS, free_port, sipp
+from workload import only_the_centres_plugins  # noqa: F401 - an autouse fixture
 
 SIZES = {"full": (6000, 1500), "test": (50, 50)}  # calls, the rate asked of sipp
 IN_FLIGHT = 32

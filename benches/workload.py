@@ -8,6 +8,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import pytest
+
 from omniroute import (
     Accept,
     AddTask,
@@ -257,3 +259,11 @@ class Driver:
         """The same per second of the process's own CPU time: steadier than the
         wall clock on a machine shared with other work."""
         return self.decisions / self.cpu_seconds if self.cpu_seconds else 0.0
+
+
+@pytest.fixture(autouse=True)
+def only_the_centres_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The example third-party plugin is installed for the tests (it implements
+    the CRM hooks); a centre under measurement runs only its own plugins.
+    A benchmark that starts a server imports this fixture."""
+    monkeypatch.setenv("OMNIROUTE_DISABLE_PLUGINS", "example")

@@ -129,6 +129,10 @@ class Plugins:
         """Every registered dialer mode, by name."""
         return self._collect(self.pm.hook.register_dialer_modes, "dialer modes")
 
+    def has_crm(self) -> bool:
+        """Whether any plugin implements a CRM hook (then CRM sync runs)."""
+        return bool(self.pm.hook.crm_lookup.get_hookimpls() or self.pm.hook.crm_write_back.get_hookimpls())
+
     def crm_lookup(
         self, customer: Customer, identities: list[IdentityRecord], interaction: Interaction
     ) -> dict[str, Any] | None:

@@ -29,6 +29,7 @@ __all__ = [
     "ConversationClosed",
     "ConversationOpened",
     "CustomerCreated",
+    "CustomerUpdated",
     "CustomersMerged",
     "DeliveryUpdated",
     "Envelope",
@@ -67,6 +68,12 @@ class InteractionUpdated(_RuntimeEvent, tag="interaction_updated", frozen=True):
 
 
 class CustomerCreated(_RuntimeEvent, tag="customer_created", frozen=True):
+    customer: Customer
+
+
+class CustomerUpdated(_RuntimeEvent, tag="customer_updated", frozen=True):
+    """Attributes added or changed (a CRM's, say); ``customer`` is the record after."""
+
     customer: Customer
 
 
@@ -143,6 +150,7 @@ RuntimeEvent = (
     InteractionCreated
     | InteractionUpdated
     | CustomerCreated
+    | CustomerUpdated
     | IdentityAdded
     | ConversationOpened
     | ConversationClosed

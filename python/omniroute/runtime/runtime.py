@@ -43,6 +43,7 @@ from omniroute.model import (
     AgentLoad,
     AgentState,
     AgentStateChanged,
+    AttributeValue,
     Cancel,
     Complete,
     CustomerActivity,
@@ -80,6 +81,7 @@ from omniroute.runtime.events import (
     ConversationOpened,
     CustomerCreated,
     CustomersMerged,
+    CustomerUpdated,
     DeliveryUpdated,
     Envelope,
     EventData,
@@ -1073,6 +1075,20 @@ class Runtime:
         batch.emit(consult, [c])
         c.result = consult
 
+    def _prepare_customer_attributes(self, w: Writer, batch: _Batch, c: _Command) -> None:
+        customer = self._customer_record(w, batch, self._resolve(w, batch, c.args["customer"], c))
+        attributes = {**customer.attributes, **c.args["attributes"]}
+        updated = msgspec.structs.replace(customer, attributes=attributes)
+        c.result = updated
+        if attributes == customer.attributes:
+            return  # nothing new: no write, no event
+        batch.emit(CustomerUpdated(at=batch.now, customer=updated), [c])
+
+        def stored(_: _Batch) -> None:
+            w.set_customer_attributes(customer.id, attributes)
+
+        batch.on_stand.append((c, stored))
+
     def _prepare_delivery(self, w: Writer, batch: _Batch, c: _Command) -> None:
         update: Delivery = c.args["delivery"]
         cursor: tuple[str, int] | None = c.args["cursor"]
@@ -1622,6 +1638,31 @@ class Runtime:
             _Command("delivery", {"delivery": update, "cursor": cursor})
         )
 
+    async def update_customer(self, customer: str, attributes: dict[str, Any]) -> Customer:
+        """Add or change a customer's attributes (a CRM's tier or account, say);
+        the others stay. Returns the record after (the one it is merged into,
+        when it is merged)."""
+        _check_strings(customer=customer)
+        if not isinstance(attributes, dict):
+            raise InvalidInputError(f"attributes: expected an object, got {type(attributes).__name__}")
+        checked: dict[str, AttributeValue] = {}
+        for name, value in attributes.items():
+            if type(name) is not str or not 1 <= len(name) <= 256:
+                raise InvalidInputError(f"attributes: the name {str(name)[:40]!r} is not 1 to 256 characters")
+            if not isinstance(value, bool | int | float | str):
+                raise InvalidInputError(
+                    f"attributes.{name}: expected a string, a number or true/false, "
+                    f"got {type(value).__name__}"
+                )
+            checked[name] = value
+        return await self._submit(  # type: ignore[no-any-return]
+            _Command("customer_attributes", {"customer": customer, "attributes": checked})
+        )
+
+    async def interaction_notes(self, interaction: str) -> list[Note]:
+        """An interaction's notes, oldest first."""
+        return await self._read(lambda r: r.interaction_notes(interaction))
+
     async def delivery(self, message_id: str) -> Delivery | None:
         """An outbound message's delivery as its channel last reported it (None: not taken yet)."""
         return await self._read(lambda r: r.delivery(message_id))
@@ -1904,6 +1945,7 @@ _SUBJECTS: dict[type, Callable[[Any], str]] = {
     InteractionCreated: lambda d: d.interaction.id,
     InteractionUpdated: attrgetter("interaction"),
     CustomerCreated: lambda d: d.customer.id,
+    CustomerUpdated: lambda d: d.customer.id,
     IdentityAdded: lambda d: d.identity.customer_id,
     ConversationOpened: lambda d: d.conversation.id,
     ConversationClosed: attrgetter("conversation"),

@@ -26,11 +26,13 @@ from litestar.static_files import create_static_files_router
 
 from omniroute import __version__
 from omniroute.channels import ChannelConnector, ChannelHost
+from omniroute.crm import CrmSync
 from omniroute.errors import (
     OmnirouteError,
     kind_of,
 )
 from omniroute.model import EngineConfig
+from omniroute.plugins import Plugins
 from omniroute.runtime.api import RuntimeSettings
 from omniroute.runtime.runtime import Runtime
 from omniroute.server.access import Access, Principal
@@ -110,12 +112,14 @@ def create_app(
     on_ready: Callable[[Runtime], None] | None = None,
     background: Callable[[Runtime], Coroutine[Any, Any, None]] | None = None,
     connectors: list[ChannelConnector] | None = None,
+    plugins: Plugins | None = None,
 ) -> Litestar:
     """The server on the store at ``store_url``: the runtime starts with the
     application (recovering what the store holds) and stops with it;
     ``background`` runs beside it (the demo's customers and agents), and so
     do the channel ``connectors``, whose webhooks are mounted under
-    ``/api/v1/channels/{channel}``."""
+    ``/api/v1/channels/{channel}``. With CRM plugins among ``plugins``, CRM
+    sync runs beside them too."""
     channels = list(connectors or [])
 
     @asynccontextmanager
@@ -125,6 +129,8 @@ def create_app(
             server = Server(runtime, Access(store, session_seconds=session_seconds), started=time.time())
             app.state.server = server
             tg.start_soon(server.dispatcher.run)
+            if plugins is not None and plugins.has_crm():
+                await tg.start(CrmSync(runtime, plugins).run)
             if channels:
                 host = ChannelHost(runtime, channels, on_signal=server.dispatcher.signal)
                 server.channels = host

@@ -66,10 +66,11 @@ def serve(
         logins = ", ".join(f"{name} ({role})" for name, role, _ in DEMO_USERS)
         sys.stderr.write(f"omniroute: demo: log in as {logins}; password {DEMO_PASSWORD!r}\n")
 
+    plugins = Plugins()
     connectors: list[ChannelConnector] = []
     if connectors_path is not None:
         # Checked before anything starts: a wrong kind, channel or option is named now.
-        kinds = Plugins().channel_kinds()
+        kinds = plugins.channel_kinds()
         known = config
         if known is None:
             with open_store(store_url) as store, store.read() as r:
@@ -91,6 +92,7 @@ def serve(
         on_ready=recovered,
         background=background,
         connectors=connectors,
+        plugins=plugins,
     )
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)

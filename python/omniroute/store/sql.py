@@ -519,6 +519,10 @@ class Reader:
         )
         return _interaction(row) if row is not None else None
 
+    def interaction_notes(self, interaction_id: str) -> list[Note]:
+        """An interaction's notes, oldest first."""
+        return list(self._notes_of([interaction_id]).get(interaction_id, ()))
+
     def message(self, message_id: str) -> Message | None:
         row = self._one(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message_id,))
         return _message(row) if row is not None else None
@@ -797,6 +801,12 @@ class Writer(Reader):
                 (c.id, c.created_at, c.display_name, _json.encode(c.attributes).decode(), c.merged_into)
                 for c in customers
             ],
+        )
+
+    def set_customer_attributes(self, customer_id: str, attributes: dict[str, Any]) -> None:
+        self._cur.execute(
+            self._q("UPDATE customers SET attributes = ? WHERE id = ?"),
+            (_json.encode(attributes).decode(), customer_id),
         )
 
     def add_identities(self, identities: Sequence[IdentityRecord]) -> None:
