@@ -28,8 +28,10 @@ import logging
 import time
 from collections.abc import Callable
 from email import policy
+from email.errors import HeaderParseError
+from email.header import decode_header, make_header
 from email.headerregistry import Address
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.utils import parseaddr
 from pathlib import Path
@@ -95,7 +97,52 @@ class _RefusedError(Exception):
     """The message cannot be read: the SMTP answer says why."""
 
 
-def _references(message: EmailMessage) -> list[str]:
+_PARSER = BytesParser(policy=policy.compat32)
+
+
+def _text(value: object) -> str:
+    """A header's text with its encoded words (RFC 2047) decoded."""
+    if value is None:
+        return ""
+    try:
+        return str(make_header(decode_header(str(value))))
+    except (LookupError, ValueError, HeaderParseError):
+        return str(value)
+
+
+def _parts(message: Message) -> tuple[Message | None, list[Message]]:
+    """The body (the first plain-text part, else the first HTML one) and the attachments."""
+    plain: Message | None = None
+    html: Message | None = None
+    attached: list[Message] = []
+    for part in message.walk():
+        if part.is_multipart():
+            continue
+        disposition = str(part.get("Content-Disposition", "")).split(";", 1)[0].strip().lower()
+        kind = part.get_content_type()
+        if disposition == "attachment" or (part.get_filename() and disposition != "inline"):
+            attached.append(part)
+        elif kind == "text/plain" and plain is None:
+            plain = part
+        elif kind == "text/html" and html is None:
+            html = part
+        elif not kind.startswith("text/"):
+            attached.append(part)
+    return plain or html, attached
+
+
+def _decoded(part: Message) -> str:
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        return ""
+    charset = part.get_content_charset() or "utf-8"
+    try:
+        return payload.decode(charset, "replace")
+    except LookupError:
+        return payload.decode("utf-8", "replace")
+
+
+def _references(message: Message) -> list[str]:
     """Message-IDs the message answers, nearest first (In-Reply-To, then References backwards)."""
     found: list[str] = []
     for header in ("In-Reply-To", "References"):
@@ -106,7 +153,7 @@ def _references(message: EmailMessage) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def _automatic(message: EmailMessage) -> bool:
+def _automatic(message: Message) -> bool:
     """Mail sent by a machine (an auto-reply, a list): never acknowledged, so two robots do not chat."""
     submitted = str(message.get("Auto-Submitted", "no")).strip().lower()
     precedence = str(message.get("Precedence", "")).strip().lower()
@@ -197,32 +244,33 @@ class EmailConnector(ChannelConnector):
         return len(content), digest, str(path.resolve())
 
     async def _take(self, data: bytes) -> None:
+        # compat32: headers stay plain strings, read only where needed (the
+        # default policy's header objects cost most of a message's time).
         try:
-            message = BytesParser(policy=policy.default).parsebytes(data)
+            message = _PARSER.parsebytes(data)
         except Exception as e:
             raise _RefusedError(f"the message cannot be parsed: {e}") from e
-        if not isinstance(message, EmailMessage):
-            raise _RefusedError("the message cannot be parsed")
-        name, sender = parseaddr(str(message.get("From", "")))
+        raw_name, sender = parseaddr(str(message.get("From", "")))
         if not sender or "@" not in sender:
             raise _RefusedError("From: the message names no sender address")
+        name = _text(raw_name)
         message_id = (
             str(message.get("Message-ID", "")).strip() or f"<{hashlib.sha256(data).hexdigest()}@unidentified>"
         )
-        subject = str(message.get("Subject", "")).strip() or None
+        subject = _text(message.get("Subject")).strip() or None
         try:
-            body_part = message.get_body(preferencelist=("plain", "html"))
-            body = body_part.get_content() if body_part is not None else ""
+            body_part, attached = _parts(message)
+            body = _decoded(body_part) if body_part is not None else ""
             content_type = body_part.get_content_type() if body_part is not None else "text/plain"
             attachments = []
-            for part in message.iter_attachments():
+            for part in attached:
                 content = part.get_payload(decode=True)
                 if not isinstance(content, bytes):
                     continue
                 size, digest, location = self._keep(content)
                 attachments.append(
                     AttachmentIn(
-                        filename=(part.get_filename() or "attachment")[:255],
+                        filename=_text(part.get_filename() or "attachment")[:255] or "attachment",
                         content_type=part.get_content_type(),
                         size=size,
                         sha256=digest,
