@@ -246,3 +246,29 @@ async def test_mail_in_over_smtp_acknowledged_answered_and_threaded(
 async def _failed(rt: Runtime, message: str) -> Any:
     delivery = await rt.delivery(message)
     return delivery if delivery is not None and delivery.status == "failed" else None
+
+
+async def test_encoded_names_subjects_and_html_only_mail_read_as_written(
+    channel_runtime: ChannelRuntime, tmp_path: Path
+) -> None:
+    options = EmailOptions(
+        addresses=[CENTRE], listen_port=0, relay_port=9, acknowledge=False, attachments_dir=str(tmp_path)
+    )
+    async with channel_runtime(EmailConnector, options, kind="email", channel="email") as (rt, connector):
+        assert isinstance(connector, EmailConnector)
+        # Non-ASCII travels as RFC 2047 encoded words in the headers.
+        accented = mail("Zoë Dupré <zoe@example.com>", "Café au lait ☕", "Bonjour", "<z1@example.com>")
+        html = EmailMessage()
+        html["From"] = "html@example.com"
+        html["To"] = CENTRE
+        html["Subject"] = "Only HTML"
+        html["Message-ID"] = "<h1@example.com>"
+        html.set_content("<p>Hello <b>there</b></p>", subtype="html")
+        for message in (accented, html):
+            await aiosmtplib.send(message, hostname="127.0.0.1", port=connector.port, recipients=[CENTRE])
+        first, second = await interactions_of(rt)
+        zoe = await rt.interaction(first)
+        assert zoe.subject == "Café au lait ☕"
+        assert (await rt.customer(zoe.customer_id)).display_name == "Zoë Dupré"
+        (only,) = await rt.messages(second)
+        assert (only.content_type, only.body.strip()) == ("text/html", "<p>Hello <b>there</b></p>")
