@@ -590,6 +590,35 @@ async def test_hold_time_is_counted_apart_from_talk_and_survives_a_restart(store
 
 @SQLITE_ONLY
 @pytest.mark.anyio
+async def test_calls_of_one_batch_see_each_other_s_holds_and_attributes(store_url: str) -> None:
+    clock = ManualClock(T0)
+    async with running(store_url, clock) as rt:
+        call = await rt.create_interaction(new("voice", "support"))
+        offer, _ = offer_for(rt, call.interaction)
+        await rt.accept(offer)
+        results = await in_one_batch(
+            rt,
+            lambda: rt.hold(call.interaction),
+            lambda: rt.resume(call.interaction),
+            lambda: rt.hold(call.interaction),
+            lambda: rt.update_customer(call.customer, {"tier": "gold"}),
+            lambda: rt.update_customer(call.customer, {"account": "A-1"}),
+        )
+        assert results[:3] == [None, None, None]
+        assert rt.on_hold(call.interaction) == T0
+        assert (await rt.customer(call.customer)).attributes == {"tier": "gold", "account": "A-1"}
+        kinds = [e.type for e in await rt.events(0, limit=10_000)]
+        assert [k for k in kinds if k in ("task_held", "task_resumed")] == [
+            "task_held",
+            "task_resumed",
+            "task_held",
+        ]
+        with pytest.raises(InvalidInputError, match=r"attributes\.score: nan is not a finite number"):
+            await rt.update_customer(call.customer, {"score": float("nan")})
+
+
+@SQLITE_ONLY
+@pytest.mark.anyio
 async def test_a_transfer_on_hold_ends_the_hold_and_consults_reach_the_log(store_url: str) -> None:
     clock = ManualClock(T0)
     async with running(store_url, clock) as rt:

@@ -307,7 +307,10 @@ def test_a_version_1_database_with_data_upgrades_intact(store_url: str) -> None:
         assert after["interactions"] == before["interactions"]
 
 
-def test_version_6_rewrites_version_5_records_with_their_notes(store_url: str) -> None:
+@pytest.mark.parametrize("steps", [(None,), (6, None)], ids=["at-once", "through-6"])
+def test_version_6_rewrites_version_5_records_with_their_notes(
+    store_url: str, steps: tuple[int | None, ...]
+) -> None:
     with open_store(store_url, migrate=False) as store:
         assert store.migrate(5) == 5
         # Today's writer writes the columns later versions added: they are
@@ -324,8 +327,14 @@ def test_version_6_rewrites_version_5_records_with_their_notes(store_url: str) -
             execute(w, "UPDATE notes SET record = NULL WHERE id = ?", ("n1",))
             for column in later:
                 execute(w, f"ALTER TABLE interactions DROP COLUMN {column.split()[0]}")
-        assert store.migrate() == latest_version()
-        records_match_rows(store)
+        for target in steps:
+            store.migrate(target)
+        assert store.schema_version() == latest_version()
+        if steps == (None,):
+            records_match_rows(store)
+        else:
+            # Stopping at 6 cleared the old records rather than leave them to be misread.
+            assert rows(store, "SELECT record FROM interactions WHERE id = 'i1'") == [(None,)]
         with store.read() as r:
             entry = next(e for e in r.context("ann").timeline if e.interaction.id == "i1")
             assert entry.interaction == i1

@@ -210,6 +210,8 @@ class _Batch:
     interactions: dict[str, tuple[_Command, Interaction]] = field(default_factory=dict)
     stored_interactions: dict[str, Interaction] = field(default_factory=dict)
     messages: list[tuple[_Command, Message, list[Attachment]]] = field(default_factory=list)
+    # The same messages by id, with the call that made each (retried deliveries look here).
+    message_makers: dict[str, tuple[_Command, Message]] = field(default_factory=dict)
     notes: list[tuple[Note, _Command]] = field(default_factory=list)
     merges: list[_MergeOp] = field(default_factory=list)
     # Calls about an interaction another call of this batch creates: they fall with it.
@@ -872,6 +874,7 @@ class Runtime:
             for a in message.attachments
         ]
         batch.messages.append((c, record, attachments))
+        batch.message_makers[record.id] = (c, record)
         batch.touched.append((interaction.conversation_id, batch.now, c))
         batch.emit(MessageAdded(at=batch.now, message=record, attachments=attachments), [c])
         return record
@@ -889,10 +892,10 @@ class Runtime:
     def _known_message(self, w: Writer, batch: _Batch, message_id: str, user: _Command) -> Message | None:
         """The message of this id, stored or made in this batch (``user`` then
         stands or falls with the call that made it)."""
-        for maker, made, _ in batch.messages:
-            if made.id == message_id:
-                batch.depends.append((user, maker))
-                return made
+        made = batch.message_makers.get(message_id)
+        if made is not None:
+            batch.depends.append((user, made[0]))
+            return made[1]
         return w.message(message_id)
 
     def _prepare_message(self, w: Writer, batch: _Batch, c: _Command) -> None:
@@ -1048,19 +1051,16 @@ class Runtime:
             )
         if not on and since is None:
             raise InvalidTransitionError(f"task: interaction {task!r} is not on hold")
-        agent = interaction.agent
-        if on:
-            batch.emit(TaskHeld(at=batch.now, task=task, agent=agent), [c])
-
-        def changed(batch: _Batch) -> None:
-            if not on:
-                self._end_hold(batch, task, batch.now, finished=False)
-                return
-            ended = hold.ended if hold is not None else 0.0
-            self._holds[task] = _Hold(batch.now, ended, agent, interaction.queue, interaction.channel)
-            batch.patch(task).set(held_at=batch.now)
-
-        batch.on_stand.append((c, changed))
+        # Applied now, not once the batch stands: a hold has no engine input,
+        # so once checked it stands, and a hold and a resume in one batch see
+        # each other. A batch that fails rebuilds the holds from storage.
+        if not on:
+            self._end_hold(batch, task, batch.now, finished=False)
+            return
+        ended = hold.ended if hold is not None else 0.0
+        self._holds[task] = _Hold(batch.now, ended, interaction.agent, interaction.queue, interaction.channel)
+        batch.patch(task).set(held_at=batch.now)
+        batch.emit(TaskHeld(at=batch.now, task=task, agent=interaction.agent), [c])
 
     def _prepare_consult(self, w: Writer, batch: _Batch, c: _Command) -> None:
         sender: str = c.args["sender"]
@@ -1075,6 +1075,10 @@ class Runtime:
         batch.emit(consult, [c])
         c.result = consult
 
+    # The two calls below have no engine input: once checked they stand, so
+    # they write at once (as closing a conversation does), and a later call of
+    # the same batch reads what they wrote.
+
     def _prepare_customer_attributes(self, w: Writer, batch: _Batch, c: _Command) -> None:
         customer = self._customer_record(w, batch, self._resolve(w, batch, c.args["customer"], c))
         attributes = {**customer.attributes, **c.args["attributes"]}
@@ -1082,17 +1086,17 @@ class Runtime:
         c.result = updated
         if attributes == customer.attributes:
             return  # nothing new: no write, no event
+        made = batch.customers.get(customer.id)
+        if made is not None:
+            batch.customers[customer.id] = (updated, made[1])  # not stored yet: stored as updated
+        else:
+            w.set_customer_attributes(customer.id, attributes)
         batch.emit(CustomerUpdated(at=batch.now, customer=updated), [c])
 
-        def stored(_: _Batch) -> None:
-            w.set_customer_attributes(customer.id, attributes)
-
-        batch.on_stand.append((c, stored))
-
     def _prepare_delivery(self, w: Writer, batch: _Batch, c: _Command) -> None:
-        update: Delivery = c.args["delivery"]
+        update: Delivery = msgspec.structs.replace(c.args["delivery"], updated_at=batch.now)
         cursor: tuple[str, int] | None = c.args["cursor"]
-        message = self._known_message(w, batch, update.message_id, c)
+        message = w.message(update.message_id)  # sent, so stored in an earlier batch
         if message is None:
             raise UnknownIdError(f"message_id: no message {update.message_id!r}")
         current = w.delivery(update.message_id)
@@ -1101,17 +1105,12 @@ class Runtime:
             update = msgspec.structs.replace(update, provider_id=current.provider_id)
         c.result = update if changed else current
         if changed:
+            w.put_delivery(update)
             batch.emit(
                 DeliveryUpdated(at=batch.now, delivery=update, interaction=message.interaction_id), [c]
             )
-
-        def stored(_: _Batch) -> None:
-            if changed:
-                w.put_delivery(update)
-            if cursor is not None:
-                w.save_channel_cursor(*cursor)
-
-        batch.on_stand.append((c, stored))
+        if cursor is not None:
+            w.save_channel_cursor(*cursor)
 
     def _prepare_engine(self, w: Writer, batch: _Batch, c: _Command) -> None:
         """A call that is one engine input, checked when it was made."""
@@ -1469,9 +1468,14 @@ class Runtime:
         if new.message is not None:
             self._check_message(new.message, "message")
         for name, value in new.attributes.items():
-            if isinstance(value, float) and not math.isfinite(value):
-                raise InvalidInputError(f"attributes.{name}: {value!r} is not a finite number")
+            _check_attribute(name, value)
         return list(dict.fromkeys(keys))
+
+    def _check_body(self, body: str, what: str) -> None:
+        if not body.strip():
+            raise InvalidInputError(f"body: {what} cannot be empty")
+        if len(body.encode()) > self.settings.max_message_bytes:
+            raise InvalidInputError(f"body: over the limit of {self.settings.max_message_bytes} bytes")
 
     def _check_message(self, message: MessageIn, where: str) -> None:
         size = len(message.body.encode())
@@ -1505,10 +1509,7 @@ class Runtime:
     ) -> Note:
         _check_strings(body=body, author=author)
         _check_strings(optional=True, interaction=interaction, customer=customer)
-        if not body.strip():
-            raise InvalidInputError("body: a note cannot be empty")
-        if len(body.encode()) > self.settings.max_message_bytes:
-            raise InvalidInputError(f"body: over the limit of {self.settings.max_message_bytes} bytes")
+        self._check_body(body, "a note")
         return await self._submit(  # type: ignore[no-any-return]
             _Command(
                 "note", {"body": body, "author": author, "interaction": interaction, "customer": customer}
@@ -1600,10 +1601,7 @@ class Runtime:
         _check_strings(optional=True, task=task)
         if sender == to:
             raise InvalidInputError(f"to: an agent consults a colleague, not itself ({to!r})")
-        if not body.strip():
-            raise InvalidInputError("body: a consult message cannot be empty")
-        if len(body.encode()) > self.settings.max_message_bytes:
-            raise InvalidInputError(f"body: over the limit of {self.settings.max_message_bytes} bytes")
+        self._check_body(body, "a consult message")
         return await self._submit(  # type: ignore[no-any-return]
             _Command("consult", {"sender": sender, "to": to, "body": body, "task": task})
         )
@@ -1630,7 +1628,7 @@ class Runtime:
             message_id=message_id,
             channel=channel,
             status=status,
-            updated_at=self.clock.now(),
+            updated_at=0.0,  # the batch's time, set when it is stored
             provider_id=provider_id,
             detail=detail[:1000] if detail is not None else None,
         )
@@ -1649,11 +1647,7 @@ class Runtime:
         for name, value in attributes.items():
             if type(name) is not str or not 1 <= len(name) <= 256:
                 raise InvalidInputError(f"attributes: the name {str(name)[:40]!r} is not 1 to 256 characters")
-            if not isinstance(value, bool | int | float | str):
-                raise InvalidInputError(
-                    f"attributes.{name}: expected a string, a number or true/false, "
-                    f"got {type(value).__name__}"
-                )
+            _check_attribute(name, value)
             checked[name] = value
         return await self._submit(  # type: ignore[no-any-return]
             _Command("customer_attributes", {"customer": customer, "attributes": checked})
@@ -1924,6 +1918,16 @@ def _check_strings(*, optional: bool = False, **values: object) -> None:
     for name, value in values.items():
         if not isinstance(value, str) and not (optional and value is None):
             raise InvalidInputError(f"{name}: expected a string, got {type(value).__name__}")
+
+
+def _check_attribute(name: str, value: object) -> None:
+    """An attribute's value: a string, true/false, or a finite number (JSON has no NaN)."""
+    if not isinstance(value, bool | int | float | str):
+        raise InvalidInputError(
+            f"attributes.{name}: expected a string, a number or true/false, got {type(value).__name__}"
+        )
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidInputError(f"attributes.{name}: {value!r} is not a finite number")
 
 
 def _check_offer_id(offer: object) -> None:

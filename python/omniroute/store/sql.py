@@ -1416,7 +1416,7 @@ class SqlStore(ABC):
         # One transaction for the whole upgrade (both databases change their
         # schema transactionally): it happens entirely or not at all. Records
         # are resealed last, by today's code, which reads the columns of the
-        # latest version: an upgrade that stops short of it leaves them to
+        # latest version: an upgrade that stops short of it clears them, to
         # be read column by column, as rows without a record always are.
         with self._transaction() as cur:
             for migration in pending:
@@ -1428,9 +1428,14 @@ class SqlStore(ABC):
                     ),
                     (migration.version, time.time(), migration.description),
                 )
-            if target == latest_version():
-                for table in dict.fromkeys(t for m in pending for t in m.reseal):
+            resealed = list(dict.fromkeys(t for m in pending for t in m.reseal))
+            for table in resealed:
+                if target == latest_version():
                     Writer(self, cur).reseal_all(table)
+                else:
+                    # Records of an older shape would be read as today's: without
+                    # one, a row is read column by column (correct, only slower).
+                    cur.execute(f"UPDATE {table} SET record = NULL")
         return target
 
     def __enter__(self) -> SqlStore:
