@@ -161,8 +161,18 @@ def test_hook_crm_write_back_reaches_every_crm_even_when_one_fails(
         def crm_write_back(self, interaction: Interaction, notes: list[Note]) -> None:
             raise ConnectionError("crm.example is down")
 
+    heard: list[str] = []
+
+    class Brief:
+        # Names only the argument it wants: pluggy's promise, kept by the wrapper too.
+        @hookimpl
+        def crm_write_back(self, interaction: Interaction) -> None:
+            heard.append(interaction.id)
+
     plugins.register(Down(), "down")
+    plugins.register(Brief(), "brief")
     failures = plugins.crm_write_back(INTERACTION, NOTES)
+    assert heard == ["i1"]
     assert failures == ["down: ConnectionError('crm.example is down')"]
     assert [json.loads(line) for line in log.read_text().splitlines()] == [
         {

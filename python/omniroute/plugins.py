@@ -148,7 +148,9 @@ class Plugins:
         failures = []
         for impl in self.pm.hook.crm_write_back.get_hookimpls():
             try:
-                impl.function(interaction=interaction, notes=notes)
+                # Only the arguments the implementation names (hooks only gain arguments).
+                given = {"interaction": interaction, "notes": notes}
+                impl.function(**{name: given[name] for name in impl.argnames})
             except Exception as e:
                 log.warning("plugin %s: crm_write_back failed: %r", impl.plugin_name, e)
                 failures.append(f"{impl.plugin_name}: {e!r}")

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import msgspec
 import pytest
 
 from omniroute.channels import ChannelConnector, ChannelHost, ChannelSetup
@@ -82,8 +81,3 @@ def channel_runtime(tmp_path: Path) -> ChannelRuntime:
                 tg.cancel_scope.cancel()
 
     return run
-
-
-def options_of(kind_options: type[msgspec.Struct], **values: Any) -> Any:
-    """A kind's options from keyword values, checked as the connectors file would be."""
-    return msgspec.convert(values, kind_options)

@@ -55,7 +55,7 @@ from omniroute.channels import (
     Outbound,
     stable_id,
 )
-from omniroute.errors import OmnirouteError
+from omniroute.errors import InvalidInputError
 from omniroute.runtime.api import AttachmentIn, IdentityIn, MessageIn
 
 __all__ = ["KIND", "EmailConnector", "EmailOptions"]
@@ -216,7 +216,7 @@ class EmailConnector(ChannelConnector):
         except _RefusedError as e:
             self._quarantine(data, str(e))
             return f"554 5.6.0 {e}"
-        except OmnirouteError as e:
+        except InvalidInputError as e:
             self._quarantine(data, str(e))
             return f"554 5.6.0 {e}"
         except Exception:

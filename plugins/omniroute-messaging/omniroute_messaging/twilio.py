@@ -30,10 +30,10 @@ from omniroute.channels import (
     Inbound,
     Outbound,
 )
-from omniroute.channels.connector import DeliveryReport
 from omniroute.channels.http import refuse
-from omniroute.errors import OmnirouteError
+from omniroute.errors import InvalidInputError
 from omniroute.runtime.api import IdentityIn
+from omniroute.store.records import DeliveryStatus
 from omniroute_messaging.common import Provider
 
 __all__ = ["TWILIO", "TwilioConnector", "TwilioOptions", "twilio_signature"]
@@ -41,7 +41,7 @@ __all__ = ["TWILIO", "TwilioConnector", "TwilioOptions", "twilio_signature"]
 SIGNATURE_HEADER = "X-Twilio-Signature"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 # Twilio's message statuses as omniroute's delivery statuses (the others change nothing).
-_STATUSES: dict[str, DeliveryReport] = {
+_STATUSES: dict[str, DeliveryStatus] = {
     "sent": "sent",
     "delivered": "delivered",
     "read": "read",
@@ -127,11 +127,9 @@ class TwilioConnector(ChannelConnector):
                 body="\n".join([body, *media]) if media else body,
                 display_name=fields.get("ProfileName") or None,
             )
-            if not connector.started:
-                return refuse(503, "channel: starting; Twilio will retry")
             try:
                 await connector.gateway.receive(inbound)
-            except OmnirouteError as e:
+            except InvalidInputError as e:
                 return refuse(400, str(e))
             # Stored: now Twilio may forget it. No automatic reply.
             return Response(EMPTY_TWIML, status_code=200, media_type="text/xml")
@@ -148,12 +146,10 @@ class TwilioConnector(ChannelConnector):
             mapped = _STATUSES.get(reported)
             if mapped is None:
                 return Response("", status_code=200, media_type="text/plain")  # queued, sending: nothing new
-            if not connector.started:
-                return refuse(503, "channel: starting; Twilio will retry")
             detail = f"Twilio error {fields['ErrorCode']}" if fields.get("ErrorCode") else None
             try:
                 delivery = await connector.gateway.report_by_provider_id(sid, mapped, detail=detail)
-            except OmnirouteError as e:
+            except InvalidInputError as e:
                 return refuse(400, str(e))
             if delivery is None:
                 return refuse(404, f"MessageSid: no message of this channel is {sid!r}")

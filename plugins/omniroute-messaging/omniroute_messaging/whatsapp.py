@@ -27,7 +27,7 @@ from omniroute.channels import (
     Outbound,
 )
 from omniroute.channels.http import decode_json, refuse
-from omniroute.errors import OmnirouteError
+from omniroute.errors import InvalidInputError
 from omniroute.runtime.api import IdentityIn
 from omniroute_messaging.common import Provider
 
@@ -148,11 +148,9 @@ class WhatsAppConnector(ChannelConnector):
             notification = decode_json(body, _Notification)
             if isinstance(notification, Response):
                 return notification
-            if not connector.started:
-                return refuse(503, "channel: starting; Meta will retry")
             try:
                 await connector._take(notification)
-            except OmnirouteError as e:
+            except InvalidInputError as e:
                 return refuse(400, str(e))
             # Everything in it is stored (Meta retries anything not answered 200).
             return Response({"received": True}, status_code=200)

@@ -220,7 +220,7 @@ class SipConnector(ChannelConnector):
         hours = self.options.open_hours
         if hours is not None and not hours.open_at(dt.datetime.now(dt.UTC)):
             if self.options.after_hours_queue is None:
-                await self._final(
+                self._answer(
                     call, response(invite, 480, to_tag=call.to_tag, headers=[("Retry-After", "3600")])
                 )
                 return
@@ -245,9 +245,15 @@ class SipConnector(ChannelConnector):
         if not call.final:
             call.reply(response(invite, 180, to_tag=call.to_tag))
 
-    async def _final(self, call: _Call, data: bytes) -> None:
-        """A final response: on UDP repeated until the ACK, then the call is forgotten."""
+    def _answer(self, call: _Call, data: bytes) -> None:
+        """Send the final response now (so whatever comes next sees the call
+        answered), then repeat it until the ACK and forget the call."""
         call.reply(data, final=True)
+        assert self._tg is not None
+        self._tg.start_soon(self._linger, call, data)
+
+    async def _linger(self, call: _Call, data: bytes) -> None:
+        """On UDP a final response is repeated until the ACK; then the call is forgotten."""
         if call.udp:
             for wait in _RETRANSMIT:
                 with anyio.move_on_after(wait):
@@ -273,9 +279,7 @@ class SipConnector(ChannelConnector):
         if call.final:
             return  # already answered (redirected): the CANCEL changes nothing
         # Final before the runtime is asked, so an assignment racing it finds the call answered.
-        terminated = response(call.invite, 487, to_tag=call.to_tag)
-        assert self._tg is not None
-        self._tg.start_soon(self._final, call, terminated)
+        self._answer(call, response(call.invite, 487, to_tag=call.to_tag))
         for _ in range(200):
             if call.interaction is not None:
                 break
@@ -323,9 +327,9 @@ class SipConnector(ChannelConnector):
                 uri = self.options.agent_uris.get(data.agent) or self.options.agent_uri_template.format(
                     agent=data.agent
                 )
-                redirect = response(call.invite, 302, to_tag=call.to_tag, headers=[("Contact", f"<{uri}>")])
-                assert self._tg is not None
-                self._tg.start_soon(self._final, call, redirect)
+                self._answer(
+                    call, response(call.invite, 302, to_tag=call.to_tag, headers=[("Contact", f"<{uri}>")])
+                )
 
     async def send(self, message: Outbound) -> str | None:
         raise DeliveryError("voice: a call carries no written messages", retry=False)

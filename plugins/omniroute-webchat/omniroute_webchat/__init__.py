@@ -239,7 +239,7 @@ class WebchatConnector(ChannelConnector):
                     if len(said) > self.options.max_message_chars:
                         raise OmnirouteError(f"text: over {self.options.max_message_chars} characters")
                     await self._say(visit, client_id, said)
-                    for peer in visit.sockets:
+                    for peer in list(visit.sockets):
                         await self._send(peer, {"ack": client_id, "text": said})
                 case _Typing():
                     # To the agent's desktop now, or nowhere: typing is never stored.

@@ -35,7 +35,7 @@ from omniroute.channels import (
     Outbound,
 )
 from omniroute.channels.http import decode_json, refuse
-from omniroute.errors import InvalidInputError, OmnirouteError
+from omniroute.errors import InvalidInputError
 from omniroute.runtime.api import IdentityIn
 
 __all__ = ["SIGNATURE_HEADER", "TIMESTAMP_HEADER", "WebhookConnector", "WebhookOptions", "sign"]
@@ -118,8 +118,6 @@ class WebhookConnector(ChannelConnector):
             message = decode_json(body, _Message)
             if isinstance(message, Response):
                 return message
-            if not connector.started:
-                return refuse(503, "channel: starting; send again shortly")
             inbound = Inbound(
                 provider_id=message.id,
                 identities=[IdentityIn(kind=i.kind, value=i.value) for i in message.sender],
@@ -143,13 +141,11 @@ class WebhookConnector(ChannelConnector):
             report = decode_json(body, _Status)
             if isinstance(report, Response):
                 return report
-            if not connector.started:
-                return refuse(503, "channel: starting; send again shortly")
             try:
                 delivery = await connector.gateway.report_by_provider_id(
                     report.id, report.status, detail=report.detail
                 )
-            except OmnirouteError as e:
+            except InvalidInputError as e:
                 return refuse(400, str(e))
             if delivery is None:
                 return refuse(404, f"id: no message of this channel has id {report.id!r}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 import anyio
 from anyio.abc import TaskStatus
@@ -95,9 +95,6 @@ class DeliveryError(Exception):
         self.retry = retry
 
 
-DeliveryReport = Literal["queued", "sent", "delivered", "read", "failed"]
-
-
 class ChannelConnector(abc.ABC):
     """One configured channel: it turns what arrives into interactions and
     messages through its gateway, sends agents' messages, and reports how far
@@ -117,10 +114,6 @@ class ChannelConnector(abc.ABC):
         if self._gateway is None:
             raise RuntimeError(f"channel {self.setup.channel!r}: the connector has not started")
         return self._gateway
-
-    @property
-    def started(self) -> bool:
-        return self._gateway is not None
 
     def routes(self) -> list[BaseRouteHandler]:
         """HTTP routes (webhooks) the server mounts under ``/api/v1/channels/{channel}``.

@@ -11,12 +11,13 @@ import anyio
 import msgspec
 from msgspec import Struct
 
-from omniroute.channels.connector import Capabilities, ChannelSetup, DeliveryReport, Inbound
+from omniroute.channels.connector import Capabilities, ChannelSetup, Inbound
 from omniroute.errors import from_validation
 from omniroute.identity import normalize
 from omniroute.runtime.api import MessageIn, NewInteraction
 from omniroute.runtime.runtime import Runtime
 from omniroute.store import Delivery
+from omniroute.store.records import DeliveryStatus
 
 __all__ = ["ChannelGateway", "Received", "stable_id"]
 
@@ -133,7 +134,7 @@ class ChannelGateway:
                     interaction=target,
                     customer=owner.customer_id,
                     new_interaction=False,
-                    duplicate=stored_id != message_id,
+                    duplicate=False,  # a retry was found by inbound_state, under the customer's lock
                 )
             ack = await self.runtime.create_interaction(
                 NewInteraction(
@@ -165,7 +166,7 @@ class ChannelGateway:
     async def report(
         self,
         message_id: str,
-        status: DeliveryReport,
+        status: DeliveryStatus,
         *,
         provider_id: str | None = None,
         detail: str | None = None,
@@ -176,7 +177,7 @@ class ChannelGateway:
         )
 
     async def report_by_provider_id(
-        self, provider_id: str, status: DeliveryReport, *, detail: str | None = None
+        self, provider_id: str, status: DeliveryStatus, *, detail: str | None = None
     ) -> Delivery | None:
         """A provider's status callback, which names its own id for the
         message; None when no message of this channel has that id."""

@@ -135,7 +135,7 @@ class ChannelHost:
             return  # a channel without a connector: the agent's reply stays in the transcript
         cursor = (CURSOR, envelope.seq)
         known = await self.runtime.delivery(message.id)
-        if known is not None and known.status != "queued":
+        if known is not None:
             # Taken before a restart: reported already, not sent twice.
             return
         outbound = Outbound(
@@ -192,10 +192,3 @@ async def _run_connector(
             f"omniroute: channel {connector.setup.channel!r}: the connector stopped with an error\n"
         )
         raise
-
-
-def describe(connectors: Sequence[ChannelConnector]) -> list[dict[str, Any]]:
-    return [
-        {"channel": c.setup.channel, "kind": c.setup.kind, "queue": c.setup.queue, "started": c.started}
-        for c in connectors
-    ]

@@ -150,12 +150,12 @@ def create_app(
     webhooks = [
         Router(
             path=f"{API_PREFIX}/channels/{c.setup.channel}",
-            route_handlers=c.routes(),
+            route_handlers=handlers,
             opt={"public": True},
             tags=[f"channel {c.setup.channel}"],
         )
         for c in channels
-        if c.routes()
+        if (handlers := c.routes())
     ]
     static = create_static_files_router(path="/static", directories=[STATIC], opt={"public": True})
     return Litestar(
