@@ -506,6 +506,28 @@ def test_logout_disable_and_revoke_take_effect_at_once(served: Served) -> None:
             assert admin.delete(f"/tokens/{issued['id']}").status_code == 204
             assert crm.get("/customers/nobody").status_code == 401
 
+        # An open socket loses what it may do with its token, command by command.
+        desk = admin.post("/tokens", json={"name": "desk", "scopes": ["agents:read", "agents:write"]}).json()
+        url = served.base.replace("http://", "ws://") + "/api/v1/stream"
+        with connect(
+            url, additional_headers={"Authorization": f"Bearer {desk['token']}"}, open_timeout=10
+        ) as sock:
+            state = {"op": "state", "agent": "bob", "state": {"state": "available"}}
+            assert socket_reply(sock, {"id": 1, **state}) == {"reply": 1, "ok": True}
+            assert admin.delete(f"/tokens/{desk['id']}").status_code == 204
+            refused = socket_reply(sock, {"id": 2, **state})
+            assert refused["error"]["status_code"] == 401
+
+
+def socket_reply(socket: Any, command: dict[str, Any]) -> dict[str, Any]:
+    """Send a command on the stream and wait for its reply (events in between are skipped)."""
+    socket.send(json.dumps(command))
+    for _ in range(200):
+        message = json.loads(socket.recv(timeout=10))
+        if message.get("reply") == command.get("id"):
+            return message  # type: ignore[no-any-return]
+    raise AssertionError(f"no reply to {command}")
+
 
 def test_a_password_change_ends_the_users_sessions(served: Served) -> None:
     with served.login("admin") as admin:
@@ -806,13 +828,7 @@ def test_an_agent_works_through_commands_on_its_socket(served: Served) -> None:
             offer = until(ann, "omniroute.offer_made")[-1]["data"]
             assert offer["task"] == ack["interaction"]
 
-            def reply(socket: Any, command: dict[str, Any]) -> dict[str, Any]:
-                socket.send(json.dumps(command))
-                for _ in range(100):
-                    message = json.loads(socket.recv(timeout=10))
-                    if "reply" in message and message["reply"] == command.get("id"):
-                        return message  # type: ignore[no-any-return]
-                raise AssertionError(f"no reply to {command}")
+            reply = socket_reply
 
             # Not bob's offer; a malformed command names its field; an unknown offer is 404.
             refused = reply(bob, {"id": 1, "op": "accept", "offer": offer["offer"]})

@@ -37,7 +37,7 @@ from omniroute.runtime.api import RuntimeSettings
 from omniroute.runtime.runtime import Runtime
 from omniroute.server.access import Access, Principal
 from omniroute.server.pages import PAGES, STATIC
-from omniroute.server.routes import ROUTES, SESSION_COOKIE, Server, _bearer, error_status
+from omniroute.server.routes import ROUTES, SESSION_COOKIE, Server, error_status, identify
 from omniroute.store import open_store
 
 __all__ = ["API_PREFIX", "MAX_BODY_BYTES", "create_app"]
@@ -76,13 +76,7 @@ async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: Bas
         # A route that forgot to say who may call it is closed, not open.
         raise PermissionDeniedException(f"{connection.url.path}: this route declares no access rule")
     server: Server = connection.app.state.server
-    bearer = _bearer(connection.headers.get("authorization"))
-    cookie = connection.cookies.get(SESSION_COOKIE)
-    principal = server.access.cached(session=cookie, bearer=bearer)
-    if principal is None:
-        principal = await anyio.to_thread.run_sync(
-            lambda: server.access.authenticate(session=cookie, bearer=bearer)
-        )
+    principal = await identify(server, connection)
     if principal is None:
         raise NotAuthorizedException(
             "authorization: log in (POST /api/v1/session) or send a valid bearer token",

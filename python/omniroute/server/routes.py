@@ -9,11 +9,12 @@ import io
 import re
 from collections.abc import Callable, Coroutine
 from functools import partial
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import anyio
 import msgspec
 from litestar import Request, Response, WebSocket, delete, get, post, put, websocket
+from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie
 from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
@@ -78,7 +79,7 @@ from omniroute.store import (
 )
 from omniroute.wfm.erlang import ErlangC
 
-__all__ = ["ROUTES", "SESSION_COOKIE", "Server"]
+__all__ = ["ROUTES", "SESSION_COOKIE", "Server", "identify"]
 
 SESSION_COOKIE = "omniroute_session"
 
@@ -757,6 +758,8 @@ FIGURES_EVERY_SECONDS = 1.0
 
 
 class _SocketCommand(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag_field="op"):
+    # The scope a command needs, as its HTTP route does.
+    scope: ClassVar[str] = "work"
     # The caller's own, echoed in the reply.
     id: int | str | None = None
 
@@ -796,6 +799,7 @@ class _ConsultCommand(_SocketCommand, tag="consult", frozen=True):
 
 
 class _StateCommand(_SocketCommand, tag="state", frozen=True):
+    scope: ClassVar[str] = "agents:write"
     agent: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
     state: AgentState
 
@@ -812,14 +816,28 @@ _socket_commands = msgspec.json.Decoder(
 )
 
 
+async def identify(server: Server, connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
+    """Who a request's or a socket's credentials name now (a session cookie or
+    a bearer token): from the 5 s cache, else from the store in a worker thread."""
+    bearer = _bearer(connection.headers.get("authorization"))
+    cookie = connection.cookies.get(SESSION_COOKIE)
+    found = server.access.cached(session=cookie, bearer=bearer)
+    if found is None:
+        found = await anyio.to_thread.run_sync(
+            lambda: server.access.authenticate(session=cookie, bearer=bearer)
+        )
+    return found
+
+
 async def _command(
     server: Server,
-    principal: Principal,
+    socket: WebSocket[Any, Any, Any],
     text: str,
     send: Callable[[dict[str, Any]], Coroutine[Any, Any, None]],
 ) -> None:
     """One command sent on the stream: the same rules and the same runtime
-    calls as its HTTP route, without a request per action."""
+    calls as its HTTP route, without a request per action; the caller is
+    checked again for each, as each HTTP request is."""
     request_id: Any = peek_id(text)
     try:
         try:
@@ -829,16 +847,19 @@ async def _command(
         except msgspec.DecodeError as e:
             raise InvalidInputError(f"command: not a JSON object: {e}") from e
         request_id = command.id
+        # Checked again for each command: a logout, a disabled user or a revoked
+        # token ends what an open socket may do, as it ends HTTP requests.
+        principal = await identify(server, socket)
+        if principal is None:
+            raise NotAuthorizedException("authorization: the session or token has ended; log in again")
+        if not principal.may(command.scope):
+            raise PermissionDeniedException(f"scope: {principal.name!r} lacks {command.scope!r}")
         match command:
             case _AcceptCommand(offer=offer) | _RejectCommand(offer=offer):
-                if not principal.may("work"):
-                    raise PermissionDeniedException(f"scope: {principal.name!r} lacks 'work'")
                 _own(principal, _offer_agent(server, offer), f"offer {offer}")
                 call = server.runtime.accept if isinstance(command, _AcceptCommand) else server.runtime.reject
                 await call(offer, agent=_acting_agent(principal))
             case _CompleteCommand():
-                if not principal.may("work"):
-                    raise PermissionDeniedException(f"scope: {principal.name!r} lacks 'work'")
                 await _own_task(server, principal, command.task)
                 await server.runtime.complete(
                     command.task,
@@ -849,18 +870,12 @@ async def _command(
                     note=command.note,
                 )
             case _HoldCommand(task=task) | _ResumeCommand(task=task):
-                if not principal.may("work"):
-                    raise PermissionDeniedException(f"scope: {principal.name!r} lacks 'work'")
                 await _own_task(server, principal, task)
                 change = server.runtime.hold if isinstance(command, _HoldCommand) else server.runtime.resume
                 await change(task, agent=_acting_agent(principal))
             case _ConsultCommand(to=to, body=body, task=task):
-                if not principal.may("work"):
-                    raise PermissionDeniedException(f"scope: {principal.name!r} lacks 'work'")
                 await server.runtime.consult(_sender(principal, None), to, body, task=task)
             case _TypingCommand(task=task):
-                if not principal.may("work"):
-                    raise PermissionDeniedException(f"scope: {principal.name!r} lacks 'work'")
                 await _own_task(server, principal, task)
                 channel = (await server.runtime.interaction(task)).channel
                 if server.channels is None or not await server.channels.signal(
@@ -868,12 +883,11 @@ async def _command(
                 ):
                     raise InvalidInputError(f"task: channel {channel!r} shows no typing")
             case _StateCommand(agent=agent, state=state):
-                if not principal.may("agents:write"):
-                    raise PermissionDeniedException(f"scope: {principal.name!r} lacks 'agents:write'")
                 _own(principal, agent, f"the state of agent {agent!r}")
                 await server.runtime.set_agent_state(agent, state)
-    except PermissionDeniedException as e:
-        await send({"reply": request_id, "ok": False, "error": {"status_code": 403, "detail": e.detail}})
+    except (NotAuthorizedException, PermissionDeniedException) as e:
+        error = {"status_code": e.status_code, "detail": e.detail}
+        await send({"reply": request_id, "ok": False, "error": error})
     except OmnirouteError as e:
         status = error_status(e)
         await send({"reply": request_id, "ok": False, "error": {"status_code": status, "detail": str(e)}})
@@ -931,7 +945,7 @@ async def stream(socket: WebSocket[Any, Any, Any], server: ServerDep) -> None:
                 data = message.get("bytes")
                 text = message.get("text") or (data.decode("utf-8", "replace") if data else None)
                 if text:
-                    tg.start_soon(_command, server, principal, text, send)
+                    tg.start_soon(_command, server, socket, text, send)
             tg.cancel_scope.cancel()
     finally:
         server.dispatcher.leave(listener)
