@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import socket
 import sys
 import time
 from collections.abc import Callable
@@ -32,13 +31,12 @@ import aiohttp
 import aiosmtplib
 import pytest
 
-from omniroute.server.access import Access, NewToken
 from omniroute.store import open_store
 from omniroute_messaging import hub_signature, twilio_signature
 from omniroute_webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from procs import start_omniroute
+from procs import channels_store, free_port, serve_channels
 from workload import only_the_centres_plugins  # noqa: F401 - an autouse fixture
 
 SIZES = {"full": 3000, "test": 60}
@@ -195,13 +193,6 @@ def whatsapp_request(base: str, n: int) -> Request:
     return f"{base}/api/v1/channels/whatsapp/webhook", body, headers
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 async def drive_smtp(port: int, count: int) -> tuple[float, list[str]]:
     """``count`` mails over IN_FLIGHT SMTP connections, each sending its share in turn."""
     failures: list[str] = []
@@ -247,34 +238,16 @@ async def drive(requests: list[Request], ok: tuple[int, ...]) -> tuple[float, li
 
 def test_messages_per_second_through_each_text_channel(benchmark: Any, mode: str, tmp_path: Path) -> None:
     count = SIZES[mode]
-    store_url = f"sqlite:///{tmp_path}/channels.db"
-    (tmp_path / "centre.toml").write_text(CONFIG)
     smtp_port = free_port()
-    (tmp_path / "connectors.toml").write_text(
-        CONNECTORS.format(
-            SECRET=SECRET,
-            ACCOUNT=ACCOUNT,
-            AUTH_TOKEN=AUTH_TOKEN,
-            APP_SECRET=APP_SECRET,
-            smtp_port=smtp_port,
-            attachments=tmp_path / "attachments",
-        )
+    connectors = CONNECTORS.format(
+        SECRET=SECRET,
+        ACCOUNT=ACCOUNT,
+        AUTH_TOKEN=AUTH_TOKEN,
+        APP_SECRET=APP_SECRET,
+        smtp_port=smtp_port,
+        attachments=tmp_path / "attachments",
     )
-    with open_store(store_url) as store:
-        token = Access(store).add_token(NewToken(name="bench", scopes=["interactions:create"]))[0]
-    proc, port = start_omniroute(
-        [
-            "serve",
-            "--store",
-            store_url,
-            "--config",
-            str(tmp_path / "centre.toml"),
-            "--connectors",
-            str(tmp_path / "connectors.toml"),
-        ],
-        tmp_path / "ready.json",
-        tmp_path / "log",
-    )
+    proc, port, token = serve_channels(tmp_path, CONFIG, connectors, ["interactions:create"])
     base = f"http://127.0.0.1:{port}"
     # Each channel's customers are its own (numbers offset per channel).
     runs: dict[str, tuple[Callable[[int], Request], tuple[int, ...]]] = {
@@ -301,7 +274,7 @@ def test_messages_per_second_through_each_text_channel(benchmark: Any, mode: str
         assert proc.wait(timeout=120) == 0, (tmp_path / "log").read_text()[-3000:]
 
     # Nothing lost: every acknowledged message stored once, each in its own interaction.
-    with open_store(store_url) as store, store.read() as r:
+    with open_store(channels_store(tmp_path)) as store, store.read() as r:
         by_channel: dict[str, int] = {}
         for interaction in r.interactions():
             by_channel[interaction.channel] = by_channel.get(interaction.channel, 0) + 1

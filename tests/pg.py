@@ -15,7 +15,6 @@ import os
 import pwd
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -26,6 +25,8 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from psycopg import sql
 from psycopg.rows import TupleRow
+
+from procs import free_port
 
 __all__ = ["PostgresServer", "start"]
 
@@ -51,12 +52,6 @@ def _binaries() -> Path:
         return tuple(int(x) for x in re.findall(r"\d+", d.parent.name))
 
     return max(dirs, key=version)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _with_database(url: str, database: str) -> str:
@@ -212,7 +207,7 @@ def start() -> PostgresServer:
             "max_connections": "200",
         }
         for attempt in range(3):
-            port = _free_port()
+            port = free_port()
             settings = {**options, "port": str(port)}
             (data / "postgresql.auto.conf").write_text(
                 "".join(f"{key} = '{value}'\n" for key, value in settings.items())

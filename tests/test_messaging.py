@@ -275,7 +275,13 @@ def test_an_sms_conversation_answered_from_the_desktop_leaves_through_twilio(
         assert unknown.status_code == 404
         assert twilio.post(f"{base}/channels/sms/status", data=callback).status_code == 403
         assert delivery_statuses(api) == [("sms", "sent"), ("sms", "delivered")]
-        assert sent_id
+        # Both reports are about the agent's reply, and the sid is the one Twilio gave it.
+        reports = [
+            e["data"]["delivery"]
+            for e in api.get("/events", params={"limit": 10000}).json()
+            if e["type"] == "omniroute.delivery_updated"
+        ]
+        assert {(r["message_id"], r["provider_id"]) for r in reports} == {(sent_id, sid)}
 
 
 def test_whatsapp_through_the_cloud_api_handshake_messages_and_statuses(

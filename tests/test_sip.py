@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import signal
 import socket
 import subprocess
@@ -14,11 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from omniroute.server.access import Access, NewToken
-from omniroute.store import open_store
-from procs import start_omniroute
-
-SCENARIOS = Path(__file__).parent / "sip"
+from procs import SIP_SCENARIOS, free_port, serve_channels, sipp
 
 CONFIG = """
 [[channels]]
@@ -42,38 +37,12 @@ available = false
 """
 
 
-def free_port(kind: int = socket.SOCK_DGRAM) -> int:
-    """A port free for UDP and TCP alike on 127.0.0.1."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, kind) as first:
-            first.bind(("127.0.0.1", 0))
-            port: int = first.getsockname()[1]
-            other = socket.SOCK_STREAM if kind == socket.SOCK_DGRAM else socket.SOCK_DGRAM
-            with socket.socket(socket.AF_INET, other) as second:
-                try:
-                    second.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-            return port
-    raise AssertionError("no free port")
-
-
-def sipp() -> str:
-    path = shutil.which("sipp")
-    if path is None:
-        raise AssertionError("no sipp: `apt-get install sip-tester` (make test does)")
-    return path
-
-
 class Centre:
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
-        self.voice_port = free_port()
-        self.night_port = free_port()
-        store_url = f"sqlite:///{workdir}/sip.db"
-        (workdir / "centre.toml").write_text(CONFIG)
-        (workdir / "connectors.toml").write_text(
-            f"""
+        self.voice_port = free_port(socket.SOCK_DGRAM)
+        self.night_port = free_port(socket.SOCK_DGRAM)
+        connectors = f"""
 [[connector]]
 kind = "sip"
 channel = "voice"
@@ -91,28 +60,8 @@ queue = "support"
 listen_port = {self.night_port}
 open_hours = {{ days = [] }}
 """
-        )
-        with open_store(store_url) as store:
-            token = Access(store).add_token(
-                NewToken(
-                    name="desk",
-                    scopes=["interactions:read", "customers:read", "events:read", "work", "agents:write"],
-                )
-            )[0]
-        self.proc: subprocess.Popen[bytes]
-        self.proc, port = start_omniroute(
-            [
-                "serve",
-                "--store",
-                store_url,
-                "--config",
-                str(workdir / "centre.toml"),
-                "--connectors",
-                str(workdir / "connectors.toml"),
-            ],
-            workdir / "ready.json",
-            workdir / "log",
-        )
+        scopes = ["interactions:read", "customers:read", "events:read", "work", "agents:write"]
+        self.proc, port, token = serve_channels(workdir, CONFIG, connectors, scopes)
         self.api = httpx.Client(
             base_url=f"http://127.0.0.1:{port}/api/v1",
             headers={"Authorization": f"Bearer {token}"},
@@ -126,7 +75,7 @@ open_hours = {{ days = [] }}
             [
                 sipp(),
                 "-sf",
-                str(SCENARIOS / f"{scenario}.xml"),
+                str(SIP_SCENARIOS / f"{scenario}.xml"),
                 "-i",
                 "127.0.0.1",
                 "-p",
