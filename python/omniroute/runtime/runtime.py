@@ -1846,6 +1846,9 @@ class Runtime:
         """Past fixed intervals of one queue, channel, agent or team (or
         overall) that start in ``[start, end)``, for historical reports. A
         team is the agents the configuration puts in it now, their figures summed."""
+        for where, bound in (("start", start), ("end", end)):
+            if math.isnan(bound):
+                raise InvalidInputError(f"{where}: a number of seconds, not NaN")
         members: list[str] = []
         if kind == "team":
             members = [a.id for a in self.config.agents if a.team == name]
@@ -1854,12 +1857,19 @@ class Runtime:
                 raise InvalidInputError(
                     f"name: no agent is in team {name!r} (teams: {', '.join(teams) or 'none configured'})"
                 )
+        elif kind != "overall":
+            configured = {"queue": self._queues, "channel": self._channels, "agent": self._agents}[kind]
+            if name not in configured:
+                raise InvalidInputError(f"name: there is no {kind} {name!r}")
 
         def take() -> list[IntervalStats]:
             _, metrics = self._live()
             if kind == "team":
                 return metrics.group_intervals(members, start, end)
-            return metrics.intervals(kind, name, start, end)
+            try:
+                return metrics.intervals(kind, name, start, end)
+            except InvalidInputError:
+                return []  # configured, but the metrics have had nothing of it yet
 
         return await anyio.to_thread.run_sync(take, limiter=self._writer)
 

@@ -525,9 +525,8 @@ async def resume(server: ServerDep, principal: PrincipalDep, task: FromPath[str]
 
 def _sender(principal: Principal, sender: str | None) -> str:
     """Whom a consult is from: an agent speaks as itself only."""
-    if principal.own_only:
-        _own(principal, sender if sender is not None else principal.agent, "a consult")
     chosen = sender if sender is not None else principal.agent
+    _own(principal, chosen, "a consult")
     if chosen is None:
         raise InvalidInputError("sender: this caller works as no agent; name the agent the message is from")
     return chosen
@@ -607,28 +606,14 @@ async def _intervals(
     start: float,
     end: float | None = None,
 ) -> list[IntervalStats]:
-    """A report's intervals, its arguments checked; a configured name with no
-    figures yet has none, an unknown one is refused in our words."""
+    """A report's intervals, its arguments checked (the runtime refuses an
+    unknown name, and a configured one with no figures yet has none)."""
     if dimension != "overall" and not name:
         raise InvalidInputError(f"name: a {dimension} report names the {dimension}")
     stop = end if end is not None else float("inf")
     if stop <= start:
         raise InvalidInputError(f"end: {end} is not after start {start}")
-    try:
-        return await server.runtime.intervals(dimension, name, start, stop)
-    except InvalidInputError:
-        if dimension == "team":
-            raise  # the runtime names the teams there are
-        # The metrics know only names that have had figures.
-        config = server.runtime.config
-        known = {
-            "queue": [q.name for q in config.queues],
-            "channel": [c.name for c in config.channels],
-            "agent": [a.id for a in config.agents],
-        }.get(dimension, [])
-        if name in known:
-            return []
-        raise InvalidInputError(f"name: there is no {dimension} {name!r}") from None
+    return await server.runtime.intervals(dimension, name, start, stop)
 
 
 async def _interval_rows(
@@ -838,11 +823,12 @@ async def _command(
     """One command sent on the stream: the same rules and the same runtime
     calls as its HTTP route, without a request per action; the caller is
     checked again for each, as each HTTP request is."""
-    request_id: Any = peek_id(text)
+    request_id: Any = None
     try:
         try:
             command = _socket_commands.decode(text)
         except msgspec.ValidationError as e:
+            request_id = peek_id(text)  # the reply still names the command it refuses
             raise from_validation(e) from e
         except msgspec.DecodeError as e:
             raise InvalidInputError(f"command: not a JSON object: {e}") from e
@@ -876,11 +862,11 @@ async def _command(
             case _ConsultCommand(to=to, body=body, task=task):
                 await server.runtime.consult(_sender(principal, None), to, body, task=task)
             case _TypingCommand(task=task):
+                if server.channels is None:
+                    raise InvalidInputError("task: no channel connector runs here, so none shows typing")
                 await _own_task(server, principal, task)
                 channel = (await server.runtime.interaction(task)).channel
-                if server.channels is None or not await server.channels.signal(
-                    channel, task, {"typing": True}
-                ):
+                if not await server.channels.signal(channel, task, {"typing": True}):
                     raise InvalidInputError(f"task: channel {channel!r} shows no typing")
             case _StateCommand(agent=agent, state=state):
                 _own(principal, agent, f"the state of agent {agent!r}")
