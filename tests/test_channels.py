@@ -360,6 +360,12 @@ def test_the_webhook_channel_over_http_signed_idempotent_and_continuous(
             time.sleep(0.02)
         sent = receiver.verified(0)
         assert (sent["id"], sent["text"]) == (reply.json()["message"], "It ships today")
+        # The network's id is known once the host has stored the delivery as sent.
+        for _ in range(300):
+            events = api.get("/events", params={"limit": 10000}).json()
+            if any(e["type"] == "omniroute.delivery_updated" for e in events):
+                break
+            time.sleep(0.02)
         status = served.signed(network, "status", {"id": "net-1", "status": "delivered"})
         assert status.status_code == 202, status.text
         assert status.json()["status"] == "delivered"
