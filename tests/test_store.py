@@ -315,10 +315,16 @@ def test_version_6_rewrites_version_5_records_with_their_notes(
         assert store.migrate(5) == 5
         # Today's writer writes the columns later versions added: they are
         # there while seeding, and gone again before the upgrade.
-        later = ("held_at DOUBLE PRECISION", "hold_seconds DOUBLE PRECISION NOT NULL DEFAULT 0")
+        later = (
+            "held_at DOUBLE PRECISION",
+            "hold_seconds DOUBLE PRECISION NOT NULL DEFAULT 0",
+            "sealed_seq BIGINT",
+        )
         with store.write() as w:
             for column in later:
                 execute(w, f"ALTER TABLE interactions ADD COLUMN {column}")
+            execute(w, "CREATE TABLE seal_counter (id INTEGER PRIMARY KEY, value BIGINT NOT NULL)")
+            execute(w, "INSERT INTO seal_counter (id, value) VALUES (1, 0)")
             seed_ann(w)
             w.patch_interactions([InteractionPatch(id="i1", status="completed", ended_at=T0 + 60)])
             # What version 5 wrote: the interaction alone, and notes without records.
@@ -327,6 +333,7 @@ def test_version_6_rewrites_version_5_records_with_their_notes(
             execute(w, "UPDATE notes SET record = NULL WHERE id = ?", ("n1",))
             for column in later:
                 execute(w, f"ALTER TABLE interactions DROP COLUMN {column.split()[0]}")
+            execute(w, "DROP TABLE seal_counter")
         for target in steps:
             store.migrate(target)
         assert store.schema_version() == latest_version()
@@ -800,13 +807,16 @@ def records_match_rows(store: SqlStore) -> None:
             expected = Note(id=nid, customer_id=owner, interaction_id=on, author=author, at=at, body=body)
             assert msgspec.msgpack.decode(record, type=Note) == expected, nid
             notes.setdefault(on, []).append(expected)
-        for iid, status, record in r._all("SELECT id, status, record FROM interactions"):
+        for iid, status, record, number in r._all("SELECT id, status, record, sealed_seq FROM interactions"):
             if status in ("completed", "abandoned", "cancelled"):
                 entry = msgspec.msgpack.decode(record, type=TimelineEntry)
                 assert entry.interaction == r.interaction(iid), iid
                 assert list(entry.notes) == notes.get(iid, []), iid
+                # Each write of a record took a number from the counter (version 10).
+                assert 0 < number <= r._one("SELECT value FROM seal_counter")[0], iid
             else:
                 assert record is None, iid
+                assert number is None, iid
         for mid, on, record in r._all("SELECT id, interaction_id, record FROM messages"):
             expected_message = next(m for m in r.messages(on) if m.id == mid)
             assert msgspec.msgpack.decode(record, type=Message) == expected_message, mid

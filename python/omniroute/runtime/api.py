@@ -99,4 +99,7 @@ class RuntimeSettings(_In, frozen=True):
     max_batch: Annotated[int, Meta(ge=1)] = 2048
     queue_size: Annotated[int, Meta(ge=1)] = 65536
     subscriber_buffer: Annotated[int, Meta(ge=1)] = 10_000
+    # Timeline entries and messages kept decoded for the next context read
+    # of a customer (``omniroute/store/kept.py``); 0 keeps none.
+    context_kept_entries: Annotated[int, Meta(ge=0)] = 100_000
     metrics: MetricsConfig | None = None

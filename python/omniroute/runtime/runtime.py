@@ -108,6 +108,7 @@ from omniroute.store import (
     IdentityRecord,
     Interaction,
     InteractionPatch,
+    Kept,
     LogEntry,
     Merge,
     Message,
@@ -283,6 +284,7 @@ class Runtime:
     ) -> None:
         self.store = store
         self.settings = settings or RuntimeSettings()
+        store.kept = Kept(self.settings.context_kept_entries)
         self.clock: Clock = clock or SystemClock()
         self._initial_config = config
         self._config: EngineConfig | None = None

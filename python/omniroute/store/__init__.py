@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from omniroute.errors import InvalidInputError
+from omniroute.store.kept import Kept
 from omniroute.store.records import (
     ApiToken,
     Attachment,
@@ -39,6 +40,7 @@ __all__ = [
     "IdentityRecord",
     "Interaction",
     "InteractionPatch",
+    "Kept",
     "LogEntry",
     "Merge",
     "Message",

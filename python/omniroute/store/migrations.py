@@ -272,6 +272,27 @@ MIGRATIONS: tuple[Migration, ...] = (
                 seq BIGINT NOT NULL)""",
         ),
     ),
+    Migration(
+        10,
+        "a customer's context kept decoded between reads: each write of an interaction's record "
+        "takes a number from a counter, so a reader can tell what changed since it last read",
+        # A row has a number exactly when it has a record; records written
+        # before this version get 0, and any later write a higher number
+        # (store/kept.py says why that is enough). The timeline's index ends
+        # with the number, so a reader counts a customer's records, finds the
+        # newest and the ones written since without reading the rows.
+        (
+            "ALTER TABLE interactions ADD COLUMN sealed_seq BIGINT",
+            "UPDATE interactions SET sealed_seq = 0 WHERE record IS NOT NULL",
+            "DROP INDEX interactions_customer_created",
+            "CREATE INDEX interactions_customer_timeline "
+            "ON interactions (customer_id, created_at, id, sealed_seq)",
+            """CREATE TABLE seal_counter (
+                id INTEGER PRIMARY KEY CHECK (id = 1),
+                value BIGINT NOT NULL)""",
+            "INSERT INTO seal_counter (id, value) VALUES (1, 0)",
+        ),
+    ),
 )
 
 

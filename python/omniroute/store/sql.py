@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import functools
 import itertools
@@ -12,13 +13,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from operator import attrgetter
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 import msgspec
 
 from omniroute.errors import DuplicateIdError, InvalidInputError, OmnirouteError, UnknownIdError
 from omniroute.ids import new_id
 from omniroute.model import AgentConfig, ChannelConfig, EngineConfig, QueueConfig
+from omniroute.store.kept import Kept, KeptTimeline
 from omniroute.store.migrations import MIGRATIONS, latest_version
 from omniroute.store.records import (
     FINISHED,
@@ -170,6 +172,35 @@ def _unseal(decoder: msgspec.msgpack.Decoder[list[_T]], records: Sequence[bytes]
     return decoder.decode(b"".join([b"\xdd" + len(records).to_bytes(4, "big"), *records]))
 
 
+def _entry_order(entry: TimelineEntry) -> tuple[float, str]:
+    """Where an entry stands in a timeline (its rows' ``ORDER BY created_at, id``)."""
+    return (entry.interaction.created_at, entry.interaction.id)
+
+
+_message_order = attrgetter("at", "id")
+_message_at = attrgetter("at")
+
+
+def _brought_up_to_date(
+    kept: KeptTimeline, changed: list[TimelineEntry], count: int, newest: int
+) -> KeptTimeline | None:
+    """The kept entries with the records written since (numbered up to
+    ``newest``) in their places, or None unless that makes all ``count`` of
+    them (one was cleared, or moved to another customer by a merge): then the
+    timeline is read whole."""
+    if not changed:
+        return kept if len(kept.entries) == count else None
+    rewritten = {e.interaction.id: e for e in changed if e.interaction.id in kept.ids}
+    entries = [rewritten.get(e.interaction.id, e) for e in kept.entries] if rewritten else list(kept.entries)
+    added = sorted((e for e in changed if e.interaction.id not in kept.ids), key=_entry_order)
+    for entry in added:
+        bisect.insort(entries, entry, key=_entry_order)
+    if len(entries) != count:
+        return None
+    ids = kept.ids.union(e.interaction.id for e in added) if added else kept.ids
+    return KeptTimeline(newest, entries, ids)
+
+
 # The condition of the partial index of interactions that can still change
 # (schema version 6), word for word: a query uses the index only if its
 # WHERE repeats it.
@@ -265,6 +296,7 @@ class Reader:
     def __init__(self, store: SqlStore, cursor: Any) -> None:
         self._cur = cursor
         self._q = store.sql
+        self._kept = store.kept
 
     def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         self._cur.execute(self._q(sql), params)
@@ -556,7 +588,10 @@ class Reader:
     # ----- the context an agent sees -----
 
     def context(self, customer_id: str, *, limit: int | None = None) -> CustomerContext:
-        """The customer's unified timeline across channels, newest first."""
+        """The customer's unified timeline across channels, newest first
+        (its ``limit`` newest entries, if given)."""
+        if limit is not None and limit < 0:
+            raise InvalidInputError(f"limit: {limit} is negative")
         customer = self.live_customer(customer_id)
         cid = customer.id
         row = self._one(
@@ -565,47 +600,135 @@ class Reader:
             (cid,),
         )
         open_conversation = _conversation(row) if row is not None else None
-        limit_sql = "" if limit is None else f" LIMIT {int(limit)}"
-        # A finished interaction is one value, its record (its entry, with its
-        # notes); the others are read column by column with their notes.
-        sealed: list[bytes] = []
-        # Per entry, newest first: None for the next sealed one, else an open interaction's id.
-        slots: list[str | None] = []
-        for record, open_id in self._rows(
-            "SELECT record, CASE WHEN record IS NULL THEN id END FROM interactions WHERE customer_id = ? "
-            f"ORDER BY created_at DESC, id DESC{limit_sql}",
-            (cid,),
-        ):
-            if record is not None:
-                sealed.append(record)
-            slots.append(open_id)
-        timeline = _unseal(_sealed_entries, sealed)
-        open_ids = [i for i in slots if i is not None]
-        if open_ids:
-            live = self.interactions_by_id(open_ids)
-            notes = self._notes_of(open_ids)
-            entries = iter(timeline)
-            timeline = [
-                next(entries) if i is None else TimelineEntry(interaction=live[i], notes=notes.get(i, ()))
-                for i in slots
-            ]
         return CustomerContext(
             customer=customer,
             identities=self.identities(cid),
-            timeline=timeline,
+            timeline=self._timeline(cid, limit),
             open_conversation=open_conversation,
-            # Each query reads an index in the order asked for (schema versions 3 and 6).
-            transcript=(
-                self._records(_MESSAGES, "conversation_id = ? ORDER BY at, id", (open_conversation.id,))
-                if open_conversation is not None
-                else []
-            ),
+            transcript=self._transcript(open_conversation.id) if open_conversation is not None else [],
             # Over all their interactions, not only the ``limit`` newest.
             last_agent=self.last_agents([cid]).get(cid),
             customer_notes=self._records(
                 _NOTES, "customer_id = ? AND interaction_id IS NULL ORDER BY at, id", (cid,)
             ),
         )
+
+    def _timeline(self, cid: str, limit: int | None) -> list[TimelineEntry]:
+        """The customer's interactions, newest first: the finished ones from
+        what is kept (``store/kept.py``) brought up to date, or read whole;
+        the open ones read column by column with their notes."""
+        kept = self._kept.timeline(cid)
+        if kept is not None:
+            # One statement, so one snapshot on both databases: how many
+            # records there are and the newest number, the open rows, and the
+            # records written since what is kept.
+            count = newest = -1
+            changed: list[bytes] = []
+            open_ids: list[str] = []
+            for record, iid, number, top in self._rows(
+                "SELECT NULL, NULL, count(sealed_seq), coalesce(max(sealed_seq), 0) FROM interactions "
+                "WHERE customer_id = ? UNION ALL SELECT * FROM (SELECT record, id, sealed_seq, "
+                "CAST(NULL AS BIGINT) FROM interactions "
+                "WHERE customer_id = ? AND (sealed_seq IS NULL OR sealed_seq > ?) "
+                # In the timeline's order, so that the timeline's index is read
+                # (its numbers pick the rows), not the rows.
+                "ORDER BY created_at, id) AS since",
+                (cid, cid, kept.newest),
+            ):
+                if iid is None:
+                    count, newest = number, top
+                elif record is None:
+                    open_ids.append(iid)
+                else:
+                    changed.append(record)
+            # A reader whose snapshot is older than what is kept reads whole.
+            current = (
+                _brought_up_to_date(kept, _unseal(_sealed_entries, changed), count, newest)
+                if newest >= kept.newest
+                else None
+            )
+            if current is not None:
+                self._kept.counted(True)
+                if changed:
+                    self._kept.keep_timeline(cid, current)
+                return self._woven(current.entries, open_ids, limit)
+        self._kept.counted(False)
+        # Read whole, oldest first; a limited read only the newest rows.
+        order, limit_sql = (
+            ("created_at, id", "") if limit is None else ("created_at DESC, id DESC", " LIMIT ?")
+        )
+        records: list[bytes] = []
+        open_ids = []
+        newest = 0
+        for record, iid, number in self._rows(
+            "SELECT record, CASE WHEN record IS NULL THEN id END, sealed_seq FROM interactions "
+            f"WHERE customer_id = ? ORDER BY {order}{limit_sql}",
+            (cid,) if limit is None else (cid, limit),
+        ):
+            if record is None:
+                open_ids.append(iid)
+            else:
+                records.append(record)
+                if number is not None and number > newest:
+                    newest = number
+        if limit is not None:
+            records.reverse()
+        entries = _unseal(_sealed_entries, records)
+        if limit is None and len(entries) >= self._kept.smallest:
+            self._kept.keep_timeline(
+                cid, KeptTimeline(newest, entries, frozenset(e.interaction.id for e in entries))
+            )
+        return self._woven(entries, open_ids, limit)
+
+    def _woven(
+        self, sealed: list[TimelineEntry], open_ids: list[str], limit: int | None
+    ) -> list[TimelineEntry]:
+        """The finished entries (oldest first) and the open interactions, newest first."""
+        if open_ids:
+            live = self.interactions_by_id(open_ids)
+            notes = self._notes_of(open_ids)
+            sealed = list(sealed)
+            for entry in sorted(
+                (TimelineEntry(interaction=live[i], notes=notes.get(i, ())) for i in open_ids),
+                key=_entry_order,
+            ):
+                bisect.insort(sealed, entry, key=_entry_order)
+        newest_first = sealed[::-1]
+        return newest_first if limit is None else newest_first[:limit]
+
+    def _transcript(self, conversation_id: str) -> list[Message]:
+        """The conversation's messages, oldest first: those kept and the ones
+        since, or all of them read whole."""
+        kept = self._kept.transcript(conversation_id)
+        if kept is not None:
+            since = kept[-1].at
+            count = -1
+            records: list[bytes | None] = []
+            # One statement, one snapshot: how many there are, and those from
+            # the last one kept on (messages never change once written).
+            for record, number in self._rows(
+                "SELECT NULL, count(*) FROM messages WHERE conversation_id = ? UNION ALL "
+                "SELECT record, NULL FROM messages WHERE conversation_id = ? AND at >= ?",
+                (conversation_id, conversation_id, since),
+            ):
+                if number is not None:
+                    count = number
+                else:
+                    records.append(record)
+            if None not in records:
+                head = kept[: bisect.bisect_left(kept, since, key=_message_at)]
+                tail = sorted(_unseal(_MESSAGES.decoder, cast("list[bytes]", records)), key=_message_order)
+                if len(head) + len(tail) == count:
+                    self._kept.counted(True)
+                    messages = head + tail
+                    if len(messages) != len(kept):
+                        self._kept.keep_transcript(conversation_id, list(messages))
+                    return messages
+        self._kept.counted(False)
+        messages = self._records(_MESSAGES, "conversation_id = ? ORDER BY at, id", (conversation_id,))
+        if len(messages) >= self._kept.smallest:
+            self._kept.keep_transcript(conversation_id, list(messages))
+        return messages
 
     # ----- who may use the server (schema version 7) -----
 
@@ -786,8 +909,27 @@ _TABLES = frozenset(
 )
 
 
+_NOTHING_KEPT = Kept(0)
+
+
 class Writer(Reader):
     """Writes inside one transaction: all of it lands, or none of it."""
+
+    def __init__(self, store: SqlStore, cursor: Any) -> None:
+        super().__init__(store, cursor)
+        self._sealed_seq: int | None = None
+        # A write sees what it has not committed yet: nothing it reads is kept.
+        self._kept = _NOTHING_KEPT
+
+    def _seal_number(self) -> int:
+        """The number this transaction's writes of interaction records carry
+        (``sealed_seq``, schema version 10): taken once from the counter, whose
+        row stays locked until the transaction ends, so it is higher than any
+        number committed before and lower than any committed after."""
+        if self._sealed_seq is None:
+            row = self._one("UPDATE seal_counter SET value = value + 1 WHERE id = 1 RETURNING value")
+            self._sealed_seq = int(row[0])
+        return self._sealed_seq
 
     def _many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if rows:
@@ -835,8 +977,9 @@ class Writer(Reader):
         )
 
     def add_interactions(self, interactions: Sequence[Interaction]) -> None:
+        sealed = self._seal_number() if any(i.status in FINISHED for i in interactions) else None
         self._many(
-            f"INSERT INTO interactions ({_INTERACTION_COLUMNS}, record) VALUES ({_in(23)})",
+            f"INSERT INTO interactions ({_INTERACTION_COLUMNS}, record, sealed_seq) VALUES ({_in(24)})",
             [
                 (
                     i.id,
@@ -863,6 +1006,7 @@ class Writer(Reader):
                     i.hold_seconds,
                     # Notes come after their interaction, and reseal it.
                     _seal(i, ()),
+                    sealed if i.status in FINISHED else None,
                 )
                 for i in interactions
             ],
@@ -877,9 +1021,10 @@ class Writer(Reader):
         if not finished:
             return
         notes = self._notes_of([i.id for i in finished])
+        sealed = self._seal_number()
         self._many(
-            "UPDATE interactions SET record = ? WHERE id = ?",
-            [(_seal(i, notes.get(i.id, ())), i.id) for i in finished],
+            "UPDATE interactions SET record = ?, sealed_seq = ? WHERE id = ?",
+            [(_seal(i, notes.get(i.id, ())), sealed, i.id) for i in finished],
         )
 
     def patch_interactions(self, patches: Sequence[InteractionPatch]) -> None:
@@ -910,8 +1055,8 @@ class Writer(Reader):
         for p, (columns, params) in zip(patches, updates, strict=True):
             after_row = finished.get(p.id)
             if after_row is not None:
-                columns = (*columns, "record = ?")
-                params.append(_seal(after_row, notes.get(p.id, ())))
+                columns = (*columns, "record = ?", "sealed_seq = ?")
+                params.extend((_seal(after_row, notes.get(p.id, ())), self._seal_number()))
             if columns:
                 params.append(p.id)
                 groups.setdefault(columns, []).append(params)
@@ -1286,6 +1431,8 @@ class SqlStore(ABC):
         self._lock = threading.Lock()
         self._closed = False
         self._sql_cache: dict[str, str] = {}
+        # Long timelines and transcripts decoded once, for the next context read.
+        self.kept = Kept()
 
     # ----- dialect -----
 
@@ -1435,7 +1582,10 @@ class SqlStore(ABC):
                 else:
                     # Records of an older shape would be read as today's: without
                     # one, a row is read column by column (correct, only slower).
-                    cur.execute(f"UPDATE {table} SET record = NULL")
+                    numbered = table == "interactions" and target >= 10
+                    cur.execute(
+                        f"UPDATE {table} SET record = NULL{', sealed_seq = NULL' if numbered else ''}"
+                    )
         return target
 
     def __enter__(self) -> SqlStore:
