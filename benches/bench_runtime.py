@@ -283,11 +283,21 @@ async def read_contexts(store_url: str, history: int, reads: int, returning: boo
 
 
 @pytest.mark.parametrize(
-    ("reads", "gc_settings"),
-    [("cold", "service"), ("returning", "service"), ("returning", "default")],
+    ("backend", "reads", "gc_settings"),
+    [
+        ("sqlite", "cold", "service"),
+        ("sqlite", "returning", "service"),
+        ("sqlite", "returning", "default"),
+        ("postgresql", "cold", "service"),
+        ("postgresql", "returning", "service"),
+    ],
 )
-def test_context_p99(benchmark: Any, mode: str, reads: str, gc_settings: str, tmp_path: Path) -> None:
+def test_context_p99(
+    benchmark: Any, mode: str, backend: str, reads: str, gc_settings: str, tmp_path: Path, request: Any
+) -> None:
     url = f"sqlite:///{tmp_path}/context.db"
+    if backend == "postgresql":
+        url = request.getfixturevalue("postgres_server").create_database(f"context_{tmp_path.name[-20:]}")
     history = CONTEXT_HISTORY[mode]
     result: list[Any] = []
 
@@ -306,7 +316,7 @@ def test_context_p99(benchmark: Any, mode: str, reads: str, gc_settings: str, tm
     )
     grown = f"{history:,} to {history + CONTEXT_READS[mode]:,}" if reads == "returning" else f"{history:,}"
     print(
-        f"\ncontext() {reads}, {grown} past interactions, {gc_settings} collector settings: "
+        f"\ncontext() {backend} {reads}, {grown} past interactions, {gc_settings} collector settings: "
         f"p50 {p50:.2f} ms, p99 {p99:.2f} ms (target {TARGET_CONTEXT_P99_MS} ms); "
         f"customer by key p99 {base_p99:.3f} ms; ratio {p99 / base_p99:.0f}x; "
         f"kept timelines and transcripts used {hits} times, read whole {misses}"
