@@ -1003,8 +1003,13 @@ def plan(store_url: str, store: SqlStore, sql: str, params: Sequence[Any]) -> st
     with store.read() as r:
         if store_url.startswith("sqlite"):
             return " ".join(str(row[-1]) for row in r._all(f"EXPLAIN QUERY PLAN {sql}", params))
+        # A read on PostgreSQL is no transaction of its own: SET LOCAL needs one.
+        r._cur.execute("BEGIN")
         r._cur.execute("SET LOCAL enable_seqscan = off")
-        return " ".join(str(row[0]) for row in r._all(f"EXPLAIN {sql}", params))
+        try:
+            return " ".join(str(row[0]) for row in r._all(f"EXPLAIN {sql}", params))
+        finally:
+            r._cur.execute("ROLLBACK")
 
 
 def test_the_queries_by_status_read_only_the_live_rows(

@@ -19,6 +19,11 @@ class PostgresStore(SqlStore):
     """``postgresql://user:password@host:port/database``."""
 
     blob_type = "BYTEA"
+    # At READ COMMITTED every statement reads a snapshot of its own, in a
+    # transaction or not: a BEGIN and a ROLLBACK around a read were two round
+    # trips to the server that changed nothing. (A read that must be one
+    # snapshot is one statement: Reader.context.)
+    reads_in_transaction = False
 
     def __init__(self, url: str) -> None:
         super().__init__(url)
@@ -29,6 +34,12 @@ class PostgresStore(SqlStore):
             return psycopg.connect(self.url, autocommit=True)
         except psycopg.OperationalError as e:
             raise StoreError(f"store {self._redacted()}: cannot connect: {e}") from e
+
+    def _cursor(self, conn: Any) -> Any:
+        # Results in PostgreSQL's binary format: a record arrives as its bytes,
+        # not as hexadecimal text to decode (a context's thousand records
+        # were read in 4.4 ms as text, 2.6 ms in binary).
+        return conn.cursor(binary=True)
 
     def _redacted(self) -> str:
         parts = urlsplit(self.url)

@@ -1442,6 +1442,9 @@ class SqlStore(ABC):
     def _prepare_sql(self, sql: str) -> str:
         return sql
 
+    def _cursor(self, conn: Connection) -> Any:
+        return conn.cursor()
+
     def sql(self, sql: str) -> str:
         cached = self._sql_cache.get(sql)
         if cached is None:
@@ -1490,10 +1493,16 @@ class SqlStore(ABC):
             self._connections.clear()
         self._local = threading.local()
 
+    # Whether a read runs in a transaction of its own: on SQLite that is its
+    # snapshot; see PostgresStore.
+    reads_in_transaction = True
+
     @contextmanager
     def read(self) -> Iterator[Reader]:
-        conn = self._connection()
-        cur = conn.cursor()
+        cur = self._cursor(self._connection())
+        if not self.reads_in_transaction:
+            yield Reader(self, cur)
+            return
         self._begin(cur)
         try:
             yield Reader(self, cur)
@@ -1509,7 +1518,7 @@ class SqlStore(ABC):
     @contextmanager
     def _transaction(self) -> Iterator[Any]:
         """A write transaction on a cursor of this thread's connection."""
-        cur = self._connection().cursor()
+        cur = self._cursor(self._connection())
         self._begin_write(cur)
         try:
             yield cur
