@@ -28,8 +28,8 @@ enum Happening {
     Respond { offer: u64, accept: bool },
     /// The agent finishes the task.
     Complete { task: u32 },
-    /// A shift or a break starts or ends.
-    AgentState { agent: u32, state: RequestedState },
+    /// A shift or a break starts or ends: the agent goes to `states[state]`.
+    AgentState { agent: u32, state: u32 },
     /// A not-responding agent makes itself available again.
     Recover { agent: u32 },
 }
@@ -111,6 +111,9 @@ pub struct Simulation {
     agent_ids: Vec<String>,
     agent_slot: FxHashMap<String, (u32, u32)>,
     behaviours: Vec<Behaviour>,
+    /// The states shifts and breaks put agents in, so a scheduled change is
+    /// a small event on the heap.
+    states: Vec<RequestedState>,
     thresholds: FxHashMap<String, f64>,
     arrivals_rng: Pcg64Mcg,
     service_rng: Pcg64Mcg,
@@ -217,6 +220,7 @@ impl Simulation {
             agent_ids: Vec::new(),
             agent_slot: FxHashMap::default(),
             behaviours: Vec::new(),
+            states: vec![RequestedState::Available {}, RequestedState::Offline {}],
             thresholds,
             arrivals_rng: Pcg64Mcg::seed_from_u64(seed ^ 1),
             service_rng: Pcg64Mcg::seed_from_u64(seed ^ 2),
@@ -252,7 +256,8 @@ impl Simulation {
     }
 
     fn schedule_agents(&mut self, scenario: &Scenario) {
-        let on = RequestedState::Available {};
+        // Indices into `states`.
+        let (on, off) = (0, 1);
         for (g, group) in scenario.agents.iter().enumerate() {
             self.behaviours.push(Behaviour {
                 reject: group.reject_probability,
@@ -266,19 +271,28 @@ impl Simulation {
                 self.agent_slot.insert(id.clone(), (agent, g as u32));
                 self.agent_ids.push(id);
                 if group.shifts.is_empty() {
-                    self.push(0.0, Happening::AgentState { agent, state: on.clone() });
+                    self.push(0.0, Happening::AgentState { agent, state: on });
                 }
                 for s in &group.shifts {
-                    self.push(s.start, Happening::AgentState { agent, state: on.clone() });
-                    self.push(s.end, Happening::AgentState { agent, state: RequestedState::Offline {} });
+                    self.push(s.start, Happening::AgentState { agent, state: on });
+                    self.push(s.end, Happening::AgentState { agent, state: off });
                 }
                 for b in &group.breaks {
-                    let away = RequestedState::Away { reason: b.reason.clone() };
+                    let away = self.state_index(RequestedState::Away { reason: b.reason.clone() });
                     self.push(b.start, Happening::AgentState { agent, state: away });
-                    self.push(b.start + b.seconds, Happening::AgentState { agent, state: on.clone() });
+                    self.push(b.start + b.seconds, Happening::AgentState { agent, state: on });
                 }
             }
         }
+    }
+
+    /// The index of `state` in `states`, added if new.
+    fn state_index(&mut self, state: RequestedState) -> u32 {
+        if let Some(i) = self.states.iter().position(|s| *s == state) {
+            return i as u32;
+        }
+        self.states.push(state);
+        (self.states.len() - 1) as u32
     }
 
     fn push(&mut self, at: f64, what: Happening) {
@@ -295,7 +309,8 @@ impl Simulation {
             if t >= self.duration {
                 return None;
             }
-            let k = (t / stream.rate_interval).floor() as usize;
+            // t >= 0: truncation is the floor, without a library call.
+            let k = (t / stream.rate_interval) as usize;
             let rate = *stream.rates.get(k)?;
             let segment_end = (k as f64 + 1.0) * stream.rate_interval;
             if rate > 0.0 {
@@ -422,7 +437,8 @@ impl Simulation {
 
     /// The reporting interval of time `t`, its queue figures allocated.
     fn queue_slot(&mut self, t: f64) -> usize {
-        let k = (t / self.interval).floor() as usize;
+        // t >= 0: truncation is the floor, without a library call.
+        let k = (t / self.interval) as usize;
         if self.queue_area.len() <= k {
             self.queue_area.resize(k + 1, 0.0);
             self.queue_max.resize(k + 1, 0);
@@ -466,6 +482,7 @@ impl Simulation {
             }
             Happening::AgentState { agent, state } => {
                 let agent = self.agent_ids[agent as usize].clone();
+                let state = self.states[state as usize].clone();
                 self.apply(&Input::SetAgentState { agent, state })?;
             }
             Happening::Recover { agent } => {
