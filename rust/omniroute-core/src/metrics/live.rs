@@ -50,6 +50,10 @@ pub(crate) struct SpanWaits {
     cached: Vec<Percentiles>,
     #[serde(skip)]
     fresh: bool,
+    /// Where the last wait went: most waits of a dimension fall in the same
+    /// few buckets (no wait at all, mostly), so this often spares the search.
+    #[serde(skip)]
+    hint: usize,
 }
 
 impl PartialEq for SpanWaits {
@@ -71,7 +75,10 @@ impl SpanWaits {
 
     #[inline]
     fn find_or_insert(&mut self, bucket: u16, spans: usize) -> usize {
-        match self.buckets.binary_search(&bucket) {
+        if self.buckets.get(self.hint) == Some(&bucket) {
+            return self.hint;
+        }
+        self.hint = match self.buckets.binary_search(&bucket) {
             Ok(i) => i,
             Err(i) => {
                 self.buckets.insert(i, bucket);
@@ -81,7 +88,8 @@ impl SpanWaits {
                 self.counts[i * spans..(i + 1) * spans].fill(0);
                 i
             }
-        }
+        };
+        self.hint
     }
 
     /// One wait more (`add`) or less in `bucket`, in span `span` only.
