@@ -119,7 +119,6 @@ impl Engine {
         self.task_mut(t).step = self.due_step(t);
         self.refresh_class(t);
         self.schedule_task_timers(t);
-        self.enlist(t);
         let ev = Output::TaskQueued {
             at: self.now,
             task: id,
@@ -129,7 +128,7 @@ impl Engine {
             arrived_at,
         };
         self.out.push(ev);
-        self.match_task(t);
+        self.place_task(t);
         Ok(())
     }
 
@@ -211,8 +210,7 @@ impl Engine {
             self.out.push(ev);
         }
         self.catch_up_steps(t);
-        self.enlist(t);
-        self.match_task(t);
+        self.place_task(t);
         self.after_release(a);
     }
 
@@ -567,7 +565,7 @@ impl Engine {
         let q = self.task(t).queue;
         let strategy = self.queues[q as usize].config.strategy.clone();
         let (score, parts) = self.score(&strategy, a, t, class);
-        self.offer(t, a, super::matching::Trigger::Picked, strategy.name(), score, parts);
+        self.offer(t, a, super::matching::Trigger::Picked, strategy.name(), score, parts, true);
         Ok(())
     }
 

@@ -72,30 +72,66 @@ impl Engine {
         }
     }
 
-    /// Try to offer a waiting task to the best free agent.
+    /// Try to offer a waiting task (in the backlog) to the best free agent.
     pub(crate) fn match_task(&mut self, t: TaskIx) {
+        self.try_match(t, true);
+    }
+
+    /// A waiting task that is not in the backlog yet (it just arrived, or an
+    /// agent let it go): offered at once if an agent may take it, else
+    /// enlisted where agents will find it. The same as enlisting it and then
+    /// matching it, without putting in the backlog a task that leaves it at once.
+    pub(crate) fn place_task(&mut self, t: TaskIx) {
+        if !self.try_match(t, false) {
+            self.enlist(t);
+        }
+    }
+
+    /// Offer a waiting task to the best free agent; whether it was offered.
+    /// `listed`: whether the task is in the backlog (to be taken out of it).
+    fn try_match(&mut self, t: TaskIx, listed: bool) -> bool {
         if self.tasks[t as usize].as_ref().is_none_or(|task| task.phase != Phase::Waiting) {
-            return;
+            return false;
         }
         let q = self.task(t).queue;
         let class = self.ix.task_class[t as usize];
-        let candidates = self.candidates(t);
-        if candidates.is_empty() {
-            return;
-        }
-        let strategy = self.queues[q as usize].config.strategy.clone();
         let reserved = self.task(t).reservation.is_some();
-        if strategy == Strategy::External && !reserved {
-            self.request_pick(t, &candidates);
-            return;
-        }
-        if let Some(a) = self.choose(&strategy, &candidates, t, class) {
-            let (score, parts) = self.score(&strategy, a, t, class);
-            self.offer(t, a, Trigger::TaskArrived, strategy.name(), score, parts);
-            if strategy == Strategy::RoundRobin {
+        let strategy = &self.queues[q as usize].config.strategy;
+        if !reserved
+            && self.ix.classes[class as usize].serving.len() == 1
+            && !matches!(strategy, Strategy::External | Strategy::WeightedRandom { .. })
+        {
+            // One queue's ready agents, one deterministic strategy: the best
+            // of them in one pass, in the order `candidates` lists them.
+            let Some(a) = self.best_ready(strategy, t, class) else {
+                return false;
+            };
+            let (score, parts) = self.score(strategy, a, t, class);
+            let (name, round_robin) = (strategy.name(), *strategy == Strategy::RoundRobin);
+            self.offer(t, a, Trigger::TaskArrived, name, score, parts, listed);
+            if round_robin {
                 self.queues[q as usize].rr_last = Some(a);
             }
+            return true;
         }
+        let candidates = self.candidates(t);
+        if candidates.is_empty() {
+            return false;
+        }
+        let strategy = strategy.clone();
+        if strategy == Strategy::External && !reserved {
+            self.request_pick(t, &candidates);
+            return false;
+        }
+        let Some(a) = self.choose(&strategy, &candidates, t, class) else {
+            return false;
+        };
+        let (score, parts) = self.score(&strategy, a, t, class);
+        self.offer(t, a, Trigger::TaskArrived, strategy.name(), score, parts, listed);
+        if strategy == Strategy::RoundRobin {
+            self.queues[q as usize].rr_last = Some(a);
+        }
+        true
     }
 
     fn request_pick(&mut self, t: TaskIx, candidates: &[AgentIx]) {
@@ -234,11 +270,14 @@ impl Engine {
                 ScorePart { feature: "wait_seconds".into(), value: self.now - task.arrived_at, weight: 0.0 },
             ];
             let strategy = if reserved { "reserved" } else { "agent_queue_order" };
-            self.offer(t, a, Trigger::AgentFreed, strategy, eff, parts);
+            self.offer(t, a, Trigger::AgentFreed, strategy, eff, parts, true);
         }
     }
 
-    /// Offer a task to an agent.
+    /// Offer a waiting task to an agent; `listed`: whether the task is in the
+    /// backlog (to be taken out of it).
+    // The reason's parts, and where the task is: one argument each.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn offer(
         &mut self,
         t: TaskIx,
@@ -247,8 +286,11 @@ impl Engine {
         strategy: &'static str,
         score: f64,
         parts: Vec<ScorePart>,
+        listed: bool,
     ) {
-        self.delist(t);
+        if listed {
+            self.delist(t);
+        }
         let offer = self.next_offer;
         self.next_offer += 1;
         let (queue, channel, step) = {

@@ -20,6 +20,9 @@ pub const FEATURES: [&str; 8] = [
     "reserved",
 ];
 
+/// The best agent so far: its score, when it became idle, its index.
+type Best = (f64, f64, AgentIx);
+
 impl Engine {
     /// The value of one named feature for an agent and a task.
     pub(crate) fn feature(&self, name: &str, a: AgentIx, t: TaskIx, class: ClassIx) -> f64 {
@@ -157,16 +160,42 @@ impl Engine {
             let last = weights.iter().rposition(|w| *w > 0.0).unwrap_or(candidates.len() - 1);
             return Some(candidates[last]);
         }
-        let mut best: Option<(f64, f64, AgentIx)> = None;
+        let mut best: Option<Best> = None;
         for &a in candidates {
-            let s = self.score_value(strategy, a, t, class);
-            let idle = self.agent(a).idle_since;
-            let better = match best {
-                None => true,
-                Some((bs, bi, ba)) => s > bs || (s == bs && (idle < bi || (idle == bi && a < ba))),
-            };
-            if better {
-                best = Some((s, idle, a));
+            self.consider_agent(&mut best, strategy, a, t, class);
+        }
+        best.map(|(_, _, a)| a)
+    }
+
+    /// Keep agent `a` in `best` if it beats it: the highest score, then the
+    /// longest idle, then the lowest index.
+    // Exact float ties are meant: they fall through to the tie-breakers.
+    #[allow(clippy::float_cmp)]
+    #[inline]
+    fn consider_agent(&self, best: &mut Option<Best>, strategy: &Strategy, a: AgentIx, t: TaskIx, class: ClassIx) {
+        let s = self.score_value(strategy, a, t, class);
+        let idle = self.agent(a).idle_since;
+        let better = match *best {
+            None => true,
+            Some((bs, bi, ba)) => s > bs || (s == bs && (idle < bi || (idle == bi && a < ba))),
+        };
+        if better {
+            *best = Some((s, idle, a));
+        }
+    }
+
+    /// What [`Engine::choose`] picks among [`Engine::candidates`] for a
+    /// deterministic strategy, for a task without a reservation whose class
+    /// one queue serves: the same agents in the same order, without listing them.
+    pub(crate) fn best_ready(&self, strategy: &Strategy, t: TaskIx, class: ClassIx) -> Option<AgentIx> {
+        let task = self.task(t);
+        let cls = &self.ix.classes[class as usize];
+        debug_assert!(task.reservation.is_none() && cls.serving.len() == 1);
+        let mut best: Option<Best> = None;
+        for &a in &self.ix.ready[cls.serving[0] as usize][task.channel as usize] {
+            let agent = self.agent(a);
+            if !task.excludes(a) && self.fits(agent, task.channel).is_ok() && cls.cond.holds(&agent.levels) {
+                self.consider_agent(&mut best, strategy, a, t, class);
             }
         }
         best.map(|(_, _, a)| a)
