@@ -25,14 +25,14 @@ pub fn record_outputs(metrics: &mut Aggregator, outputs: &[Output]) -> Result<()
 pub fn record_output(metrics: &mut Aggregator, output: &Output) -> Result<(), MetricsError> {
     use DimensionKind::{Agent, Channel, Queue};
     match output {
-        Output::TaskQueued { at, task, queue, channel, .. } => metrics.record_built(|key| MetricEvent::Arrived {
+        Output::TaskQueued { at, task, queue, channel, .. } => metrics.record_shared(|key| MetricEvent::Arrived {
             at: *at,
             task: task_id(task),
             queue: key(Queue, queue),
             channel: key(Channel, channel),
         }),
         Output::TaskAssigned { at, task, agent, queue, channel, wait } => {
-            metrics.record_built(|key| MetricEvent::Answered {
+            metrics.record_shared(|key| MetricEvent::Answered {
                 at: *at,
                 task: task_id(task),
                 queue: key(Queue, queue),
@@ -42,7 +42,7 @@ pub fn record_output(metrics: &mut Aggregator, output: &Output) -> Result<(), Me
             })
         }
         Output::TaskCancelled { at, task, queue, channel, wait } => {
-            metrics.record_built(|key| MetricEvent::Abandoned {
+            metrics.record_shared(|key| MetricEvent::Abandoned {
                 at: *at,
                 task: task_id(task),
                 queue: key(Queue, queue),
@@ -51,7 +51,7 @@ pub fn record_output(metrics: &mut Aggregator, output: &Output) -> Result<(), Me
             })
         }
         Output::TaskCompleted { at, task, agent, queue, channel } => {
-            metrics.record_built(|key| MetricEvent::Completed {
+            metrics.record_shared(|key| MetricEvent::Completed {
                 at: *at,
                 task: task_id(task),
                 queue: key(Queue, queue),
@@ -60,17 +60,17 @@ pub fn record_output(metrics: &mut Aggregator, output: &Output) -> Result<(), Me
             })
         }
         Output::TaskTransferred { at, task, from_queue, channel, from_agent, to_queue, .. } => {
-            metrics.record_built(|key| MetricEvent::Transferred {
+            metrics.record_shared(|key| MetricEvent::Transferred {
                 at: *at,
                 task: task_id(task),
                 queue: key(Queue, from_queue),
                 channel: key(Channel, channel),
-                agent: from_agent.as_deref().map(|agent| key(Agent, agent)),
+                agent: from_agent.as_ref().map(|agent| key(Agent, agent)),
             })?;
             if to_queue.is_some() {
                 return Ok(());
             }
-            metrics.record_built(|key| MetricEvent::Arrived {
+            metrics.record_shared(|key| MetricEvent::Arrived {
                 at: *at,
                 task: task_id(task),
                 queue: key(Queue, from_queue),
@@ -79,9 +79,9 @@ pub fn record_output(metrics: &mut Aggregator, output: &Output) -> Result<(), Me
         }
         Output::AgentStateChanged { at, agent, status } => {
             let state = activity(status);
-            metrics.record_built(|key| MetricEvent::AgentState { at: *at, agent: key(Agent, agent), state })
+            metrics.record_shared(|key| MetricEvent::AgentState { at: *at, agent: key(Agent, agent), state })
         }
-        Output::AgentLoad { at, agent, used, capacity, tasks } => metrics.record_built(|key| MetricEvent::AgentLoad {
+        Output::AgentLoad { at, agent, used, capacity, tasks } => metrics.record_shared(|key| MetricEvent::AgentLoad {
             at: *at,
             agent: key(Agent, agent),
             used: *used,

@@ -1,11 +1,12 @@
 //! The aggregator: interns names, checks events and adds them to every span of time they count in.
 
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 use super::agents::Agents;
 use super::config::MetricsConfig;
 use super::counts::Contribution;
-use super::dimension::{DimRef, DimensionKind, Names};
+use super::dimension::{DimRef, DimensionKind, Names, SharedKeys};
 use super::error::MetricsError;
 use super::event::{MetricEvent, NamedMetricEvent};
 use super::histogram::bucket_of;
@@ -53,6 +54,8 @@ pub struct Aggregator {
     pub(super) queue_threshold: Vec<u64>,
     /// Derived: before this time no slot or interval ends, so the clock just moves.
     pub(super) next_boundary: Micros,
+    /// Derived: keys of shared names seen lately, by address.
+    pub(super) shared: SharedKeys,
 }
 
 impl Aggregator {
@@ -74,6 +77,7 @@ impl Aggregator {
             waiting: Waiting::default(),
             queue_threshold: Vec::new(),
             next_boundary: Micros::MIN,
+            shared: SharedKeys::default(),
         })
     }
 
@@ -190,6 +194,36 @@ impl Aggregator {
                 unknown = true;
                 0
             })
+        });
+        let scalars = probe.scalars();
+        scalars.check(self.last_time())?;
+        let event = if unknown { build(&mut |kind, name| self.key_of(kind, name)) } else { probe };
+        self.apply(&event, scalars.at);
+        Ok(())
+    }
+
+    /// As [`Self::record_built`], for an event whose names are shared
+    /// (`Arc<str>`, as the engine's output events carry them): a name seen
+    /// before is found by its address, without hashing its text.
+    pub fn record_shared(
+        &mut self,
+        build: impl Fn(&mut dyn FnMut(DimensionKind, &Arc<str>) -> u32) -> MetricEvent,
+    ) -> Result<(), MetricsError> {
+        let mut unknown = false;
+        let probe = build(&mut |kind, name| {
+            if let Some(key) = self.shared.get(kind, name) {
+                return key;
+            }
+            match self.names(kind).and_then(|names| names.key(name)) {
+                Some(key) => {
+                    self.shared.put(kind, name, key);
+                    key
+                }
+                None => {
+                    unknown = true;
+                    0
+                }
+            }
         });
         let scalars = probe.scalars();
         scalars.check(self.last_time())?;

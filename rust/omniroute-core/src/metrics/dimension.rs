@@ -2,6 +2,7 @@
 
 use rustc_hash::FxHashMap;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -198,6 +199,50 @@ impl Names {
     }
 }
 
+/// Keys of shared names (`Arc<str>`) by address, a small direct-mapped cache
+/// in front of [`Names::key`]: the engine's output events carry the same few
+/// shared names (its queues, channels and agents) again and again, and
+/// comparing an address costs less than hashing and comparing the text.
+///
+/// An entry holds its name, so the address cannot be reused by another name
+/// while the entry stands; a name is only cached once its key is known, and
+/// keys never change. A miss (a name seen for the first time, two names on one
+/// slot, a copy of a name) falls back to the lookup by text.
+#[derive(Clone, Debug)]
+pub(crate) struct SharedKeys {
+    slots: Box<[Option<(Arc<str>, DimensionKind, u32)>]>,
+}
+
+impl SharedKeys {
+    const BITS: u32 = 9;
+
+    fn slot(name: &Arc<str>) -> usize {
+        let address = Arc::as_ptr(name).cast::<u8>() as usize as u64;
+        // Fibonacci hashing: the top bits of the product spread nearby addresses.
+        (address.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - Self::BITS)) as usize
+    }
+
+    /// The key of `name` if it is cached.
+    #[inline]
+    pub fn get(&self, kind: DimensionKind, name: &Arc<str>) -> Option<u32> {
+        match &self.slots[Self::slot(name)] {
+            Some((cached, k, key)) if *k == kind && Arc::ptr_eq(cached, name) => Some(*key),
+            _ => None,
+        }
+    }
+
+    /// Remember that `name` has key `key`.
+    pub fn put(&mut self, kind: DimensionKind, name: &Arc<str>, key: u32) {
+        self.slots[Self::slot(name)] = Some((Arc::clone(name), kind, key));
+    }
+}
+
+impl Default for SharedKeys {
+    fn default() -> Self {
+        Self { slots: vec![None; 1 << Self::BITS].into_boxed_slice() }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,6 +267,19 @@ mod tests {
         assert_eq!(names.sorted_keys(), &[1, 0]);
         names.intern("b");
         assert_eq!(names.sorted_keys(), &[1, 2, 0]);
+    }
+
+    #[test]
+    fn shared_keys_match_the_very_name_only() {
+        let mut cache = SharedKeys::default();
+        let ann: Arc<str> = "ann".into();
+        assert_eq!(cache.get(DimensionKind::Agent, &ann), None);
+        cache.put(DimensionKind::Agent, &ann, 3);
+        assert_eq!(cache.get(DimensionKind::Agent, &ann), Some(3));
+        assert_eq!(cache.get(DimensionKind::Agent, &Arc::clone(&ann)), Some(3));
+        // The same text elsewhere, or the same name as another kind: not cached.
+        assert_eq!(cache.get(DimensionKind::Agent, &"ann".into()), None);
+        assert_eq!(cache.get(DimensionKind::Queue, &ann), None);
     }
 
     #[test]

@@ -145,6 +145,7 @@ impl Aggregator {
             windows,
             agents: state.agents,
             waiting: state.waiting,
+            shared: super::dimension::SharedKeys::default(),
         })
     }
 }
