@@ -8,7 +8,7 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::feed::record_output;
 use crate::metrics::{Aggregator, DimensionKind, SnapshotScope};
-use crate::model::{Condition, Input, NewTask, Output, RequestedState};
+use crate::model::{Input, Name, NewTask, Output, RequestedState};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 use rustc_hash::FxHashMap;
@@ -59,10 +59,12 @@ impl Ord for Event {
 }
 
 struct Stream {
-    queue: String,
-    channel: String,
-    priority: i32,
-    requires: Option<Condition>,
+    /// The stream's contacts as the engine is told of them; each arrival
+    /// writes its id into this one input (no text copied per contact).
+    /// `None` only while it is being applied.
+    add: Option<Input>,
+    /// The service-level threshold of the stream's queue.
+    threshold: f64,
     /// Contacts per second, per rate interval (a constant rate is one
     /// entry over an infinite interval).
     rates: Vec<f64>,
@@ -110,6 +112,11 @@ pub struct Simulation {
     tasks: Vec<Task>,
     agent_ids: Vec<String>,
     agent_slot: FxHashMap<String, (u32, u32)>,
+    /// Agent and group by the address of the engine's shared name of the
+    /// agent, as its output events carry it: found without hashing the text.
+    /// `agent_names` holds those names, so no other name can take an address.
+    agent_at: FxHashMap<usize, (u32, u32)>,
+    agent_names: Vec<Name>,
     behaviours: Vec<Behaviour>,
     /// The states shifts and breaks put agents in, so a scheduled change is
     /// a small event on the heap.
@@ -135,6 +142,8 @@ pub struct Simulation {
     finished: bool,
     /// The engine's outputs, a buffer reused by every call.
     outputs: Vec<Output>,
+    /// The text of a task id, a buffer reused by every completion and abandonment.
+    id: String,
 }
 
 /// The seed of replication `r`: splitmix64 of the scenario's seed and `r`,
@@ -150,6 +159,29 @@ pub fn replication_seed(seed: u64, r: u32) -> u64 {
 /// The simulator's tasks are named by their index.
 fn task_of(id: &str) -> Result<u32> {
     id.parse().map_err(|_| invariant("unknown task", id))
+}
+
+/// Writes the id of task `task` (its index in decimal) into `id`, replacing
+/// what was there, without the formatting machinery.
+fn write_id(id: &mut String, task: u32) {
+    let mut digits = [0_u8; 10];
+    let mut n = task;
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    id.clear();
+    id.extend(digits[i..].iter().map(|&d| char::from(d)));
+}
+
+/// The address of a shared name, as a key.
+fn address(name: &Name) -> usize {
+    std::sync::Arc::as_ptr(name).cast::<u8>() as usize
 }
 
 fn invariant(what: &str, e: impl std::fmt::Display) -> Error {
@@ -181,7 +213,8 @@ impl Simulation {
         for c in &channel_names {
             metrics.channel_key(c);
         }
-        let thresholds = scenario.queues.iter().map(|q| (q.name.clone(), q.service_level_seconds)).collect();
+        let thresholds: FxHashMap<String, f64> =
+            scenario.queues.iter().map(|q| (q.name.clone(), q.service_level_seconds)).collect();
         let streams = scenario
             .arrivals
             .iter()
@@ -190,11 +223,21 @@ impl Simulation {
                     Rate::Constant(r) => (vec![r / 3600.0], f64::INFINITY),
                     Rate::Profile(list) => (list.iter().map(|r| r / 3600.0).collect(), a.rate_interval_seconds),
                 };
-                Stream {
-                    queue: a.queue.clone(),
+                let task = NewTask {
+                    id: String::new(),
                     channel: a.channel.clone(),
+                    queue: a.queue.clone(),
                     priority: a.priority,
                     requires: a.requires.clone(),
+                    preferred_agents: Vec::new(),
+                    preferred_until: None,
+                    excluded_agents: Vec::new(),
+                    attributes: BTreeMap::new(),
+                    enqueued_at: None,
+                };
+                Stream {
+                    add: Some(Input::AddTask { task }),
+                    threshold: thresholds.get(&a.queue).copied().unwrap_or(f64::INFINITY),
                     rates,
                     rate_interval,
                     handle: a.handle.sampler(),
@@ -219,6 +262,8 @@ impl Simulation {
             tasks: Vec::new(),
             agent_ids: Vec::new(),
             agent_slot: FxHashMap::default(),
+            agent_at: FxHashMap::default(),
+            agent_names: Vec::new(),
             behaviours: Vec::new(),
             states: vec![RequestedState::Available {}, RequestedState::Offline {}],
             thresholds,
@@ -239,10 +284,19 @@ impl Simulation {
             agent_intervals: scenario.agent_intervals,
             finished: false,
             outputs: Vec::new(),
+            id: String::new(),
         };
-        let roster = sim.engine.roster();
-        sim.handle(&roster)?;
         sim.schedule_agents(scenario);
+        let roster = sim.engine.roster();
+        for o in &roster {
+            if let Output::AgentStateChanged { agent, .. } = o {
+                if let Some(&slot) = sim.agent_slot.get(&**agent) {
+                    sim.agent_at.insert(address(agent), slot);
+                    sim.agent_names.push(agent.clone());
+                }
+            }
+        }
+        sim.handle(&roster)?;
         for s in 0..sim.streams.len() as u32 {
             if let Some(at) = sim.next_arrival(s, 0.0) {
                 sim.push(at, Happening::Arrival { stream: s });
@@ -449,12 +503,17 @@ impl Simulation {
     fn happen(&mut self, what: Happening) -> Result<()> {
         match what {
             Happening::Arrival { stream } => {
-                let s = &self.streams[stream as usize];
+                let s = &mut self.streams[stream as usize];
                 let handle = s.handle.draw(&mut self.service_rng);
                 let patience = s.patience.as_ref().map(|p| p.draw(&mut self.patience_rng));
-                let (queue, channel, priority, requires) =
-                    (s.queue.clone(), s.channel.clone(), s.priority, s.requires.clone());
-                self.arrive(queue, channel, priority, requires, handle, patience)?;
+                let threshold = s.threshold;
+                let mut input = s.add.take().ok_or_else(|| invariant("arrival", "stream busy"))?;
+                if let Input::AddTask { task } = &mut input {
+                    write_id(&mut task.id, self.tasks.len() as u32);
+                }
+                let arrived = self.arrive(&input, threshold, handle, patience);
+                self.streams[stream as usize].add = Some(input);
+                arrived?;
                 if let Some(at) = self.next_arrival(stream, self.now) {
                     self.push(at, Happening::Arrival { stream });
                 }
@@ -462,7 +521,20 @@ impl Simulation {
             Happening::Replay => {
                 let r = self.replay[self.next_replay].clone();
                 self.next_replay += 1;
-                self.arrive(r.queue, r.channel, r.priority, None, r.handle_seconds, r.patience_seconds)?;
+                let threshold = self.thresholds.get(&r.queue).copied().unwrap_or(f64::INFINITY);
+                let task = NewTask {
+                    id: self.tasks.len().to_string(),
+                    channel: r.channel,
+                    queue: r.queue,
+                    priority: r.priority,
+                    requires: None,
+                    preferred_agents: Vec::new(),
+                    preferred_until: None,
+                    excluded_agents: Vec::new(),
+                    attributes: BTreeMap::new(),
+                    enqueued_at: None,
+                };
+                self.arrive(&Input::AddTask { task }, threshold, r.handle_seconds, r.patience_seconds)?;
                 if let Some(next) = self.replay.get(self.next_replay) {
                     let at = next.at;
                     if at < self.duration {
@@ -472,13 +544,13 @@ impl Simulation {
             }
             Happening::Abandon { task } => {
                 if self.tasks[task as usize].phase == Phase::Waiting {
-                    self.apply(&Input::Cancel { task: task.to_string() })?;
+                    self.apply_to_task(task, |task| Input::Cancel { task })?;
                 }
             }
             Happening::Respond { offer, accept } => self.answer(offer, accept)?,
             Happening::Complete { task } => {
                 self.tasks[task as usize].phase = Phase::Gone;
-                self.apply(&Input::Complete { task: task.to_string() })?;
+                self.apply_to_task(task, |task| Input::Complete { task })?;
             }
             Happening::AgentState { agent, state } => {
                 let agent = self.agent_ids[agent as usize].clone();
@@ -496,17 +568,10 @@ impl Simulation {
         Ok(())
     }
 
-    fn arrive(
-        &mut self,
-        queue: String,
-        channel: String,
-        priority: i32,
-        requires: Option<Condition>,
-        handle: f64,
-        patience: Option<f64>,
-    ) -> Result<()> {
+    /// The next task arrives: `add` adds it to the engine (its id is the
+    /// task's index).
+    fn arrive(&mut self, add: &Input, threshold: f64, handle: f64, patience: Option<f64>) -> Result<()> {
         let task = self.tasks.len() as u32;
-        let threshold = self.thresholds.get(&queue).copied().unwrap_or(f64::INFINITY);
         self.tasks.push(Task { arrived: self.now, handle, threshold, phase: Phase::Waiting });
         if self.now >= self.warmup {
             self.tally.arrivals += 1;
@@ -514,19 +579,20 @@ impl Simulation {
         if let Some(p) = patience {
             self.push(self.now + p, Happening::Abandon { task });
         }
-        let new = NewTask {
-            id: task.to_string(),
-            channel,
-            queue,
-            priority,
-            requires,
-            preferred_agents: Vec::new(),
-            preferred_until: None,
-            excluded_agents: Vec::new(),
-            attributes: BTreeMap::new(),
-            enqueued_at: None,
-        };
-        self.apply(&Input::AddTask { task: new })
+        self.apply(add)
+    }
+
+    /// Applies the input `make` builds from task `task`'s id, written into
+    /// the reused id buffer.
+    fn apply_to_task(&mut self, task: u32, make: fn(String) -> Input) -> Result<()> {
+        let mut id = std::mem::take(&mut self.id);
+        write_id(&mut id, task);
+        let input = make(id);
+        let applied = self.apply(&input);
+        if let Input::Complete { task: id } | Input::Cancel { task: id } = input {
+            self.id = id;
+        }
+        applied
     }
 
     fn apply(&mut self, input: &Input) -> Result<()> {
@@ -601,13 +667,17 @@ impl Simulation {
         Ok(())
     }
 
-    fn slot(&self, agent: &str) -> Result<(u32, u32)> {
-        self.agent_slot.get(agent).copied().ok_or_else(|| invariant("unknown agent", agent))
+    /// The agent's index and group.
+    fn slot(&self, agent: &Name) -> Result<(u32, u32)> {
+        if let Some(&slot) = self.agent_at.get(&address(agent)) {
+            return Ok(slot);
+        }
+        self.agent_slot.get(&**agent).copied().ok_or_else(|| invariant("unknown agent", agent))
     }
 
     /// An agent is offered a task: it accepts, rejects or lets it time out,
     /// after its answer time.
-    fn offered(&mut self, offer: u64, agent: &str) -> Result<()> {
+    fn offered(&mut self, offer: u64, agent: &Name) -> Result<()> {
         let (_, g) = self.slot(agent)?;
         let b = &self.behaviours[g as usize];
         let accept = if b.reject > 0.0 || b.no_answer > 0.0 {
