@@ -59,10 +59,6 @@ impl Ord for Event {
 }
 
 struct Stream {
-    /// The stream's contacts as the engine is told of them; each arrival
-    /// writes its id into this one input (no text copied per contact).
-    /// `None` only while it is being applied.
-    add: Option<Input>,
     /// The service-level threshold of the stream's queue.
     threshold: f64,
     /// Contacts per second, per rate interval (a constant rate is one
@@ -144,6 +140,9 @@ pub struct Simulation {
     outputs: Vec<Output>,
     /// The text of a task id, a buffer reused by every completion and abandonment.
     id: String,
+    /// Each stream's contacts as the engine is told of them: an arrival
+    /// writes its id into its stream's input (no text copied per contact).
+    adds: Vec<Input>,
 }
 
 /// The seed of replication `r`: splitmix64 of the scenario's seed and `r`,
@@ -215,15 +214,11 @@ impl Simulation {
         }
         let thresholds: FxHashMap<String, f64> =
             scenario.queues.iter().map(|q| (q.name.clone(), q.service_level_seconds)).collect();
-        let streams = scenario
+        let adds = scenario
             .arrivals
             .iter()
-            .map(|a| {
-                let (rates, rate_interval) = match &a.per_hour {
-                    Rate::Constant(r) => (vec![r / 3600.0], f64::INFINITY),
-                    Rate::Profile(list) => (list.iter().map(|r| r / 3600.0).collect(), a.rate_interval_seconds),
-                };
-                let task = NewTask {
+            .map(|a| Input::AddTask {
+                task: NewTask {
                     id: String::new(),
                     channel: a.channel.clone(),
                     queue: a.queue.clone(),
@@ -234,9 +229,18 @@ impl Simulation {
                     excluded_agents: Vec::new(),
                     attributes: BTreeMap::new(),
                     enqueued_at: None,
+                },
+            })
+            .collect();
+        let streams = scenario
+            .arrivals
+            .iter()
+            .map(|a| {
+                let (rates, rate_interval) = match &a.per_hour {
+                    Rate::Constant(r) => (vec![r / 3600.0], f64::INFINITY),
+                    Rate::Profile(list) => (list.iter().map(|r| r / 3600.0).collect(), a.rate_interval_seconds),
                 };
                 Stream {
-                    add: Some(Input::AddTask { task }),
                     threshold: thresholds.get(&a.queue).copied().unwrap_or(f64::INFINITY),
                     rates,
                     rate_interval,
@@ -285,6 +289,7 @@ impl Simulation {
             finished: false,
             outputs: Vec::new(),
             id: String::new(),
+            adds,
         };
         sim.schedule_agents(scenario);
         let roster = sim.engine.roster();
@@ -507,12 +512,13 @@ impl Simulation {
                 let handle = s.handle.draw(&mut self.service_rng);
                 let patience = s.patience.as_ref().map(|p| p.draw(&mut self.patience_rng));
                 let threshold = s.threshold;
-                let mut input = s.add.take().ok_or_else(|| invariant("arrival", "stream busy"))?;
-                if let Input::AddTask { task } = &mut input {
+                // Taken out while it is applied: moving the list moves no input.
+                let mut adds = std::mem::take(&mut self.adds);
+                if let Input::AddTask { task } = &mut adds[stream as usize] {
                     write_id(&mut task.id, self.tasks.len() as u32);
                 }
-                let arrived = self.arrive(&input, threshold, handle, patience);
-                self.streams[stream as usize].add = Some(input);
+                let arrived = self.arrive(&adds[stream as usize], threshold, handle, patience);
+                self.adds = adds;
                 arrived?;
                 if let Some(at) = self.next_arrival(stream, self.now) {
                     self.push(at, Happening::Arrival { stream });
