@@ -314,7 +314,7 @@ impl Engine {
             queue: self.queue_name(queue),
             channel: self.channel_name(channel),
             expires_at,
-            reason: OfferReason {
+            reason: Box::new(OfferReason {
                 trigger: Cow::Borrowed(trigger.name()),
                 strategy: Cow::Borrowed(strategy),
                 score,
@@ -322,7 +322,7 @@ impl Engine {
                 step,
                 requirement,
                 reserved,
-            },
+            }),
         };
         self.out.push(ev);
         self.emit_load(a);

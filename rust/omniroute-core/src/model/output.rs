@@ -72,7 +72,9 @@ pub enum Output {
         queue: Name,
         channel: Name,
         expires_at: f64,
-        reason: OfferReason,
+        /// Boxed: the reason is the largest part of any event, and every
+        /// event of a batch is as large as the largest kind.
+        reason: Box<OfferReason>,
     },
     OfferRescinded {
         at: f64,

@@ -185,7 +185,7 @@ pub fn offers(events: &[Output]) -> Vec<Offer> {
                 queue: queue.to_string(),
                 at: *at,
                 expires_at: *expires_at,
-                reason: reason.clone(),
+                reason: (**reason).clone(),
             }),
             _ => None,
         })
