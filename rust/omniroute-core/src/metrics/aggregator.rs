@@ -214,15 +214,12 @@ impl Aggregator {
             if let Some(key) = self.shared.get(kind, name) {
                 return key;
             }
-            match self.names(kind).and_then(|names| names.key(name)) {
-                Some(key) => {
-                    self.shared.put(kind, name, key);
-                    key
-                }
-                None => {
-                    unknown = true;
-                    0
-                }
+            if let Some(key) = self.names(kind).and_then(|names| names.key(name)) {
+                self.shared.put(kind, name, key);
+                key
+            } else {
+                unknown = true;
+                0
             }
         });
         let scalars = probe.scalars();

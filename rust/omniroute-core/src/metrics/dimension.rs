@@ -210,8 +210,11 @@ impl Names {
 /// slot, a copy of a name) falls back to the lookup by text.
 #[derive(Clone, Debug)]
 pub(crate) struct SharedKeys {
-    slots: Box<[Option<(Arc<str>, DimensionKind, u32)>]>,
+    slots: Box<[Option<SharedKey>]>,
 }
+
+/// A cached name, its kind and its key.
+type SharedKey = (Arc<str>, DimensionKind, u32);
 
 impl SharedKeys {
     const BITS: u32 = 9;

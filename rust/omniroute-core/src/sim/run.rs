@@ -3,12 +3,12 @@
 
 use super::dist::Sampler;
 use super::result::{IntervalReport, QueueLength, Replication, Tally};
-use super::scenario::{Rate, Scenario};
+use super::scenario::{Arrivals, Rate, Scenario};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::feed::record_output;
 use crate::metrics::{Aggregator, DimensionKind, SnapshotScope};
-use crate::model::{Input, Name, NewTask, Output, RequestedState};
+use crate::model::{Condition, Input, Name, NewTask, Output, RequestedState};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 use rustc_hash::FxHashMap;
@@ -16,7 +16,7 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap};
 
 /// What happens at a moment of virtual time, besides the engine's own timers.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 enum Happening {
     /// The next contact of a Poisson stream.
     Arrival { stream: u32 },
@@ -178,6 +178,32 @@ fn write_id(id: &mut String, task: u32) {
     id.extend(digits[i..].iter().map(|&d| char::from(d)));
 }
 
+/// A contact of this queue, channel and priority arriving (its id left to
+/// write).
+fn add_input(channel: String, queue: String, priority: i32, requires: Option<Condition>) -> Input {
+    Input::AddTask {
+        task: NewTask {
+            id: String::new(),
+            channel,
+            queue,
+            priority,
+            requires,
+            preferred_agents: Vec::new(),
+            preferred_until: None,
+            excluded_agents: Vec::new(),
+            attributes: BTreeMap::new(),
+            enqueued_at: None,
+        },
+    }
+}
+
+impl Arrivals {
+    /// The stream's contacts as the engine is told of them (the id left to write).
+    fn input(&self) -> Input {
+        add_input(self.channel.clone(), self.queue.clone(), self.priority, self.requires.clone())
+    }
+}
+
 /// The address of a shared name, as a key.
 fn address(name: &Name) -> usize {
     std::sync::Arc::as_ptr(name).cast::<u8>() as usize
@@ -214,24 +240,6 @@ impl Simulation {
         }
         let thresholds: FxHashMap<String, f64> =
             scenario.queues.iter().map(|q| (q.name.clone(), q.service_level_seconds)).collect();
-        let adds = scenario
-            .arrivals
-            .iter()
-            .map(|a| Input::AddTask {
-                task: NewTask {
-                    id: String::new(),
-                    channel: a.channel.clone(),
-                    queue: a.queue.clone(),
-                    priority: a.priority,
-                    requires: a.requires.clone(),
-                    preferred_agents: Vec::new(),
-                    preferred_until: None,
-                    excluded_agents: Vec::new(),
-                    attributes: BTreeMap::new(),
-                    enqueued_at: None,
-                },
-            })
-            .collect();
         let streams = scenario
             .arrivals
             .iter()
@@ -289,18 +297,11 @@ impl Simulation {
             finished: false,
             outputs: Vec::new(),
             id: String::new(),
-            adds,
+            adds: scenario.arrivals.iter().map(Arrivals::input).collect(),
         };
         sim.schedule_agents(scenario);
         let roster = sim.engine.roster();
-        for o in &roster {
-            if let Output::AgentStateChanged { agent, .. } = o {
-                if let Some(&slot) = sim.agent_slot.get(&**agent) {
-                    sim.agent_at.insert(address(agent), slot);
-                    sim.agent_names.push(agent.clone());
-                }
-            }
-        }
+        sim.learn_names(&roster);
         sim.handle(&roster)?;
         for s in 0..sim.streams.len() as u32 {
             if let Some(at) = sim.next_arrival(s, 0.0) {
@@ -340,6 +341,18 @@ impl Simulation {
                     let away = self.state_index(RequestedState::Away { reason: b.reason.clone() });
                     self.push(b.start, Happening::AgentState { agent, state: away });
                     self.push(b.start + b.seconds, Happening::AgentState { agent, state: on });
+                }
+            }
+        }
+    }
+
+    /// Remembers the engine's shared name of each agent of the roster.
+    fn learn_names(&mut self, roster: &[Output]) {
+        for o in roster {
+            if let Output::AgentStateChanged { agent, .. } = o {
+                if let Some(&slot) = self.agent_slot.get(&**agent) {
+                    self.agent_at.insert(address(agent), slot);
+                    self.agent_names.push(agent.clone());
                 }
             }
         }
@@ -528,19 +541,11 @@ impl Simulation {
                 let r = self.replay[self.next_replay].clone();
                 self.next_replay += 1;
                 let threshold = self.thresholds.get(&r.queue).copied().unwrap_or(f64::INFINITY);
-                let task = NewTask {
-                    id: self.tasks.len().to_string(),
-                    channel: r.channel,
-                    queue: r.queue,
-                    priority: r.priority,
-                    requires: None,
-                    preferred_agents: Vec::new(),
-                    preferred_until: None,
-                    excluded_agents: Vec::new(),
-                    attributes: BTreeMap::new(),
-                    enqueued_at: None,
-                };
-                self.arrive(&Input::AddTask { task }, threshold, r.handle_seconds, r.patience_seconds)?;
+                let mut add = add_input(r.channel, r.queue, r.priority, None);
+                if let Input::AddTask { task } = &mut add {
+                    write_id(&mut task.id, self.tasks.len() as u32);
+                }
+                self.arrive(&add, threshold, r.handle_seconds, r.patience_seconds)?;
                 if let Some(next) = self.replay.get(self.next_replay) {
                     let at = next.at;
                     if at < self.duration {
