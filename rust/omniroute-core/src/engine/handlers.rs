@@ -585,6 +585,10 @@ impl Engine {
     // ----- configuration -----
 
     fn agent_list(&self, field: &str, ids: &[String]) -> Result<Vec<AgentIx>> {
+        if ids.is_empty() {
+            // Most tasks name nobody: no iterator machinery for them.
+            return Ok(Vec::new());
+        }
         ids.iter()
             .enumerate()
             .map(|(i, id)| {

@@ -107,7 +107,7 @@ impl Engine {
                 return false;
             };
             let (score, parts) = self.score(strategy, a, t, class);
-            let (name, round_robin) = (strategy.name(), *strategy == Strategy::RoundRobin);
+            let (name, round_robin) = (strategy.name(), matches!(strategy, Strategy::RoundRobin));
             self.offer(t, a, Trigger::TaskArrived, name, score, parts, listed);
             if round_robin {
                 self.queues[q as usize].rr_last = Some(a);
@@ -168,7 +168,7 @@ impl Engine {
             if best.is_some_and(|b| tier < b.0) {
                 break;
             }
-            let external = self.queues[q as usize].config.strategy == Strategy::External;
+            let external = matches!(self.queues[q as usize].config.strategy, Strategy::External);
             for ch in (0..self.channels.len()).filter(|&ch| room & (1 << ch) != 0) {
                 // The queue's own classes, best head first: stop at the first
                 // head that cannot beat what this list already gave.
@@ -204,7 +204,7 @@ impl Engine {
                     let Some(&head) = class.backlog.first() else { continue };
                     let Some(k) = self.first_takeable(c, a, &agent.levels, head) else { continue };
                     let own = class.key.queue;
-                    let slot = if self.queues[own as usize].config.strategy == Strategy::External {
+                    let slot = if matches!(self.queues[own as usize].config.strategy, Strategy::External) {
                         &mut best_external
                     } else {
                         &mut best

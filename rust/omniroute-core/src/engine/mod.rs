@@ -284,6 +284,7 @@ impl Engine {
 
     /// Whether a task of channel `c` fits the agent's capacity now, or the
     /// capacity it needs and the capacity free.
+    #[inline]
     pub(crate) fn fits(&self, agent: &AgentRec, c: ChannelIx) -> std::result::Result<(), Misfit> {
         let ch = &self.channels[c as usize].config;
         if let Some(max) = ch.max_per_agent {

@@ -22,15 +22,22 @@ pub(crate) enum Unmet {
 }
 
 impl Cond {
+    /// Whether agents with these skill levels meet the condition. Most
+    /// requirements are none at all: that case is answered inline, without
+    /// a call into the recursive walk (this runs once per agent scanned).
     #[inline]
     pub(crate) fn holds(&self, levels: &[u8]) -> bool {
+        matches!(self, Cond::True) || self.holds_tree(levels)
+    }
+
+    fn holds_tree(&self, levels: &[u8]) -> bool {
         match self {
             Cond::True => true,
             Cond::False => false,
             Cond::Skill(s, l) => levels.get(*s as usize).copied().unwrap_or(0) >= *l,
-            Cond::All(of) => of.iter().all(|c| c.holds(levels)),
-            Cond::Any(of) => of.iter().any(|c| c.holds(levels)),
-            Cond::Not(c) => !c.holds(levels),
+            Cond::All(of) => of.iter().all(|c| c.holds_tree(levels)),
+            Cond::Any(of) => of.iter().any(|c| c.holds_tree(levels)),
+            Cond::Not(c) => !c.holds_tree(levels),
         }
     }
 

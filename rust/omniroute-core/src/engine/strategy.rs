@@ -46,6 +46,7 @@ impl Engine {
 
     /// Seconds since the agent's last task ended; 0 while it holds work (an
     /// agent in a chat is not idle, so chats spread over idle agents).
+    #[inline]
     fn idle_seconds(&self, a: AgentIx) -> f64 {
         let agent = self.agent(a);
         if agent.tasks.is_empty() {
@@ -103,14 +104,22 @@ impl Engine {
         }
     }
 
-    /// The fast path of `score`: the number alone.
+    /// The fast path of `score`: the number alone. Inlined into the scans
+    /// over the ready agents, where it runs once per agent; the strategies
+    /// that need the whole score go through one call.
+    #[inline]
     fn score_value(&self, strategy: &Strategy, a: AgentIx, t: TaskIx, class: ClassIx) -> f64 {
         match strategy {
             Strategy::LongestIdle { per_channel: false } => self.idle_seconds(a),
             Strategy::LongestIdle { per_channel: true } => self.channel_idle_seconds(a, self.task(t).channel),
             Strategy::RoundRobin => -self.rotation_distance(self.task(t).queue, a),
-            _ => self.score(strategy, a, t, class).0,
+            _ => self.score_total(strategy, a, t, class),
         }
+    }
+
+    #[inline(never)]
+    fn score_total(&self, strategy: &Strategy, a: AgentIx, t: TaskIx, class: ClassIx) -> f64 {
+        self.score(strategy, a, t, class).0
     }
 
     /// How many members of the queue come between the last agent chosen by
