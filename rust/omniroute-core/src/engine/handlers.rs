@@ -662,7 +662,7 @@ impl Engine {
             for q in 0..self.queues.len() {
                 self.ix.heads[q].push(std::collections::BTreeSet::new());
                 self.ix.overflow[q].push(std::collections::BTreeSet::new());
-                self.ix.ready[q].push(std::collections::BTreeSet::new());
+                self.ix.ready[q].push(super::index::AgentSet::default());
             }
             for a in 0..self.agents.len() as AgentIx {
                 if self.agents[a as usize].is_some() {
@@ -690,7 +690,7 @@ impl Engine {
         let nc = self.channels.len();
         self.ix.heads.push(vec![std::collections::BTreeSet::new(); nc]);
         self.ix.overflow.push(vec![std::collections::BTreeSet::new(); nc]);
-        self.ix.ready.push(vec![std::collections::BTreeSet::new(); nc]);
+        self.ix.ready.push(vec![super::index::AgentSet::default(); nc]);
         self.ix.members.push(Vec::new());
         q
     }

@@ -77,6 +77,77 @@ impl NameIndex {
     }
 }
 
+/// A set of agents by index, one bit each: an agent joins or leaves with
+/// one bit flipped instead of a tree insertion, and the set is walked in
+/// index order, as the ordered set it replaces was (the order ties are
+/// broken in).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct AgentSet {
+    words: Vec<u64>,
+}
+
+impl AgentSet {
+    pub fn insert(&mut self, a: AgentIx) {
+        let w = a as usize / 64;
+        if self.words.len() <= w {
+            self.words.resize(w + 1, 0);
+        }
+        self.words[w] |= 1_u64 << (a % 64);
+    }
+
+    pub fn remove(&mut self, a: AgentIx) {
+        if let Some(word) = self.words.get_mut(a as usize / 64) {
+            *word &= !(1_u64 << (a % 64));
+        }
+    }
+
+    pub fn contains(&self, a: AgentIx) -> bool {
+        self.words.get(a as usize / 64).is_some_and(|&w| w & (1_u64 << (a % 64)) != 0)
+    }
+
+    pub fn len(&self) -> usize {
+        self.words.iter().map(|w| w.count_ones() as usize).sum()
+    }
+
+    /// The agents, lowest index first.
+    pub fn iter(&self) -> AgentSetIter<'_> {
+        AgentSetIter { words: &self.words, base: 0, word: self.words.first().copied().unwrap_or(0) }
+    }
+}
+
+impl<'a> IntoIterator for &'a AgentSet {
+    type Item = AgentIx;
+    type IntoIter = AgentSetIter<'a>;
+
+    fn into_iter(self) -> AgentSetIter<'a> {
+        self.iter()
+    }
+}
+
+/// The agents of an [`AgentSet`], lowest index first.
+pub(crate) struct AgentSetIter<'a> {
+    words: &'a [u64],
+    /// Index of the word in `word`.
+    base: usize,
+    /// What is left of that word.
+    word: u64,
+}
+
+impl Iterator for AgentSetIter<'_> {
+    type Item = AgentIx;
+
+    #[inline]
+    fn next(&mut self) -> Option<AgentIx> {
+        while self.word == 0 {
+            self.base += 1;
+            self.word = *self.words.get(self.base)?;
+        }
+        let bit = self.word.trailing_zeros();
+        self.word &= self.word - 1;
+        Some((self.base * 64) as AgentIx + bit)
+    }
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Indices {
     pub agent_by_id: FxHashMap<Name, AgentIx>,
@@ -98,7 +169,7 @@ pub(crate) struct Indices {
     pub overflow: Vec<Vec<BTreeSet<ClassIx>>>,
     /// Per queue and channel: available agents serving the queue with room
     /// for a task of the channel.
-    pub ready: Vec<Vec<BTreeSet<AgentIx>>>,
+    pub ready: Vec<Vec<AgentSet>>,
     /// Per agent: the channels it has room for now, one bit each (0: none,
     /// or not available).
     pub agent_ready: Vec<u64>,
@@ -289,7 +360,7 @@ impl Engine {
                     if room & (1 << c) != 0 {
                         self.ix.ready[q as usize][c].insert(a);
                     } else {
-                        self.ix.ready[q as usize][c].remove(&a);
+                        self.ix.ready[q as usize][c].remove(a);
                     }
                 }
             }
@@ -301,7 +372,7 @@ impl Engine {
         let agent = self.agents[a as usize].as_ref().expect("live agent index");
         for &(q, _) in &agent.queues {
             for set in &mut self.ix.ready[q as usize] {
-                set.remove(&a);
+                set.remove(a);
             }
         }
         self.ix.agent_ready[a as usize] = 0;
@@ -342,7 +413,7 @@ impl Engine {
         let nc = self.channels.len();
         ix.heads = vec![vec![BTreeSet::new(); nc]; nq];
         ix.overflow = vec![vec![BTreeSet::new(); nc]; nq];
-        ix.ready = vec![vec![BTreeSet::new(); nc]; nq];
+        ix.ready = vec![vec![AgentSet::default(); nc]; nq];
         ix.members = vec![Vec::new(); nq];
         ix.agent_ready = vec![0; self.agents.len()];
         ix.agent_mark = vec![0; self.agents.len()];

@@ -181,7 +181,7 @@ impl Engine {
             ensure!(self.ix.agent_ready[a as usize] == room, "agent {:?} readiness is stale", agent.id);
             for (q, _) in &agent.queues {
                 for (c, set) in self.ix.ready[*q as usize].iter().enumerate() {
-                    ensure!(set.contains(&a) == (room & (1 << c) != 0), "agent {:?} ready set is stale", agent.id);
+                    ensure!(set.contains(a) == (room & (1 << c) != 0), "agent {:?} ready set is stale", agent.id);
                 }
                 ensure!(
                     self.ix.members[*q as usize].binary_search(&a).is_ok(),
@@ -223,7 +223,7 @@ impl Engine {
         let busy = self.ix.classes.iter().filter(|c| !c.backlog.is_empty()).count();
         ensure!(listed == busy, "{listed} class heads listed for {busy} classes with waiting tasks");
         for (q, by_channel) in self.ix.ready.iter().enumerate() {
-            for &a in by_channel.iter().flatten() {
+            for a in by_channel.iter().flatten() {
                 ensure!(
                     self.agents[a as usize].as_ref().is_some_and(|x| x.priority_for(q as u32).is_some()),
                     "queue {q} ready set holds a non-member"

@@ -62,7 +62,7 @@ impl Engine {
             let ready = |q: QueueIx| &self.ix.ready[q as usize][task.channel as usize];
             let mut v: Vec<AgentIx> = Vec::with_capacity(class.serving.iter().map(|&q| ready(q).len()).sum());
             for &q in &class.serving {
-                v.extend(ready(q).iter().copied().filter(|&a| agent_ok(a)));
+                v.extend(ready(q).iter().filter(|&a| agent_ok(a)));
             }
             if class.serving.len() > 1 {
                 v.sort_unstable();
