@@ -102,17 +102,18 @@ impl Waiting {
 
     /// The contact is over (abandoned, or completed and not waiting again): forget it.
     pub fn ended(&mut self, task: u64, only_if_not_waiting: bool) {
-        let Some(entry) = self.tasks.get(&task) else {
+        // One lookup: the entry found is the one removed.
+        let std::collections::hash_map::Entry::Occupied(entry) = self.tasks.entry(task) else {
             return;
         };
-        match entry.waiting {
+        match entry.get().waiting {
             Some(_) if only_if_not_waiting => {}
             Some(was) => {
-                self.tasks.remove(&task);
+                entry.remove();
                 self.uncount(was);
             }
             None => {
-                self.tasks.remove(&task);
+                entry.remove();
             }
         }
     }
@@ -198,6 +199,12 @@ fn is_live(tasks: &TaskMap, &Reverse((_, seq, task)): &HeapEntry) -> bool {
 /// below the top outnumber the live ones, so its size stays within twice the
 /// number of waiting contacts (plus a little).
 fn tidy(heap: &mut BinaryHeap<HeapEntry>, tasks: &TaskMap, live: u64) {
+    if live == 0 {
+        // Nobody waits here: every entry is stale, none needs looking up
+        // (the usual case when contacts are answered as they arrive).
+        heap.clear();
+        return;
+    }
     while heap.peek().is_some_and(|top| !is_live(tasks, top)) {
         heap.pop();
     }
