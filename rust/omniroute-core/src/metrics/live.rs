@@ -171,16 +171,28 @@ impl SpanWaits {
         WaitHistogram::from_sorted(held.collect())
     }
 
-    /// The histogram of span `span`, which is then emptied.
-    fn take(&mut self, spans: usize, span: usize) -> WaitHistogram {
+    /// The histogram of span `span`, which is then emptied; it holds
+    /// `held` waits (the span's answered count: each answer adds one wait).
+    /// The walk stops once they are all taken: the buckets of the longer
+    /// waits seen since start are mostly empty in a fresh interval.
+    fn take(&mut self, spans: usize, span: usize, held: u64) -> WaitHistogram {
         self.fresh = false;
         let mut taken = Vec::new();
+        let mut left = held;
         for (i, &bucket) in self.buckets.iter().enumerate() {
+            if left == 0 {
+                break;
+            }
             let count = std::mem::take(&mut self.counts[i * spans + span]);
             if count > 0 {
                 taken.push((bucket, count));
+                left = left.saturating_sub(count);
             }
         }
+        debug_assert!(
+            (0..self.buckets.len()).all(|i| self.counts[i * spans + span] == 0),
+            "a span held more waits than answers"
+        );
         WaitHistogram::from_sorted(taken)
     }
 
@@ -379,15 +391,16 @@ impl LiveFigures {
     /// Empties span `span` of every dimension, returning what the dimensions that had anything held.
     pub fn take_span(&mut self, span: usize) -> Vec<(DimRef, Tally)> {
         let spans = self.spans;
-        let mut taken = Vec::new();
         let dims: Vec<DimRef> = self.waits.iter().map(|(dim, _)| dim).collect();
+        // Sized once: a busy interval has something in nearly every dimension.
+        let mut taken = Vec::with_capacity(dims.len());
         for dim in dims {
             let counts = self.counts(dim, span);
             let block = self.block_mut(dim);
             for f in 0..COUNTERS {
                 block[f * spans + span] = 0;
             }
-            let waits = self.waits.get_mut(dim).take(spans, span);
+            let waits = self.waits.get_mut(dim).take(spans, span, counts.answered);
             if !counts.is_empty() || !waits.is_empty() {
                 taken.push((dim, Tally { counts, waits }));
             }
