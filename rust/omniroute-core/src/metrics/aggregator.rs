@@ -224,9 +224,26 @@ impl Aggregator {
         });
         let scalars = probe.scalars();
         scalars.check(self.last_time())?;
-        let event = if unknown { build(&mut |kind, name| self.key_of(kind, name)) } else { probe };
-        self.apply(&event, scalars.at);
+        if unknown {
+            self.record_new_names(build, scalars.at);
+        } else {
+            // Applied where it was built: a copy of the event would be read
+            // back from the stack before its stores have landed.
+            self.apply(&probe, scalars.at);
+        }
         Ok(())
+    }
+
+    /// The rest of [`Self::record_shared`] for a checked event that names
+    /// something new: its names are interned, then it is applied.
+    #[cold]
+    fn record_new_names(
+        &mut self,
+        build: impl Fn(&mut dyn FnMut(DimensionKind, &Arc<str>) -> u32) -> MetricEvent,
+        at: f64,
+    ) {
+        let event = build(&mut |kind, name| self.key_of(kind, name));
+        self.apply(&event, at);
     }
 
     /// [`Self::record_named`] over a batch, stopping at the first refused event.
