@@ -265,8 +265,10 @@ impl Engine {
     }
 
     fn drop_task(&mut self, t: TaskIx) {
-        let task = self.tasks[t as usize].take().expect("live task index");
+        // Dropped in its slot, not moved out first (a task record is large).
+        let task = self.tasks[t as usize].as_ref().expect("live task index");
         self.ix.task_by_id.remove(&task.id);
+        self.tasks[t as usize] = None;
         self.ix.task_class[t as usize] = super::index::NO_CLASS;
         self.free_tasks.push(t);
     }
@@ -584,11 +586,18 @@ impl Engine {
 
     // ----- configuration -----
 
+    /// The agents named in a task's list, by index. Most tasks name nobody:
+    /// that case is answered inline, without a call, an iterator or a result
+    /// read back from memory.
+    #[inline]
     fn agent_list(&self, field: &str, ids: &[String]) -> Result<Vec<AgentIx>> {
         if ids.is_empty() {
-            // Most tasks name nobody: no iterator machinery for them.
             return Ok(Vec::new());
         }
+        self.named_agents(field, ids)
+    }
+
+    fn named_agents(&self, field: &str, ids: &[String]) -> Result<Vec<AgentIx>> {
         ids.iter()
             .enumerate()
             .map(|(i, id)| {
