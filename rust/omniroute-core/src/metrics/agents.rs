@@ -113,6 +113,18 @@ pub(crate) struct AgentTrack {
     pub time: Track,
 }
 
+impl AgentTrack {
+    /// The rates of the agent's time now, from its state and load: the
+    /// rates its history ends with (every change of either goes there),
+    /// without reading the history, which lives in memory of its own (an
+    /// event that changes no rate, like an offer, then never touches it).
+    fn rates(&self) -> Rates {
+        let rates = Rates::of(TimeClass::of(self.activity, self.tasks));
+        debug_assert_eq!(rates, self.time.rates(), "an agent's state and time history disagree");
+        rates
+    }
+}
+
 /// Every agent, by key, and all of them together.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Agents {
@@ -149,14 +161,14 @@ impl Agents {
 
     pub fn set_state(&mut self, agent: u32, at: Micros, activity: AgentActivity, horizon: Micros) {
         let track = &mut self.tracks[agent as usize];
-        let before = track.time.rates();
+        let before = track.rates();
         track.activity = activity;
         self.changed(agent, at, before, horizon);
     }
 
     pub fn set_load(&mut self, agent: u32, at: Micros, used: u32, capacity: u32, tasks: u32, horizon: Micros) {
         let track = &mut self.tracks[agent as usize];
-        let before = track.time.rates();
+        let before = track.rates();
         track.used = used;
         track.capacity = capacity;
         track.tasks = tasks;
