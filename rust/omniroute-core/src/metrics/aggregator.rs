@@ -188,18 +188,7 @@ impl Aggregator {
         &mut self,
         build: impl Fn(&mut dyn FnMut(DimensionKind, &str) -> u32) -> MetricEvent,
     ) -> Result<(), MetricsError> {
-        let mut unknown = false;
-        let probe = build(&mut |kind, name| {
-            self.names(kind).and_then(|names| names.key(name)).unwrap_or_else(|| {
-                unknown = true;
-                0
-            })
-        });
-        let scalars = probe.scalars();
-        scalars.check(self.last_time())?;
-        let event = if unknown { build(&mut |kind, name| self.key_of(kind, name)) } else { probe };
-        self.apply(&event, scalars.at);
-        Ok(())
+        self.record_keyed(|m, kind, name: &str| m.names(kind).and_then(|names| names.key(name)), build)
     }
 
     /// As [`Self::record_built`], for an event whose names are shared
@@ -209,18 +198,31 @@ impl Aggregator {
         &mut self,
         build: impl Fn(&mut dyn FnMut(DimensionKind, &Arc<str>) -> u32) -> MetricEvent,
     ) -> Result<(), MetricsError> {
+        self.record_keyed(
+            |m, kind, name: &Arc<str>| {
+                m.shared.get(kind, name).or_else(|| {
+                    let key = m.names(kind)?.key(name)?;
+                    m.shared.put(kind, name, key);
+                    Some(key)
+                })
+            },
+            build,
+        )
+    }
+
+    /// Both of the above: `known` finds the key of a name already interned.
+    #[inline]
+    fn record_keyed<N: AsRef<str> + ?Sized>(
+        &mut self,
+        known: impl Fn(&mut Self, DimensionKind, &N) -> Option<u32>,
+        build: impl Fn(&mut dyn FnMut(DimensionKind, &N) -> u32) -> MetricEvent,
+    ) -> Result<(), MetricsError> {
         let mut unknown = false;
         let probe = build(&mut |kind, name| {
-            if let Some(key) = self.shared.get(kind, name) {
-                return key;
-            }
-            if let Some(key) = self.names(kind).and_then(|names| names.key(name)) {
-                self.shared.put(kind, name, key);
-                key
-            } else {
+            known(self, kind, name).unwrap_or_else(|| {
                 unknown = true;
                 0
-            }
+            })
         });
         let scalars = probe.scalars();
         scalars.check(self.last_time())?;
@@ -234,15 +236,15 @@ impl Aggregator {
         Ok(())
     }
 
-    /// The rest of [`Self::record_shared`] for a checked event that names
+    /// The rest of [`Self::record_keyed`] for a checked event that names
     /// something new: its names are interned, then it is applied.
     #[cold]
-    fn record_new_names(
+    fn record_new_names<N: AsRef<str> + ?Sized>(
         &mut self,
-        build: impl Fn(&mut dyn FnMut(DimensionKind, &Arc<str>) -> u32) -> MetricEvent,
+        build: impl Fn(&mut dyn FnMut(DimensionKind, &N) -> u32) -> MetricEvent,
         at: f64,
     ) {
-        let event = build(&mut |kind, name| self.key_of(kind, name));
+        let event = build(&mut |kind, name| self.key_of(kind, name.as_ref()));
         self.apply(&event, at);
     }
 
