@@ -97,38 +97,33 @@ impl Engine {
         let class = self.ix.task_class[t as usize];
         let reserved = self.task(t).reservation.is_some();
         let strategy = &self.queues[q as usize].config.strategy;
-        if !reserved
+        let chosen = if !reserved
             && self.ix.classes[class as usize].serving.len() == 1
             && !matches!(strategy, Strategy::External | Strategy::WeightedRandom { .. })
         {
             // One queue's ready agents, one deterministic strategy: the best
             // of them in one pass, in the order `candidates` lists them.
-            let Some(a) = self.best_ready(strategy, t, class) else {
+            self.best_ready(strategy, t, class)
+        } else {
+            let candidates = self.candidates(t);
+            if candidates.is_empty() {
                 return false;
-            };
-            let (score, parts) = self.score(strategy, a, t, class);
-            let (name, round_robin) = (strategy.name(), matches!(strategy, Strategy::RoundRobin));
-            self.offer(t, a, Trigger::TaskArrived, name, score, parts, listed);
-            if round_robin {
-                self.queues[q as usize].rr_last = Some(a);
             }
-            return true;
-        }
-        let candidates = self.candidates(t);
-        if candidates.is_empty() {
-            return false;
-        }
-        let strategy = strategy.clone();
-        if strategy == Strategy::External && !reserved {
-            self.request_pick(t, &candidates);
-            return false;
-        }
-        let Some(a) = self.choose(&strategy, &candidates, t, class) else {
+            let strategy = strategy.clone();
+            if strategy == Strategy::External && !reserved {
+                self.request_pick(t, &candidates);
+                return false;
+            }
+            self.choose(&strategy, &candidates, t, class)
+        };
+        let Some(a) = chosen else {
             return false;
         };
-        let (score, parts) = self.score(&strategy, a, t, class);
-        self.offer(t, a, Trigger::TaskArrived, strategy.name(), score, parts, listed);
-        if strategy == Strategy::RoundRobin {
+        let strategy = &self.queues[q as usize].config.strategy;
+        let (score, parts) = self.score(strategy, a, t, class);
+        let (name, round_robin) = (strategy.name(), matches!(strategy, Strategy::RoundRobin));
+        self.offer(t, a, Trigger::TaskArrived, name, score, parts, listed);
+        if round_robin {
             self.queues[q as usize].rr_last = Some(a);
         }
         true
