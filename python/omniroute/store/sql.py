@@ -1526,6 +1526,7 @@ class SqlStore(ABC):
             cur.execute("ROLLBACK")
             raise
         cur.execute("COMMIT")
+        self._committed()
         if getattr(cur, "statusmessage", None) == "ROLLBACK":
             # PostgreSQL answers COMMIT with a rollback once a statement in the
             # transaction failed (its error caught inside the block).
@@ -1535,6 +1536,9 @@ class SqlStore(ABC):
 
     def _begin_write(self, cur: Any) -> None:
         self._begin(cur)
+
+    def _committed(self) -> None:  # noqa: B027 (a hook: most stores need nothing)
+        """Called after each commit of a write transaction (see SqliteStore)."""
 
     # ----- schema -----
 
