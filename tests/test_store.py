@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import sqlite3
 import threading
 import time
@@ -791,6 +792,58 @@ def test_context_is_the_whole_story_newest_first(store: SqlStore) -> None:
         assert [n.id for n in bob.customer_notes] == ["nb0"]
         with pytest.raises(UnknownIdError, match=r"^customer: "):
             r.context("carl")
+
+
+def test_a_whole_read_takes_every_record_at_once_in_timeline_order(store: SqlStore) -> None:
+    """A timeline or transcript read whole comes from one value holding every
+    record (``SqlStore.concat_records``): byte for byte, however the rows
+    were stored, in (time, id) order, ties by id, with the open ones woven in."""
+    rng = random.Random(7)
+    # Records holding NUL bytes (zeros, lengths, floats), bytes that are not
+    # UTF-8 on their own, and characters outside ASCII. (PostgreSQL's text
+    # takes no NUL character, so the text holds none.)
+    bodies = ["", "é", "日本語", "😀" * 40, "x" * 300, "\uffff\x7f"]
+    finished = [
+        interaction(
+            f"i{n:03d}",
+            "c1",
+            "ann",
+            T0 + (n * 37 % 90) // 3,  # not in id order, and ties, broken by id
+            status="completed",
+            agent="a1",
+            disposition=rng.choice(bodies),
+            attributes={"k": rng.choice(bodies), "n": n},
+            priority=n % 3,
+            ended_at=T0 + n + 0.125,
+        )
+        for n in range(90)
+    ]
+    still_open = [interaction(f"o{n}", "c1", "ann", T0 + 10 + 20 * n) for n in range(3)]
+    messages = [
+        message(f"m{n:03d}", "i001", "c1", T0 + (n * 7 % 120) // 2, body=rng.choice(bodies) + str(n))
+        for n in range(120)
+    ]
+    rows_in = finished + still_open
+    rng.shuffle(rows_in)
+    rng.shuffle(messages)
+    with store.write() as w:
+        w.add_customers([customer("ann")])
+        w.add_conversations([conversation("c1", "ann")])
+        for start in range(0, len(rows_in), 7):
+            w.add_interactions(rows_in[start : start + 7])
+        for start in range(0, len(messages), 11):
+            w.add_messages(messages[start : start + 11])
+    expected = sorted(
+        [TimelineEntry(interaction=i) for i in finished + still_open],
+        key=lambda e: (e.interaction.created_at, e.interaction.id),
+        reverse=True,
+    )
+    for _ in range(2):  # whole, then from what is kept
+        with store.read() as r:
+            context = r.context("ann")
+        assert context.timeline == expected
+        assert context.transcript == sorted(messages, key=lambda m: (m.at, m.id))
+    assert store.kept.hits == 2
 
 
 def records_match_rows(store: SqlStore) -> None:

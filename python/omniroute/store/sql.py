@@ -172,6 +172,16 @@ def _unseal(decoder: msgspec.msgpack.Decoder[list[_T]], records: Sequence[bytes]
     return decoder.decode(b"".join([b"\xdd" + len(records).to_bytes(4, "big"), *records]))
 
 
+def _unseal_concatenated(
+    decoder: msgspec.msgpack.Decoder[list[_T]], concatenated: bytes | None, count: int
+) -> list[_T]:
+    """``count`` records concatenated by ``SqlStore.concat_records``, decoded in one call."""
+    if not count:
+        return []
+    assert concatenated is not None
+    return decoder.decode(b"\xdd" + count.to_bytes(4, "big") + concatenated)
+
+
 def _entry_order(entry: TimelineEntry) -> tuple[float, str]:
     """Where an entry stands in a timeline (its rows' ``ORDER BY created_at, id``)."""
     return (entry.interaction.created_at, entry.interaction.id)
@@ -297,6 +307,7 @@ class Reader:
         self._cur = cursor
         self._q = store.sql
         self._kept = store.kept
+        self._concat_records = store.concat_records
 
     def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         self._cur.execute(self._q(sql), params)
@@ -653,32 +664,44 @@ class Reader:
                     self._kept.keep_timeline(cid, current)
                 return self._woven(current.entries, open_ids, limit)
         self._kept.counted(False)
-        # Read whole, oldest first; a limited read only the newest rows.
-        order, limit_sql = (
-            ("created_at, id", "") if limit is None else ("created_at DESC, id DESC", " LIMIT ?")
-        )
+        if limit is not None:
+            return self._newest_entries(cid, limit)
+        # Read whole, oldest first: one statement (one snapshot), whose first
+        # row is every record at once, then the open interactions' ids.
+        concatenated, count, newest, open_ids = None, 0, 0, []
+        for blob, number, top, iid in self._rows(
+            f"SELECT {self._concat_records('created_at, id')}, count(record), coalesce(max(sealed_seq), 0), "
+            "CAST(NULL AS TEXT) FROM (SELECT record, sealed_seq, created_at, id FROM interactions "
+            "WHERE customer_id = ? ORDER BY created_at, id) AS timeline UNION ALL "
+            "SELECT NULL, NULL, NULL, id FROM interactions WHERE customer_id = ? AND sealed_seq IS NULL",
+            (cid, cid),
+        ):
+            if number is not None:
+                concatenated, count, newest = blob, number, top
+            else:
+                open_ids.append(iid)
+        entries = _unseal_concatenated(_sealed_entries, concatenated, count)
+        if len(entries) >= self._kept.smallest:
+            self._kept.keep_timeline(
+                cid, KeptTimeline(newest, entries, frozenset(e.interaction.id for e in entries))
+            )
+        return self._woven(entries, open_ids, None)
+
+    def _newest_entries(self, cid: str, limit: int) -> list[TimelineEntry]:
+        """The ``limit`` newest entries, read whole (nothing is kept of them)."""
         records: list[bytes] = []
         open_ids = []
-        newest = 0
-        for record, iid, number in self._rows(
-            "SELECT record, CASE WHEN record IS NULL THEN id END, sealed_seq FROM interactions "
-            f"WHERE customer_id = ? ORDER BY {order}{limit_sql}",
-            (cid,) if limit is None else (cid, limit),
+        for record, iid in self._rows(
+            "SELECT record, CASE WHEN record IS NULL THEN id END FROM interactions "
+            "WHERE customer_id = ? ORDER BY created_at DESC, id DESC LIMIT ?",
+            (cid, limit),
         ):
             if record is None:
                 open_ids.append(iid)
             else:
                 records.append(record)
-                if number is not None and number > newest:
-                    newest = number
-        if limit is not None:
-            records.reverse()
-        entries = _unseal(_sealed_entries, records)
-        if limit is None and len(entries) >= self._kept.smallest:
-            self._kept.keep_timeline(
-                cid, KeptTimeline(newest, entries, frozenset(e.interaction.id for e in entries))
-            )
-        return self._woven(entries, open_ids, limit)
+        records.reverse()
+        return self._woven(_unseal(_sealed_entries, records), open_ids, limit)
 
     def _woven(
         self, sealed: list[TimelineEntry], open_ids: list[str], limit: int | None
@@ -725,7 +748,17 @@ class Reader:
                         self._kept.keep_transcript(conversation_id, list(messages))
                     return messages
         self._kept.counted(False)
-        messages = self._records(_MESSAGES, "conversation_id = ? ORDER BY at, id", (conversation_id,))
+        # Read whole: every record at once, unless a message stored before
+        # schema version 5 has none.
+        total, count, concatenated = self._one(
+            f"SELECT count(*), count(record), {self._concat_records('at, id')} FROM (SELECT record, at, id "
+            "FROM messages WHERE conversation_id = ? ORDER BY at, id) AS transcript",
+            (conversation_id,),
+        )
+        if total == count:
+            messages = _unseal_concatenated(_MESSAGES.decoder, concatenated, count)
+        else:
+            messages = self._records(_MESSAGES, "conversation_id = ? ORDER BY at, id", (conversation_id,))
         if len(messages) >= self._kept.smallest:
             self._kept.keep_transcript(conversation_id, list(messages))
         return messages
@@ -1423,6 +1456,14 @@ class SqlStore(ABC):
     reads from any. Open with :func:`omniroute.store.open_store`."""
 
     blob_type: str = "BLOB"
+
+    # The records of a subquery's rows, in its ``order``, as one value:
+    # SQLite's group_concat keeps a BLOB's bytes (the database is UTF-8, so
+    # nothing is transcoded) and takes the rows in the order of a subquery
+    # that has an ORDER BY (such a subquery is never flattened into an
+    # aggregate); see PostgresStore.
+    def concat_records(self, order: str) -> str:
+        return "CAST(group_concat(record, '') AS BLOB)"
 
     def __init__(self, url: str) -> None:
         self.url = url
