@@ -48,10 +48,6 @@ class PostgresStore(SqlStore):
         netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
         return urlunsplit(parts._replace(netloc=netloc))
 
-    def concat_records(self, order: str) -> str:
-        # bytea's own aggregate, told the order (no subquery's order is kept).
-        return f"string_agg(record, ''::bytea ORDER BY {order})"
-
     def _prepare_sql(self, sql: str) -> str:
         # The shared SQL uses qmark parameters; psycopg takes %s.
         return sql.replace("%", "%%").replace("?", "%s")

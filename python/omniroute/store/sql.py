@@ -666,12 +666,37 @@ class Reader:
         self._kept.counted(False)
         if limit is not None:
             return self._newest_entries(cid, limit)
-        # Read whole, oldest first: one statement (one snapshot), whose first
-        # row is every record at once, then the open interactions' ids.
-        concatenated, count, newest, open_ids = None, 0, 0, []
+        entries, newest, open_ids = self._whole_timeline(cid)
+        if len(entries) >= self._kept.smallest:
+            self._kept.keep_timeline(
+                cid, KeptTimeline(newest, entries, frozenset(e.interaction.id for e in entries))
+            )
+        return self._woven(entries, open_ids, None)
+
+    def _whole_timeline(self, cid: str) -> tuple[list[TimelineEntry], int, list[str]]:
+        """The finished entries, oldest first, the newest number among them and
+        the open interactions' ids, in one statement (one snapshot)."""
+        open_ids: list[str] = []
+        concat = self._concat_records("created_at, id")
+        if concat is None:
+            records: list[bytes] = []
+            newest = 0
+            for record, iid, number in self._rows(
+                "SELECT record, CASE WHEN record IS NULL THEN id END, sealed_seq FROM interactions "
+                "WHERE customer_id = ? ORDER BY created_at, id",
+                (cid,),
+            ):
+                if record is None:
+                    open_ids.append(iid)
+                else:
+                    records.append(record)
+                    newest = max(newest, number)
+            return _unseal(_sealed_entries, records), newest, open_ids
+        # The first row is every record at once; the open interactions' ids follow.
+        concatenated, count, newest = None, 0, 0
         for blob, number, top, iid in self._rows(
-            f"SELECT {self._concat_records('created_at, id')}, count(record), coalesce(max(sealed_seq), 0), "
-            "CAST(NULL AS TEXT) FROM (SELECT record, sealed_seq, created_at, id FROM interactions "
+            f"SELECT {concat}, count(record), coalesce(max(sealed_seq), 0), CAST(NULL AS TEXT) "
+            "FROM (SELECT record, sealed_seq, created_at, id FROM interactions "
             "WHERE customer_id = ? ORDER BY created_at, id) AS timeline UNION ALL "
             "SELECT NULL, NULL, NULL, id FROM interactions WHERE customer_id = ? AND sealed_seq IS NULL",
             (cid, cid),
@@ -680,12 +705,7 @@ class Reader:
                 concatenated, count, newest = blob, number, top
             else:
                 open_ids.append(iid)
-        entries = _unseal_concatenated(_sealed_entries, concatenated, count)
-        if len(entries) >= self._kept.smallest:
-            self._kept.keep_timeline(
-                cid, KeptTimeline(newest, entries, frozenset(e.interaction.id for e in entries))
-            )
-        return self._woven(entries, open_ids, None)
+        return _unseal_concatenated(_sealed_entries, concatenated, count), newest, open_ids
 
     def _newest_entries(self, cid: str, limit: int) -> list[TimelineEntry]:
         """The ``limit`` newest entries, read whole (nothing is kept of them)."""
@@ -748,12 +768,17 @@ class Reader:
                         self._kept.keep_transcript(conversation_id, list(messages))
                     return messages
         self._kept.counted(False)
-        # Read whole: every record at once, unless a message stored before
-        # schema version 5 has none.
-        total, count, concatenated = self._one(
-            f"SELECT count(*), count(record), {self._concat_records('at, id')} FROM (SELECT record, at, id "
-            "FROM messages WHERE conversation_id = ? ORDER BY at, id) AS transcript",
-            (conversation_id,),
+        # Read whole: every record at once where the database can (unless a
+        # message stored before schema version 5 has none), else row by row.
+        concat = self._concat_records("at, id")
+        total, count, concatenated = (
+            (0, -1, None)
+            if concat is None
+            else self._one(
+                f"SELECT count(*), count(record), {concat} FROM (SELECT record, at, id "
+                "FROM messages WHERE conversation_id = ? ORDER BY at, id) AS transcript",
+                (conversation_id,),
+            )
         )
         if total == count:
             messages = _unseal_concatenated(_MESSAGES.decoder, concatenated, count)
@@ -1457,13 +1482,10 @@ class SqlStore(ABC):
 
     blob_type: str = "BLOB"
 
-    # The records of a subquery's rows, in its ``order``, as one value:
-    # SQLite's group_concat keeps a BLOB's bytes (the database is UTF-8, so
-    # nothing is transcoded) and takes the rows in the order of a subquery
-    # that has an ORDER BY (such a subquery is never flattened into an
-    # aggregate); see PostgresStore.
-    def concat_records(self, order: str) -> str:
-        return "CAST(group_concat(record, '') AS BLOB)"
+    # The records of a subquery's rows, in its ``order``, as one value, or
+    # None where reading them row by row is faster (see SqliteStore).
+    def concat_records(self, order: str) -> str | None:
+        return None
 
     def __init__(self, url: str) -> None:
         self.url = url

@@ -131,6 +131,18 @@ class SqliteStore(SqlStore):
                 checkpointer = self._checkpointer
         checkpointer.committed()
 
+    def concat_records(self, order: str) -> str:
+        """Row by row, the driver would release and take back the interpreter
+        lock for each record (2,000 times for a context of 1,000 interactions
+        and 1,000 messages, each time queueing behind the runtime's threads)
+        and build a bytes object for each. group_concat keeps a BLOB's bytes
+        (the database is UTF-8: nothing is transcoded) and takes the rows in
+        the ``order`` of the subquery it reads, as a subquery with an ORDER BY
+        is never flattened into an aggregate. (On PostgreSQL, string_agg over
+        bytea with its own ORDER BY was slower than the rows: 4.5 against
+        3.1 ms for 1,000 records.)"""
+        return "CAST(group_concat(record, '') AS BLOB)"
+
     def _begin_write(self, cur: Any) -> None:
         # Take the write lock up front so a read inside the transaction can
         # never be upgraded into a busy error half-way.
