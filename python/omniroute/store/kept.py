@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
 
 from omniroute.errors import InvalidInputError
 from omniroute.store.records import Message, TimelineEntry
@@ -38,14 +37,26 @@ DEFAULT_CAPACITY = 100_000
 SMALLEST_KEPT = 64
 
 
-@dataclass(frozen=True, slots=True)
 class KeptTimeline:
     """A customer's sealed (finished) interactions, oldest first, as of
     ``newest``: the highest ``sealed_seq`` among them."""
 
-    newest: int
-    entries: list[TimelineEntry]
-    ids: frozenset[str]
+    __slots__ = ("_ids", "entries", "newest")
+
+    def __init__(self, newest: int, entries: list[TimelineEntry], ids: frozenset[str] | None = None) -> None:
+        self.newest = newest
+        self.entries = entries
+        self._ids = ids
+
+    @property
+    def ids(self) -> frozenset[str]:
+        """The entries' interaction ids: made when a read first brings the
+        timeline up to date (a cold read does not need them), then carried
+        from one version to the next. (Two threads may both make them: the
+        same set.)"""
+        if self._ids is None:
+            self._ids = frozenset(e.interaction.id for e in self.entries)
+        return self._ids
 
 
 class Kept:

@@ -668,9 +668,7 @@ class Reader:
             return self._newest_entries(cid, limit)
         entries, newest, open_ids = self._whole_timeline(cid)
         if len(entries) >= self._kept.smallest:
-            self._kept.keep_timeline(
-                cid, KeptTimeline(newest, entries, frozenset(e.interaction.id for e in entries))
-            )
+            self._kept.keep_timeline(cid, KeptTimeline(newest, entries))
         return self._woven(entries, open_ids, None)
 
     def _whole_timeline(self, cid: str) -> tuple[list[TimelineEntry], int, list[str]]:
