@@ -107,6 +107,17 @@ def _interaction(row: Sequence[Any]) -> Interaction:
 _CONVERSATION_COLUMNS = "id, customer_id, opened_at, last_activity_at, closed_at"
 
 
+# A customer's row, who last answered them, and their open conversation's row.
+_CONTEXT_HEAD = (
+    "SELECT c.id, c.created_at, c.display_name, c.attributes, c.merged_into, "
+    "(SELECT agent FROM interactions WHERE customer_id = c.id AND answered_at IS NOT NULL "
+    "AND agent IS NOT NULL ORDER BY answered_at DESC LIMIT 1), "
+    + ", ".join(f"o.{column}" for column in _CONVERSATION_COLUMNS.split(", "))
+    + " FROM customers c LEFT JOIN (SELECT * FROM conversations WHERE customer_id = ? "
+    "AND closed_at IS NULL ORDER BY opened_at DESC LIMIT 1) AS o ON 1 = 1 WHERE c.id = ?"
+)
+
+
 def _conversation(row: Sequence[Any]) -> Conversation:
     return Conversation(
         id=row[0], customer_id=row[1], opened_at=row[2], last_activity_at=row[3], closed_at=row[4]
@@ -603,22 +614,25 @@ class Reader:
         (its ``limit`` newest entries, if given)."""
         if limit is not None and limit < 0:
             raise InvalidInputError(f"limit: {limit} is negative")
-        customer = self.live_customer(customer_id)
+        # The customer, their open conversation and who last answered them
+        # (over all their interactions, not only the ``limit`` newest), in one
+        # statement: each is a round trip to a server.
+        row = self._one(_CONTEXT_HEAD, (customer_id, customer_id))
+        if row is None:
+            raise UnknownIdError(f"customer: no customer {customer_id!r}")
+        if row[4] is not None:
+            # Merged into another: read as that one.
+            return self.context(self.live_customer(customer_id).id, limit=limit)
+        customer = _customer(row)
         cid = customer.id
-        row = self._one(
-            f"SELECT {_CONVERSATION_COLUMNS} FROM conversations "
-            "WHERE customer_id = ? AND closed_at IS NULL ORDER BY opened_at DESC LIMIT 1",
-            (cid,),
-        )
-        open_conversation = _conversation(row) if row is not None else None
+        open_conversation = _conversation(row[6:]) if row[6] is not None else None
         return CustomerContext(
             customer=customer,
             identities=self.identities(cid),
             timeline=self._timeline(cid, limit),
             open_conversation=open_conversation,
             transcript=self._transcript(open_conversation.id) if open_conversation is not None else [],
-            # Over all their interactions, not only the ``limit`` newest.
-            last_agent=self.last_agents([cid]).get(cid),
+            last_agent=row[5],
             customer_notes=self._records(
                 _NOTES, "customer_id = ? AND interaction_id IS NULL ORDER BY at, id", (cid,)
             ),
