@@ -11,6 +11,9 @@ Each figure is a ratio against a baseline measured in the same run:
   a process's first read of that customer) and returning (the customer comes
   back before each read, one more contact answered and completed, so each
   read brings what the store keeps up to date: ``store/kept.py``);
+- ``context()`` cold while the runtime takes in 20,000 interactions, read
+  from another thread every 10 ms, against the same reads with the runtime
+  idle;
 - restart with 100,000 waiting tasks (snapshot read from storage, engine and
   metrics restored, invariants checked, runtime serving) against restoring
   the engine from the same snapshot bytes in memory.
@@ -30,6 +33,7 @@ import gc
 import math
 import statistics
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -108,56 +112,62 @@ async def intake(store_url: str, n: int) -> float:
     cost the interpreter about 30 us, a third of the time measured, and it
     measured anyio rather than the runtime.)"""
     async with Runtime.open(open_store(store_url), centre()) as runtime:
-        completed = anyio.Event()
-        done = 0
-        window = anyio.Semaphore(1000)
-        send, receive = anyio.create_memory_object_stream[tuple[bool, Any]](max_buffer_size=math.inf)
-        ids = iter(range(n))
-
-        async def customer() -> None:
-            for i in ids:
-                await window.acquire()
-                await runtime.create_interaction(new_interaction(i))
-
-        async def agent() -> None:
-            async for is_offer, ref in receive:
-                if is_offer:
-                    await runtime.accept(ref)
-                else:
-                    await runtime.complete(ref)
-
-        async def dispatch() -> None:
-            nonlocal done
-            with runtime.subscribe(types=["offer_made", "task_assigned", "task_completed"]) as events:
-                async for envelope in events:
-                    data = envelope.data
-                    if envelope.type == "offer_made":
-                        assert isinstance(data, OfferMade)
-                        send.send_nowait((True, data.offer))
-                    elif envelope.type == "task_assigned":
-                        send.send_nowait((False, envelope.subject))
-                    else:
-                        done += 1
-                        window.release()
-                        if done == n:
-                            completed.set()
-                            return
-
-        started = time.perf_counter()
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(dispatch)
-            for _ in range(200):
-                tg.start_soon(agent)
-            for _ in range(1000):
-                tg.start_soon(customer)
-            await completed.wait()
-            send.close()
-        elapsed = time.perf_counter() - started
-        receive.close()
+        elapsed = await take_in(runtime, n)
         with runtime.store.read() as r:
             assert r.count("interactions") == n
             assert sum(1 for _ in r.interactions(status=["completed"])) == n
-        runtime.check_invariants()
+    return elapsed
+
+
+async def take_in(runtime: Runtime, n: int) -> float:
+    """``intake``'s work on a running runtime; seconds it took."""
+    completed = anyio.Event()
+    done = 0
+    window = anyio.Semaphore(1000)
+    send, receive = anyio.create_memory_object_stream[tuple[bool, Any]](max_buffer_size=math.inf)
+    ids = iter(range(n))
+
+    async def customer() -> None:
+        for i in ids:
+            await window.acquire()
+            await runtime.create_interaction(new_interaction(i))
+
+    async def agent() -> None:
+        async for is_offer, ref in receive:
+            if is_offer:
+                await runtime.accept(ref)
+            else:
+                await runtime.complete(ref)
+
+    async def dispatch() -> None:
+        nonlocal done
+        with runtime.subscribe(types=["offer_made", "task_assigned", "task_completed"]) as events:
+            async for envelope in events:
+                data = envelope.data
+                if envelope.type == "offer_made":
+                    assert isinstance(data, OfferMade)
+                    send.send_nowait((True, data.offer))
+                elif envelope.type == "task_assigned":
+                    send.send_nowait((False, envelope.subject))
+                else:
+                    done += 1
+                    window.release()
+                    if done == n:
+                        completed.set()
+                        return
+
+    started = time.perf_counter()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(dispatch)
+        for _ in range(200):
+            tg.start_soon(agent)
+        for _ in range(1000):
+            tg.start_soon(customer)
+        await completed.wait()
+        send.close()
+    elapsed = time.perf_counter() - started
+    receive.close()
+    runtime.check_invariants()
     return elapsed
 
 
@@ -320,6 +330,83 @@ def test_context_p99(
         f"p50 {p50:.2f} ms, p99 {p99:.2f} ms (target {TARGET_CONTEXT_P99_MS} ms); "
         f"customer by key p99 {base_p99:.3f} ms; ratio {p99 / base_p99:.0f}x; "
         f"kept timelines and transcripts used {hits} times, read whole {misses}"
+    )
+
+
+async def contexts_during_intake(
+    store_url: str, history: int, n: int, reads: int
+) -> tuple[list[float], list[float], float]:
+    """A customer with ``history`` finished interactions; ``reads`` cold reads
+    of their context with the runtime idle, then cold reads from another
+    thread, every 10 ms, while the same runtime takes in ``n`` interactions
+    (``take_in``): an agent opening a customer's history while the centre is
+    busy. Returns both timings and the intake's seconds."""
+    clock = ManualClock(1_700_000_000.0)
+    async with Runtime.open(open_store(store_url), centre(), clock=clock) as runtime:
+        for i in range(history):
+            customer = await contact(runtime, clock, i)
+        store = runtime.store
+
+        def cold_read() -> float:
+            store.kept.clear()
+            started = time.perf_counter()
+            with store.read() as r:
+                context = r.context(customer)
+            seconds = time.perf_counter() - started
+            assert len(context.timeline) == history
+            return seconds
+
+        idle = [cold_read() for _ in range(reads)]
+        loaded: list[float] = []
+        stop = threading.Event()
+
+        def reader() -> None:
+            while not stop.is_set():
+                loaded.append(cold_read())
+                stop.wait(0.01)
+
+        thread = threading.Thread(target=reader, name="context-reader")
+        thread.start()
+        try:
+            seconds = await take_in(runtime, n)
+        finally:
+            stop.set()
+            thread.join()
+        with store.read() as r:
+            assert r.count("interactions") == history + n
+    return idle, loaded, seconds
+
+
+def test_context_during_intake(benchmark: Any, mode: str, tmp_path: Path) -> None:
+    """Cold ``context()`` reads while the runtime takes in interactions, on
+    SQLite, against the same reads with the runtime idle: the reading thread
+    shares the interpreter with the runtime's event loop and batch thread."""
+    history = CONTEXT_HISTORY[mode]
+    result: list[Any] = []
+
+    def run() -> None:
+        url = f"sqlite:///{tmp_path}/loaded.db"
+        result.extend(anyio.run(contexts_during_intake, url, history, INTAKE[mode], CONTEXT_READS[mode]))
+
+    with collector("service"):
+        benchmark.pedantic(run, rounds=1, iterations=1)
+    idle, loaded, seconds = result
+    assert loaded, "no read finished during the intake"
+    idle_p50, loaded_p50 = statistics.median(idle) * 1000, statistics.median(loaded) * 1000
+    idle_p99, loaded_p99 = percentile(idle, 99) * 1000, percentile(loaded, 99) * 1000
+    benchmark.extra_info.update(
+        {
+            "idle_p50_ms": idle_p50,
+            "loaded_p50_ms": loaded_p50,
+            "loaded_p99_ms": loaded_p99,
+            "reads": len(loaded),
+        }
+    )
+    print(
+        f"\ncontext() sqlite cold, {history:,} past interactions, during intake "
+        f"({INTAKE[mode] / seconds:,.0f} interactions/s meanwhile): {len(loaded)} reads, "
+        f"p50 {loaded_p50:.2f} ms, p99 {loaded_p99:.2f} ms; "
+        f"idle p50 {idle_p50:.2f} ms, p99 {idle_p99:.2f} ms; ratio {loaded_p50 / idle_p50:.1f}x at p50"
     )
 
 
