@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -21,12 +21,13 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.routes import HTTPRoute
 from websockets.sync.client import ClientConnection, connect
 
+from omniroute.errors import InvalidInputError
 from omniroute.server import ROLE_SCOPES, SCOPES, Access
 from omniroute.server.access import NewToken, NewUser
 from omniroute.server.app import MAX_BODY_BYTES, create_app
 from omniroute.server.demo import DEMO_PASSWORD
 from omniroute.server.routes import ROUTES, SESSION_COOKIE, csv_filename
-from omniroute.store import open_store
+from omniroute.store import SqlStore, open_store
 from procs import start_omniroute
 
 CONFIG = """
@@ -562,6 +563,31 @@ def test_a_session_expires(tmp_path: Path) -> None:
         assert access.authenticate(bearer=token_secret) is not None
         now[0] += 10
         assert access.authenticate(bearer=token_secret) is None
+
+
+def test_names_holding_a_nul_character_are_refused_on_both_stores(store: SqlStore) -> None:
+    """PostgreSQL's text takes no NUL: a user or token named with one is
+    refused naming the field, and logging in with one is a wrong name."""
+    access = Access(store)
+    ann = access.add_user(NewUser(name="ann", role="agent", agent="ann", password="ann-secret"))
+    calls: list[tuple[Callable[[], object], str]] = [
+        (lambda: access.add_user(NewUser(name="b\x00", role="administrator", password="pw-12345")), "name"),
+        (
+            lambda: access.add_user(NewUser(name="cy", role="agent", agent="c\x00", password="pw-12345")),
+            "agent",
+        ),
+        (lambda: access.set_password("ann\x00", "another-secret"), "name"),
+        (lambda: access.disable_user("ann\x00"), "name"),
+        (lambda: access.add_token(NewToken(name="t\x00", scopes=["work"])), "name"),
+        (lambda: access.revoke_token("t\x00"), "token"),
+    ]
+    for call, field in calls:
+        with pytest.raises(InvalidInputError, match=f"^{field}: contains a NUL character"):
+            call()
+    assert access.login("ann\x00", "ann-secret") is None
+    assert [u.name for u in access.users()] == [ann.name]
+    assert access.tokens() == []
+    assert access.login("ann", "ann-secret") is not None
 
 
 def test_users_and_tokens_from_the_command_line(tmp_path: Path) -> None:

@@ -1,6 +1,8 @@
 """The errors omniroute raises: one base class and one class per kind of mistake."""
 
 import re
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import msgspec
 
@@ -28,6 +30,7 @@ __all__ = [
     "error_for_kind",
     "from_validation",
     "kind_of",
+    "refuse_nul",
 ]
 
 
@@ -85,3 +88,47 @@ def from_validation(
     message = message.replace("`", "")
     message = message[:1].lower() + message[1:]
     return cls(f"{path}: {message}" if path else message)
+
+
+_json = msgspec.json.Encoder()
+
+
+def refuse_nul(values: Mapping[str, Any], *, top: str | None = None) -> None:
+    """Refuse values whose text holds a NUL character (U+0000), naming the
+    field: PostgreSQL's text cannot hold one (its driver refuses the whole
+    statement, and with it every call of a batch), so neither store takes
+    one. ``values`` are named as the caller named them; the fields of the
+    one named ``top`` are named alone. The values' JSON, where a NUL is
+    written ``\\u0000``, says in one pass whether any text may hold one."""
+    try:
+        if b"\\u0000" not in _json.encode(values):
+            return
+    except (TypeError, ValueError):
+        pass
+    for name, value in values.items():
+        found = _nul_field(value, "" if name == top else name)
+        if found is not None:
+            raise InvalidInputError(f"{found}: contains a NUL character (U+0000), which text cannot hold")
+
+
+def _nul_field(value: object, path: str) -> str | None:
+    """The path of the first text in ``value`` holding a NUL character, or None."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    items: Iterable[tuple[str, object]]
+    if isinstance(value, msgspec.Struct):
+        items = ((f"{path}.{f}" if path else f, getattr(value, f)) for f in value.__struct_fields__)
+    elif isinstance(value, dict):
+        for key in value:
+            if isinstance(key, str) and "\x00" in key:
+                return f"{path} (the key {key!r})"
+        items = ((f"{path}.{k}" if path else str(k), v) for k, v in value.items())
+    elif isinstance(value, list | tuple):
+        items = ((f"{path}[{i}]", v) for i, v in enumerate(value))
+    else:
+        return None
+    for where, item in items:
+        found = _nul_field(item, where)
+        if found is not None:
+            return found
+    return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from operator import attrgetter
@@ -23,6 +23,7 @@ from omniroute.errors import (
     UnknownIdError,
     error_for_kind,
     from_validation,
+    refuse_nul,
 )
 from omniroute.identity import find_identities, normalize
 from omniroute.ids import new_id
@@ -479,7 +480,8 @@ class Runtime:
     # ----- the batcher -----
 
     async def _submit(self, command: _Command) -> Any:
-        _refuse_nul(command.args)
+        # Named as the caller named them: a new interaction's fields at the top.
+        refuse_nul(command.args, top="new")
         while self._queued >= self.settings.queue_size and not self._closing:
             await self._room.wait()
         if self._closing or not self._running:
@@ -1946,49 +1948,6 @@ def _check_attribute(name: str, value: object) -> None:
 def _check_offer_id(offer: object) -> None:
     if not isinstance(offer, int) or isinstance(offer, bool) or not 0 <= offer < 2**64:
         raise InvalidInputError(f"offer: expected an offer id (a whole number ≥ 0), got {offer!r}")
-
-
-_json = msgspec.json.Encoder()
-
-
-def _refuse_nul(args: dict[str, Any]) -> None:
-    """Refuse a call whose text holds a NUL character (U+0000), naming the
-    field: PostgreSQL's text cannot hold one, and a statement refused there
-    would fail every call of its batch. Both stores refuse it alike. (The
-    arguments' JSON, where a NUL is written ``\\u0000``, says in one pass
-    whether any text may hold one.)"""
-    try:
-        if b"\\u0000" not in _json.encode(args):
-            return
-    except (TypeError, ValueError):
-        pass
-    for name, value in args.items():
-        found = _nul_field(value, "" if name == "new" else name)
-        if found is not None:
-            raise InvalidInputError(f"{found}: contains a NUL character (U+0000), which text cannot hold")
-
-
-def _nul_field(value: object, path: str) -> str | None:
-    """The path of the first text in ``value`` holding a NUL character, or None."""
-    if isinstance(value, str):
-        return path if "\x00" in value else None
-    items: Iterable[tuple[str, object]]
-    if isinstance(value, msgspec.Struct):
-        items = ((f"{path}.{f}" if path else f, getattr(value, f)) for f in value.__struct_fields__)
-    elif isinstance(value, dict):
-        for key in value:
-            if isinstance(key, str) and "\x00" in key:
-                return f"{path} (the key {key!r})"
-        items = ((f"{path}.{k}" if path else str(k), v) for k, v in value.items())
-    elif isinstance(value, list | tuple):
-        items = ((f"{path}[{i}]", v) for i, v in enumerate(value))
-    else:
-        return None
-    for where, item in items:
-        found = _nul_field(item, where)
-        if found is not None:
-            return found
-    return None
 
 
 def _validated(value: _T, cls: type[_T], where: str = "") -> _T:

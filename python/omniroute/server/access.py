@@ -20,7 +20,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from msgspec import Meta, Struct
 
-from omniroute.errors import InvalidInputError
+from omniroute.errors import InvalidInputError, refuse_nul
 from omniroute.ids import new_id
 from omniroute.model import Name
 from omniroute.store import ApiToken, Role, Session, SqlStore, User
@@ -167,6 +167,7 @@ class Access:
     # ----- people -----
 
     def add_user(self, new: NewUser) -> User:
+        refuse_nul({"name": new.name, "agent": new.agent})
         if new.role == "agent" and new.agent is None:
             raise InvalidInputError("agent: a user with the agent role names the agent it works as")
         if new.role != "agent" and new.agent is not None:
@@ -180,6 +181,7 @@ class Access:
         return user
 
     def set_password(self, name: str, password: str) -> None:
+        refuse_nul({"name": name})
         if not 8 <= len(password) <= 1024:
             raise InvalidInputError("password: between 8 and 1024 characters")
         password_hash = _hasher.hash(password)
@@ -188,6 +190,7 @@ class Access:
         self._cache.clear()
 
     def disable_user(self, name: str) -> None:
+        refuse_nul({"name": name})
         with self.store.write() as w:
             w.disable_user(name, self._clock())
         self._cache.clear()
@@ -199,8 +202,11 @@ class Access:
     def login(self, name: str, password: str) -> tuple[str, Session, User] | None:
         """A new session's token, or None: unknown name, wrong password and a
         disabled user look the same to the caller."""
-        with self.store.read() as r:
-            found = r.credentials(name)
+        # A name holding a NUL character names nobody (no store holds one).
+        found = None
+        if "\x00" not in name:
+            with self.store.read() as r:
+                found = r.credentials(name)
         if found is None:
             # As long as a real check, so timing does not tell which names exist.
             _hasher.hash(password)
@@ -231,6 +237,7 @@ class Access:
 
     def add_token(self, new: NewToken) -> tuple[str, ApiToken]:
         """A new API token: the secret is returned here and never again."""
+        refuse_nul({"name": new.name})
         now = self._clock()
         token = _new_secret()
         record = ApiToken(
@@ -245,6 +252,7 @@ class Access:
         return token, record
 
     def revoke_token(self, token_id: str) -> None:
+        refuse_nul({"token": token_id})
         with self.store.write() as w:
             w.revoke_api_token(token_id, self._clock())
         self._cache.clear()
