@@ -249,6 +249,11 @@ _FIRST_TIMES = frozenset({"queued_at", "offered_at", "answered_at"})
 
 
 _patched_values = attrgetter(*_PATCHED)
+# Each column a patch can set: its name, its SET clause, whether it keeps its first value.
+_PATCH_CLAUSES = tuple(
+    (name, f"{name} = COALESCE({name}, ?)" if name in _FIRST_TIMES else f"{name} = ?", name in _FIRST_TIMES)
+    for name in _PATCHED
+)
 
 
 def _patch_sets(
@@ -259,25 +264,29 @@ def _patch_sets(
     columns: list[str] = []
     params: list[Any] = []
     changes: dict[str, Any] = {}
-    for name, value in zip(_PATCHED, _patched_values(patch), strict=True):
-        if (
-            (name == "agent" and patch.clear_agent)
-            or (name == "offer" and patch.clear_offer)
-            or (name == "held_at" and patch.clear_held)
-        ):
+    cleared: tuple[str, ...] = ()
+    if patch.clear_agent or patch.clear_offer or patch.clear_held:
+        cleared = tuple(
+            name
+            for name, clear in (
+                ("agent", patch.clear_agent),
+                ("offer", patch.clear_offer),
+                ("held_at", patch.clear_held),
+            )
+            if clear
+        )
+    for (name, clause, first), value in zip(_PATCH_CLAUSES, _patched_values(patch), strict=True):
+        if cleared and name in cleared:
             columns.append(f"{name} = NULL")
             changes[name] = None
         elif value is None:
             continue
-        elif name in _FIRST_TIMES:
-            columns.append(f"{name} = COALESCE({name}, ?)")
-            params.append(value)
-            if row is not None and getattr(row, name) is None:
-                changes[name] = value
         else:
-            columns.append(f"{name} = ?")
+            columns.append(clause)
             params.append(value)
-            changes[name] = value
+            # A first time changes the row only where it had none.
+            if not first or (row is not None and getattr(row, name) is None):
+                changes[name] = value
     return tuple(columns), params, changes
 
 
