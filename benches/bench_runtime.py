@@ -57,7 +57,7 @@ from omniroute.model import (
 )
 from omniroute.runtime import IdentityIn, ManualClock, MessageIn, NewInteraction, Runtime, RuntimeSettings
 from omniroute.runtime.service import tune_gc
-from omniroute.store import open_store
+from omniroute.store import SqlStore, open_store
 from workload import percentile
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
@@ -259,6 +259,17 @@ async def contact(runtime: Runtime, clock: ManualClock, i: int) -> str:
     return ack.customer
 
 
+def timed_context(store: SqlStore, customer: str) -> tuple[float, int, int]:
+    """One read of the customer's context: its seconds, and its timeline's
+    and transcript's lengths. The context is freed on return, after the
+    timing, not inside the next read's (for a cold read, 2,000 records that
+    the kept entries' clear left to it)."""
+    started = time.perf_counter()
+    with store.read() as r:
+        context = r.context(customer)
+    return time.perf_counter() - started, len(context.timeline), len(context.transcript)
+
+
 async def read_contexts(store_url: str, history: int, reads: int, returning: bool) -> tuple[Any, ...]:
     """A customer with ``history`` finished interactions across channels, with
     notes, and their open conversation's messages; then ``reads`` reads of
@@ -278,16 +289,10 @@ async def read_contexts(store_url: str, history: int, reads: int, returning: boo
                 await contact(runtime, clock, history + n)
             else:
                 store.kept.clear()
-            started = time.perf_counter()
-            with store.read() as r:
-                context = r.context(customer)
-            timings.append(time.perf_counter() - started)
-            assert len(context.timeline) == history + (n + 1 if returning else 0)
-            assert len(context.transcript) == len(context.timeline)
-            # Freed here, not when the next read's result replaces it (inside
-            # its timing: for a cold read, 2,000 records dropped by the kept
-            # entries' clear).
-            del context
+            seconds, entries, messages = timed_context(store, customer)
+            timings.append(seconds)
+            assert entries == history + (n + 1 if returning else 0)
+            assert messages == entries
             started = time.perf_counter()
             with store.read() as r:
                 r.customer(customer)
@@ -353,11 +358,8 @@ async def contexts_during_intake(
 
         def cold_read() -> float:
             store.kept.clear()
-            started = time.perf_counter()
-            with store.read() as r:
-                context = r.context(customer)
-            seconds = time.perf_counter() - started
-            assert len(context.timeline) == history
+            seconds, entries, _ = timed_context(store, customer)
+            assert entries == history
             return seconds
 
         idle = [cold_read() for _ in range(reads)]

@@ -178,19 +178,14 @@ def _seal(interaction: Interaction, notes: tuple[Note, ...]) -> bytes | None:
     return _msgpack.encode(TimelineEntry(interaction=interaction, notes=notes))
 
 
-def _unseal(decoder: msgspec.msgpack.Decoder[list[_T]], records: Sequence[bytes]) -> list[_T]:
-    """Records, decoded in one call as one MessagePack array (``0xdd``: array32)."""
-    return decoder.decode(b"".join([b"\xdd" + len(records).to_bytes(4, "big"), *records]))
-
-
-def _unseal_concatenated(
-    decoder: msgspec.msgpack.Decoder[list[_T]], concatenated: bytes | None, count: int
+def _unseal(
+    decoder: msgspec.msgpack.Decoder[list[_T]], records: Sequence[bytes], count: int | None = None
 ) -> list[_T]:
-    """``count`` records concatenated by ``SqlStore.concat_records``, decoded in one call."""
-    if not count:
-        return []
-    assert concatenated is not None
-    return decoder.decode(b"\xdd" + count.to_bytes(4, "big") + concatenated)
+    """Records, decoded in one call as one MessagePack array (``0xdd``:
+    array32); ``count`` says how many when they come already concatenated
+    (``SqlStore.concat_records``)."""
+    count = len(records) if count is None else count
+    return decoder.decode(b"".join([b"\xdd" + count.to_bytes(4, "big"), *records]))
 
 
 def _entry_order(entry: TimelineEntry) -> tuple[float, str]:
@@ -698,8 +693,7 @@ class Reader:
         """The finished entries, oldest first, the newest number among them and
         the open interactions' ids, in one statement (one snapshot)."""
         open_ids: list[str] = []
-        concat = self._concat_records("created_at, id")
-        if concat is None:
+        if self._concat_records is None:
             records: list[bytes] = []
             newest = 0
             for record, iid, number in self._rows(
@@ -714,9 +708,10 @@ class Reader:
                     newest = max(newest, number)
             return _unseal(_sealed_entries, records), newest, open_ids
         # The first row is every record at once; the open interactions' ids follow.
-        concatenated, count, newest = None, 0, 0
+        concatenated: bytes | None = None
+        count = newest = 0
         for blob, number, top, iid in self._rows(
-            f"SELECT {concat}, count(record), coalesce(max(sealed_seq), 0), CAST(NULL AS TEXT) "
+            f"SELECT {self._concat_records}, count(record), coalesce(max(sealed_seq), 0), CAST(NULL AS TEXT) "
             "FROM (SELECT record, sealed_seq, created_at, id FROM interactions "
             "WHERE customer_id = ? ORDER BY created_at, id) AS timeline UNION ALL "
             "SELECT NULL, NULL, NULL, id FROM interactions WHERE customer_id = ? AND sealed_seq IS NULL",
@@ -726,7 +721,8 @@ class Reader:
                 concatenated, count, newest = blob, number, top
             else:
                 open_ids.append(iid)
-        return _unseal_concatenated(_sealed_entries, concatenated, count), newest, open_ids
+        records = [] if concatenated is None else [concatenated]
+        return _unseal(_sealed_entries, records, count), newest, open_ids
 
     def _newest_entries(self, cid: str, limit: int) -> list[TimelineEntry]:
         """The ``limit`` newest entries, read whole (nothing is kept of them)."""
@@ -784,26 +780,23 @@ class Reader:
                 tail = sorted(_unseal(_MESSAGES.decoder, cast("list[bytes]", records)), key=_message_order)
                 if len(head) + len(tail) == count:
                     self._kept.counted(True)
-                    messages = head + tail
-                    if len(messages) != len(kept):
-                        self._kept.keep_transcript(conversation_id, list(messages))
-                    return messages
+                    current = head + tail
+                    if len(current) != len(kept):
+                        self._kept.keep_transcript(conversation_id, list(current))
+                    return current
         self._kept.counted(False)
-        # Read whole: every record at once where the database can (unless a
-        # message stored before schema version 5 has none), else row by row.
-        concat = self._concat_records("at, id")
-        total, count, concatenated = (
-            (0, -1, None)
-            if concat is None
-            else self._one(
-                f"SELECT count(*), count(record), {concat} FROM (SELECT record, at, id "
+        # Read whole: every record at once where the database can, unless a
+        # message stored before schema version 5 has none; else row by row.
+        messages: list[Message] | None = None
+        if self._concat_records is not None:
+            total, count, concatenated = self._one(
+                f"SELECT count(*), count(record), {self._concat_records} FROM (SELECT record, at, id "
                 "FROM messages WHERE conversation_id = ? ORDER BY at, id) AS transcript",
                 (conversation_id,),
             )
-        )
-        if total == count:
-            messages = _unseal_concatenated(_MESSAGES.decoder, concatenated, count)
-        else:
+            if total == count:
+                messages = _unseal(_MESSAGES.decoder, [] if concatenated is None else [concatenated], count)
+        if messages is None:
             messages = self._records(_MESSAGES, "conversation_id = ? ORDER BY at, id", (conversation_id,))
         if len(messages) >= self._kept.smallest:
             self._kept.keep_transcript(conversation_id, list(messages))
@@ -1503,10 +1496,10 @@ class SqlStore(ABC):
 
     blob_type: str = "BLOB"
 
-    # The records of a subquery's rows, in its ``order``, as one value, or
-    # None where reading them row by row is faster (see SqliteStore).
-    def concat_records(self, order: str) -> str | None:
-        return None
+    # An aggregate of the records of an ordered subquery's rows, in its
+    # order, as one value; None where reading them row by row is faster
+    # (see SqliteStore).
+    concat_records: str | None = None
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -1610,13 +1603,13 @@ class SqlStore(ABC):
             cur.execute("ROLLBACK")
             raise
         cur.execute("COMMIT")
-        self._committed()
         if getattr(cur, "statusmessage", None) == "ROLLBACK":
             # PostgreSQL answers COMMIT with a rollback once a statement in the
             # transaction failed (its error caught inside the block).
             raise StoreError(
                 f"store {self._redacted()}: a statement in this transaction failed; none of it was stored"
             )
+        self._committed()
 
     def _begin_write(self, cur: Any) -> None:
         self._begin(cur)
