@@ -1,8 +1,8 @@
 //! Matching in both directions: a task finds the best free agent; an agent
 //! with room finds the best waiting task across every queue it serves.
 
-use super::index::{WaitKey, NO_CLASS};
-use super::state::{AgentIx, Phase, QueueIx, TaskIx, Time, TimerKind};
+use super::index::{Class, WaitKey, NO_CLASS};
+use super::state::{AgentIx, Phase, QueueIx, TaskIx, TaskRec, Time, TimerKind};
 use super::Engine;
 use crate::model::{Candidate, OfferReason, Output, ScorePart, Strategy};
 use std::borrow::Cow;
@@ -48,6 +48,16 @@ impl Engine {
         }
     }
 
+    /// Whether a ready agent of one of the class's queues may take the task,
+    /// which has no reservation: not excluded, with room on its channel, and
+    /// meeting the class's condition. [`Engine::candidates`] and
+    /// [`Engine::best_ready`] both ask this, so they agree on who is eligible.
+    #[inline]
+    pub(crate) fn ready_ok(&self, task: &TaskRec, class: &Class, a: AgentIx) -> bool {
+        let agent = self.agent(a);
+        !task.excludes(a) && self.fits(agent, task.channel).is_ok() && class.cond.holds(&agent.levels)
+    }
+
     /// The agents who may take the task now, by index.
     pub(crate) fn candidates(&self, t: TaskIx) -> Vec<AgentIx> {
         let task = self.task(t);
@@ -55,10 +65,7 @@ impl Engine {
             r.agents.iter().copied().filter(|&a| self.can_take(a, t)).collect()
         } else {
             let class = &self.ix.classes[self.ix.task_class[t as usize] as usize];
-            let agent_ok = |a: AgentIx| {
-                let agent = self.agent(a);
-                !task.excludes(a) && self.fits(agent, task.channel).is_ok() && class.cond.holds(&agent.levels)
-            };
+            let agent_ok = |a: AgentIx| self.ready_ok(task, class, a);
             let ready = |q: QueueIx| &self.ix.ready[q as usize][task.channel as usize];
             let mut v: Vec<AgentIx> = Vec::with_capacity(class.serving.iter().map(|&q| ready(q).len()).sum());
             for &q in &class.serving {

@@ -202,8 +202,7 @@ impl Engine {
         debug_assert!(task.reservation.is_none() && cls.serving.len() == 1);
         let mut best: Option<Best> = None;
         for a in &self.ix.ready[cls.serving[0] as usize][task.channel as usize] {
-            let agent = self.agent(a);
-            if !task.excludes(a) && self.fits(agent, task.channel).is_ok() && cls.cond.holds(&agent.levels) {
+            if self.ready_ok(task, cls, a) {
                 self.consider_agent(&mut best, strategy, a, t, class);
             }
         }

@@ -30,8 +30,7 @@ impl Engine {
             TimerKind::Step { task, .. } => {
                 self.delist(task);
                 self.catch_up_steps(task);
-                self.enlist(task);
-                self.match_task(task);
+                self.place_task(task);
             }
             TimerKind::OfferTimeout { task, offer } => {
                 let pending = self.tasks[task as usize].as_ref().and_then(|t| match t.phase {
@@ -52,12 +51,11 @@ impl Engine {
                     self.delist(task);
                 }
                 self.task_mut(task).reservation = None;
-                if waiting {
-                    self.enlist(task);
-                }
                 let ev = Output::ReservationExpired { at: self.now, task: self.task(task).id.clone() };
                 self.out.push(ev);
-                self.match_task(task);
+                if waiting {
+                    self.place_task(task);
+                }
             }
             TimerKind::WrapUpEnd { agent, .. } => self.become_available(agent),
             TimerKind::Inactivity { task, .. } => {
