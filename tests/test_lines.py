@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -9,12 +10,14 @@ from typing import Any
 
 import anyio
 import pytest
+import uvloop
 from anyio.abc import SocketStream
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from omniroute.model import AgentConfig, ChannelConfig, EngineConfig, QueueConfig
 from omniroute.runtime import ManualClock, Runtime
 from omniroute.runtime.lines import MAX_LINE_BYTES, serve_lines
+from omniroute.runtime.service import run_on_service_loop
 from omniroute.store import open_store
 
 CONFIG = EngineConfig(
@@ -125,3 +128,15 @@ async def test_a_line_over_the_limit_is_refused_and_the_connection_closed(client
     assert refused["error"]["message"] == f"request: longer than {MAX_LINE_BYTES} bytes; connection closed"
     with pytest.raises((anyio.EndOfStream, anyio.IncompleteRead)), anyio.fail_after(10):
         await client.lines.receive_until(b"\n", 1024)
+
+
+def test_the_service_runs_its_loop_on_uvloop() -> None:
+    """``omniroute run`` serves on the same loop as ``omniroute serve``: uvloop's."""
+
+    async def loop_class(offset: int) -> tuple[type, int]:
+        await anyio.sleep(0)
+        return type(asyncio.get_running_loop()), offset + 1
+
+    cls, answer = run_on_service_loop(loop_class, 41)
+    assert issubclass(cls, uvloop.Loop)
+    assert answer == 42

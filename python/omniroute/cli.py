@@ -13,8 +13,6 @@ import tempfile
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, TextIO
 
-import anyio
-
 from omniroute import demo
 from omniroute.errors import OmnirouteError
 from omniroute.export import EVENT_TYPES, FORMATS, STATUSES, export_events, export_interactions
@@ -273,7 +271,7 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    anyio.run(
+    service.run_on_service_loop(
         functools.partial(
             service.run_service,
             args.store,

@@ -7,7 +7,9 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar, TypeVarTuple, Unpack
 
 import anyio
 
@@ -17,7 +19,19 @@ from omniroute.runtime.lines import serve_lines
 from omniroute.runtime.runtime import Runtime
 from omniroute.store import open_store
 
-__all__ = ["run_service", "tune_gc"]
+__all__ = ["run_on_service_loop", "run_service", "tune_gc"]
+
+_T = TypeVar("_T")
+_Ts = TypeVarTuple("_Ts")
+
+
+def run_on_service_loop(func: Callable[[Unpack[_Ts]], Awaitable[_T]], *args: *_Ts) -> _T:
+    """Run ``func`` as ``omniroute run`` (like ``omniroute serve``) runs its
+    event loop: asyncio on uvloop, whose loop, handles and sockets are
+    written in C. Every call a client makes is a task waking up on that
+    loop, so the loop's own Python was a sizeable part of intake's time
+    (``docs/performance.md``)."""
+    return anyio.run(func, *args, backend="asyncio", backend_options={"use_uvloop": True})
 
 
 def tune_gc() -> None:
