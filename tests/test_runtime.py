@@ -9,6 +9,7 @@ due when a test advances the clock and calls ``runtime.tick()``.
 from __future__ import annotations
 
 import datetime as dt
+import random
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -22,6 +23,7 @@ import pytest
 from omniroute.errors import InvalidInputError, InvalidTransitionError, OmnirouteError, UnknownIdError
 from omniroute.model import (
     AgentConfig,
+    AgentLoad,
     AgentState,
     AgentStateChanged,
     ChannelConfig,
@@ -46,6 +48,7 @@ from omniroute.runtime import (
     Subscription,
     to_cloudevent,
 )
+from omniroute.runtime.bus import EventBus
 from omniroute.runtime.events import CustomersMerged, InteractionCreated
 from omniroute.store import Interaction, StoreError, open_store
 
@@ -1829,3 +1832,67 @@ async def test_a_skipping_subscriber_loses_only_what_did_not_fit(store_url: str)
         await rt.create_interaction(new("email"))
         with anyio.fail_after(0.5):
             assert (await skipping.receive()).seq == seq + 1
+
+
+@pytest.mark.anyio
+async def test_the_bus_hands_each_subscriber_what_it_wants_once_in_order_whatever_the_batches() -> None:
+    """Batches of mixed types published to small buffers, read a little at a
+    time: a catching-up subscriber gets every event it wants once and in
+    order (the overflow from the log); a skipping one gets an ordered part
+    of them and counts the rest as lost."""
+    rng = random.Random(7)
+    log: list[Envelope] = []
+
+    async def read_log(after: int, limit: int) -> list[Envelope]:
+        return [e for e in log if e.seq > after][:limit]
+
+    bus = EventBus(read_log)
+    plans: list[tuple[int, frozenset[str] | None, bool]] = [
+        (3, frozenset({"agent_load"}), True),
+        (2, None, False),
+        (5, frozenset({"agent_load", "task_completed"}), True),
+        (4, frozenset({"task_completed"}), False),
+        (1000, None, True),
+    ]
+    subs = [bus.subscribe(buffer=b, types=t, catch_up=c) for b, t, c in plans]
+    got: list[list[int]] = [[] for _ in subs]
+    kinds = ["agent_load", "task_queued", "task_completed"]
+
+    async def drain(i: int, most: int) -> None:
+        sub, types = subs[i], plans[i][1]
+        for _ in range(most):
+            # Only what is there to read: in the buffer, or (once behind) in the log.
+            behind = sub._behind and any(
+                e.seq > sub.last_seq and (types is None or e.type in types) for e in log
+            )
+            if not sub._buffer and not behind:
+                return
+            got[i].append((await sub.receive()).seq)
+
+    with anyio.fail_after(10):
+        for _ in range(60):
+            batch = []
+            for _ in range(rng.randrange(0, 8)):
+                seq = len(log) + 1
+                kind = rng.choice(kinds)
+                data = AgentLoad(at=float(seq), agent="a", used=0, capacity=1, tasks=0)
+                envelope = Envelope(seq=seq, type=kind, time=float(seq), subject="a", data=data)
+                log.append(envelope)
+                batch.append(envelope)
+            bus.publish(batch)
+            for i in range(len(subs)):
+                await drain(i, rng.randrange(0, 4))
+        for i in range(len(subs)):
+            await drain(i, len(log) + 1)
+
+    for (_, types, catch_up), sub, seqs in zip(plans, subs, got, strict=True):
+        wanted = [e.seq for e in log if types is None or e.type in types]
+        if catch_up:
+            assert seqs == wanted
+        else:
+            assert seqs == sorted(set(seqs))
+            assert set(seqs) <= set(wanted)
+            assert sub.stats().delivered + sub.stats().lost == len(wanted)
+        assert sub.stats().buffered == 0
+    assert subs[0].stats().lost > 0, "the small buffers overflowed"
+    assert subs[1].stats().lost > 0, "the small buffers overflowed"

@@ -59,13 +59,26 @@ class Subscription:
     def wants(self, envelope: Envelope) -> bool:
         return self._types is None or envelope.type in self._types
 
-    def _offer(self, envelope: Envelope) -> None:
-        if self._behind or len(self._buffer) >= self._capacity:
-            # Not handed over: read back from the log later, or skipped for good.
-            self._behind = self._catch_up
-            self.lost += 1
+    def _offer_all(self, envelopes: Sequence[Envelope]) -> None:
+        """Take the events of one batch that this subscription wants, as far
+        as its buffer has room, and wake its reader once."""
+        types = self._types
+        wanted = envelopes if types is None else [e for e in envelopes if e.type in types]
+        if not wanted:
+            if not self._buffer and not self._behind:
+                # Nothing waits to be read: the skipped events count as seen.
+                self.last_seq = envelopes[-1].seq
+            return
+        room = 0 if self._behind else self._capacity - len(self._buffer)
+        if len(wanted) <= room:
+            self._buffer.extend(wanted)
         else:
-            self._buffer.append(envelope)
+            # What does not fit is not handed over: read back from the log
+            # later, or skipped for good.
+            if room > 0:
+                self._buffer.extend(wanted[:room])
+            self.lost += len(wanted) - max(room, 0)
+            self._behind = self._catch_up
         self._wake.set()
 
     async def receive(self) -> Envelope:
@@ -182,11 +195,7 @@ class EventBus:
         if not envelopes:
             return
         for subscription in self._subscribers:
-            for envelope in envelopes:
-                if subscription.wants(envelope):
-                    subscription._offer(envelope)
-                elif not subscription._buffer and not subscription._behind:
-                    subscription.last_seq = envelope.seq
+            subscription._offer_all(envelopes)
         self.last_seq = envelopes[-1].seq
 
     def close(self) -> None:

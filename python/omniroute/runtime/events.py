@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -198,8 +199,8 @@ def envelope_of(stored: StoredEvent) -> Envelope:
     return Envelope(seq=stored.seq, type=stored.type, time=stored.time, subject=stored.subject, data=data)
 
 
-def encode_data(data: EventData) -> bytes:
-    return _encoder.encode(data)
+# An event's data as the log stores it (MessagePack).
+encode_data: Callable[[EventData], bytes] = _encoder.encode
 
 
 def decode_data(type_: str, data: bytes) -> EventData:

@@ -575,11 +575,9 @@ class Runtime:
                     w.append_log(LogEntry(seq=self._log_seq, now=now, inputs=raw, metrics=extras))
                 self._write_rows(w, batch)
                 # What a refused call would have caused did not happen.
-                happened = [e for e, owners in batch.events if _any_stands(owners)]
-                envelopes = self._envelopes(happened, result.events)
-                w.append_event_rows(
-                    [(e.seq, e.type, e.time, e.subject, encode_data(e.data)) for e in envelopes]
-                )
+                happened = [e for e, owners in batch.events if owners is None or _any_stands(owners)]
+                envelopes, rows = self._envelopes(happened, result.events)
+                w.append_event_rows(rows)
         except BaseException:
             # The engine may have moved past what storage holds: rebuild
             # both from storage so they agree again.
@@ -594,15 +592,24 @@ class Runtime:
         )
         return envelopes, due
 
-    def _envelopes(self, runtime_events: list[EventData], outputs: list[Output]) -> list[Envelope]:
+    def _envelopes(
+        self, runtime_events: list[EventData], outputs: list[Output]
+    ) -> tuple[list[Envelope], list[tuple[int, str, float, str, bytes]]]:
+        """The batch's events in their envelopes, and as the event log's rows."""
         envelopes = []
+        rows = []
         seq = self._event_seq
+        kinds = _KINDS
         for data in [*runtime_events, *outputs]:
             seq += 1
-            type_, subject = _kind(data)
-            envelopes.append(Envelope(seq=seq, type=type_, time=data.at, subject=subject(data), data=data))
+            kind = kinds.get(type(data))
+            type_, subject_of = _kind(data) if kind is None else kind
+            subject = subject_of(data)
+            at = data.at
+            envelopes.append(Envelope(seq=seq, type=type_, time=at, subject=subject, data=data))
+            rows.append((seq, type_, at, subject, encode_data(data)))
         self._event_seq = seq
-        return envelopes
+        return envelopes, rows
 
     # ----- preparing commands: reads and checks, rows kept for after routing -----
 
@@ -1258,26 +1265,28 @@ class Runtime:
         for o in outputs:
             if type(o) not in _DERIVED:
                 continue  # most events change no record (agent load, metrics, ...)
+            # The commonest first; a union is built each time it is evaluated.
             if isinstance(o, TaskQueued):
-                batch.patch(o.task).set(status="waiting", queue=o.queue)
-                batch.patch(o.task).first("queued_at", o.at)
+                p = batch.patch(o.task)
+                p.set(status="waiting", queue=o.queue)
+                p.first("queued_at", o.at)
             elif isinstance(o, OfferMade):
                 p = batch.patch(o.task)
                 p.set(status="offered", offer=o.offer, agent=o.agent)
                 p.first("offered_at", o.at)
                 self._offers[o.offer] = (o.task, o.agent)
                 self._offer_of[o.task] = o.offer
-            elif isinstance(o, OfferRejected | OfferTimedOut | OfferRescinded):
-                self._close_offer(o.task)
-                p = batch.patch(o.task)
-                if p.fields.get("status") not in ("abandoned", "cancelled", "completed"):
-                    p.set(status="waiting", offer=None, agent=None)
             elif isinstance(o, TaskAssigned):
                 p = batch.patch(o.task)
                 p.set(status="assigned", agent=o.agent, offer=None)
                 p.first("answered_at", o.at)
                 self._answered_at.setdefault(o.task, o.at)
                 self._close_offer(o.task)
+            elif isinstance(o, _OFFER_ENDED):
+                self._close_offer(o.task)
+                p = batch.patch(o.task)
+                if p.fields.get("status") not in ("abandoned", "cancelled", "completed"):
+                    p.set(status="waiting", offer=None, agent=None)
             elif isinstance(o, TaskCancelled):
                 self._close_offer(o.task)
                 self._answered_at.pop(o.task, None)
@@ -1993,6 +2002,7 @@ _DERIVED = frozenset(
         AgentStateChanged,
     }
 )
+_OFFER_ENDED = (OfferRejected, OfferTimedOut, OfferRescinded)
 # Every other engine event is about a task.
 _TASK = attrgetter("task")
 _KINDS: dict[type, tuple[str, Callable[[Any], str]]] = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import functools
-import itertools
+import operator
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -1249,7 +1249,8 @@ class Writer(Reader):
         if not rows:
             return
         first, last = rows[0][0], rows[-1][0]
-        if any(a[0] >= b[0] for a, b in itertools.pairwise(rows)):
+        seqs = [row[0] for row in rows]
+        if not all(map(operator.lt, seqs, seqs[1:])):
             raise StoreError(f"events: seq {first} to {last} repeats a seq; each is written once")
         if self._one(
             "SELECT 1 FROM event_pages WHERE first_seq <= ? AND last_seq >= ? "
