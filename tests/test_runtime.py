@@ -1896,3 +1896,36 @@ async def test_the_bus_hands_each_subscriber_what_it_wants_once_in_order_whateve
         assert sub.stats().buffered == 0
     assert subs[0].stats().lost > 0, "the small buffers overflowed"
     assert subs[1].stats().lost > 0, "the small buffers overflowed"
+
+
+@SQLITE_ONLY
+@pytest.mark.anyio
+async def test_the_timer_loop_wakes_for_a_timer_sooner_than_the_one_it_sleeps_for(store_url: str) -> None:
+    """No tick is called here: the runtime's own timer loop ends the offers.
+    It sleeps until the soonest timer; a later batch that sets a sooner one
+    wakes it, and batches that only set later ones leave it sleeping."""
+    clock = ManualClock(T0)
+    config = EngineConfig(
+        channels=[ChannelConfig(name="chat", cost=20)],
+        queues=[QueueConfig(name="slow", offer_timeout=60.0), QueueConfig(name="fast", offer_timeout=5.0)],
+        agents=[AgentConfig(id="ann", queues={"slow": 0, "fast": 0})],
+    )
+    async with running(store_url, clock, config) as rt:
+        with rt.subscribe(types=["offer_timed_out"]) as timed_out:
+            slow = await rt.create_interaction(new("chat", "slow"))
+            await settle()
+            clock.advance(1)
+            later = await rt.create_interaction(new("chat", "slow"))
+            await settle()
+            fast = await rt.create_interaction(new("chat", "fast"))
+            await settle()
+            clock.advance(5)
+            with anyio.fail_after(5):
+                first = await timed_out.receive()
+            assert first.subject == fast.interaction, "the sooner timer, set last, fell due first"
+            clock.advance(55)
+            with anyio.fail_after(5):
+                assert (await timed_out.receive()).subject == slow.interaction
+            clock.advance(1)
+            with anyio.fail_after(5):
+                assert (await timed_out.receive()).subject == later.interaction

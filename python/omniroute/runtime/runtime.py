@@ -1448,8 +1448,22 @@ class Runtime:
                     scope.cancel()
 
                 tg.start_soon(sleep)
-                await changed.wait()
+                # A batch that leaves the next timer where it was, or later,
+                # does not restart the sleep: waking at the old deadline
+                # finds nothing due and sleeps on (one restart per batch was
+                # a task group, a task and a cancellation each time).
+                while True:
+                    await changed.wait()
+                    if self._wake_timer_before(due):
+                        break
+                    changed = self._timer_changed = anyio.Event()
                 tg.cancel_scope.cancel()
+
+    def _wake_timer_before(self, due: float | None) -> bool:
+        """Whether the timer loop, sleeping until ``due``, must wake now: the
+        runtime is closing, or a batch brought the next timer forward."""
+        soonest = self._next_timer
+        return self._closing or (soonest is not None and (due is None or soonest < due))
 
     # ----- the API -----
 
