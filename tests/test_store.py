@@ -519,6 +519,59 @@ def test_interaction_patches_keep_first_times_and_leave_none_alone(store: SqlSto
         assert r.interaction("i1").wrap_up_ended_at == T0 + 45
 
 
+def test_patches_given_as_columns_match_the_same_patches_as_structs(store: SqlStore) -> None:
+    """The runtime's form of a patch (id, column -> value, None empties):
+    rows patched both ways, two per batch, several shapes grouped in one
+    statement each, end the same; a column that cannot be patched is
+    refused by name and the batch leaves nothing."""
+    shapes: list[tuple[InteractionPatch, dict[str, object]]] = [
+        (
+            InteractionPatch(id="", status="offered", agent="bob", offer=7, offered_at=T0 + 1),
+            {"status": "offered", "agent": "bob", "offer": 7, "offered_at": T0 + 1},
+        ),
+        (
+            InteractionPatch(id="", status="assigned", offer=None, clear_offer=True, answered_at=T0 + 2),
+            {"status": "assigned", "offer": None, "answered_at": T0 + 2},
+        ),
+        (
+            InteractionPatch(id="", status="waiting", clear_agent=True, queued_at=T0 + 3, held_at=T0 + 3),
+            {"status": "waiting", "agent": None, "queued_at": T0 + 3, "held_at": T0 + 3},
+        ),
+        (
+            InteractionPatch(id="", status="completed", ended_at=T0 + 4, disposition="sold", clear_held=True),
+            {"status": "completed", "ended_at": T0 + 4, "disposition": "sold", "held_at": None},
+        ),
+    ]
+    ids = [f"{way}{n}" for way in "sf" for n in range(8)]
+    with store.write() as w:
+        w.add_customers([customer("ann")])
+        w.add_conversations([conversation("c1", "ann")])
+        w.add_interactions([interaction(i, "c1", "ann", T0, queued_at=T0) for i in ids])
+    for first, second in [(0, 1), (1, 2), (2, 3), (0, 3)]:
+        with store.write() as w:
+            for n in range(8):
+                a, b = shapes[(first + n) % 4], shapes[(second + n) % 4]
+                w.patch_interactions([msgspec.structs.replace(a[0], id=f"s{n}")])
+                w.patch_interactions([msgspec.structs.replace(b[0], id=f"s{n}")])
+            w.patch_interaction_fields([(f"f{n}", shapes[(first + n) % 4][1]) for n in range(8)])
+            w.patch_interaction_fields([(f"f{n}", shapes[(second + n) % 4][1]) for n in range(8)])
+    with store.read() as r:
+        for n in range(8):
+            by_struct, by_columns = r.interaction(f"s{n}"), r.interaction(f"f{n}")
+            assert by_columns == msgspec.structs.replace(by_struct, id=f"f{n}")
+        timeline = {entry.interaction.id: entry for entry in r.context("ann").timeline}
+        assert sorted(timeline) == sorted(ids)
+        for n in range(8):
+            # A finished row's record (its timeline entry) is the row as patched.
+            assert timeline[f"f{n}"].interaction == msgspec.structs.replace(
+                timeline[f"s{n}"].interaction, id=f"f{n}"
+            )
+    with pytest.raises(InvalidInputError, match=r"^patch: record cannot be patched"), store.write() as w:
+        w.patch_interaction_fields([("f0", {"status": "waiting"}), ("f1", {"record": b"x"})])
+    with store.read() as r:
+        assert r.interaction("f0") == msgspec.structs.replace(r.interaction("s0"), id="f0")
+
+
 def test_messages_and_attachments_round_trip(store: SqlStore) -> None:
     msgs = [
         message("m1", "i1", "c1", T0 + 2, body="Hello? 100% sure."),

@@ -108,7 +108,6 @@ from omniroute.store import (
     EngineSnapshot,
     IdentityRecord,
     Interaction,
-    InteractionPatch,
     Kept,
     LogEntry,
     Merge,
@@ -1018,8 +1017,11 @@ class Runtime:
             )
 
         def completed(batch: _Batch) -> None:
-            if disposition is not None or outcome is not None:
-                batch.patch(task).set(disposition=disposition, outcome=outcome)
+            # Only what the call gives: a None here would empty the column.
+            if disposition is not None:
+                batch.patch(task).set(disposition=disposition)
+            if outcome is not None:
+                batch.patch(task).set(outcome=outcome)
             # Only a call that gives ``resolved`` reads the interaction for its agent.
             if resolved is not None and interaction is not None and interaction.agent is not None:
                 batch.metric_events.append(
@@ -1386,31 +1388,7 @@ class Runtime:
         w.add_attachments([a for _, attachments in messages for a in attachments])
         w.add_notes([note for note, c in batch.notes if _stands(c)])
         w.touch_conversations({cid: at for cid, at, c in batch.touched if _stands(c)})
-        patches = []
-        for iid, pending in batch.patches.items():
-            f = pending.fields
-            patches.append(
-                InteractionPatch(
-                    id=iid,
-                    status=f.get("status"),
-                    queue=f.get("queue"),
-                    agent=f.get("agent"),
-                    clear_agent="agent" in f and f["agent"] is None,
-                    offer=f.get("offer"),
-                    clear_offer="offer" in f and f["offer"] is None,
-                    queued_at=f.get("queued_at"),
-                    offered_at=f.get("offered_at"),
-                    answered_at=f.get("answered_at"),
-                    ended_at=f.get("ended_at"),
-                    wrap_up_ended_at=f.get("wrap_up_ended_at"),
-                    disposition=f.get("disposition"),
-                    outcome=f.get("outcome"),
-                    held_at=f.get("held_at"),
-                    clear_held="held_at" in f and f["held_at"] is None,
-                    hold_seconds=f.get("hold_seconds"),
-                )
-            )
-        w.patch_interactions(patches)
+        w.patch_interaction_fields([(iid, pending.fields) for iid, pending in batch.patches.items()])
         # Merges last: they move rows this batch may just have written.
         for op in batch.merges:
             if not _any_stands(op.owners):

@@ -9,7 +9,7 @@ import operator
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from operator import attrgetter
@@ -244,45 +244,41 @@ _FIRST_TIMES = frozenset({"queued_at", "offered_at", "answered_at"})
 
 
 _patched_values = attrgetter(*_PATCHED)
-# Each column a patch can set: its name, its SET clause, whether it keeps its first value.
-_PATCH_CLAUSES = tuple(
-    (name, f"{name} = COALESCE({name}, ?)" if name in _FIRST_TIMES else f"{name} = ?", name in _FIRST_TIMES)
-    for name in _PATCHED
-)
+_CLEARED = (("agent", "clear_agent"), ("offer", "clear_offer"), ("held_at", "clear_held"))
 
 
-def _patch_sets(
-    patch: InteractionPatch, row: Interaction | None
-) -> tuple[tuple[str, ...], list[Any], dict[str, Any]]:
-    """What a patch writes: its SET clauses, their parameters, and the fields
-    it changes on ``row`` (the row as it stands, when it was read)."""
-    columns: list[str] = []
-    params: list[Any] = []
-    changes: dict[str, Any] = {}
-    cleared: tuple[str, ...] = ()
-    if patch.clear_agent or patch.clear_offer or patch.clear_held:
-        cleared = tuple(
-            name
-            for name, clear in (
-                ("agent", patch.clear_agent),
-                ("offer", patch.clear_offer),
-                ("held_at", patch.clear_held),
-            )
-            if clear
+def _patch_fields(patch: InteractionPatch) -> dict[str, Any]:
+    """A patch as the columns it sets (None: emptied)."""
+    fields = {
+        name: value for name, value in zip(_PATCHED, _patched_values(patch), strict=True) if value is not None
+    }
+    for name, flag in _CLEARED:
+        if getattr(patch, flag):
+            fields[name] = None
+    return fields
+
+
+@functools.cache
+def _patch_clauses(names: tuple[str, ...]) -> str:
+    """The SET clauses for these columns, in this order; a first time keeps
+    the value it had. Made once per set of columns."""
+    unknown = [name for name in names if name not in _PATCHED]
+    if unknown:
+        raise InvalidInputError(
+            f"patch: {', '.join(unknown)} cannot be patched (patchable: {', '.join(_PATCHED)})"
         )
-    for (name, clause, first), value in zip(_PATCH_CLAUSES, _patched_values(patch), strict=True):
-        if cleared and name in cleared:
-            columns.append(f"{name} = NULL")
-            changes[name] = None
-        elif value is None:
-            continue
-        else:
-            columns.append(clause)
-            params.append(value)
-            # A first time changes the row only where it had none.
-            if not first or (row is not None and getattr(row, name) is None):
-                changes[name] = value
-    return tuple(columns), params, changes
+    return ", ".join(
+        f"{name} = COALESCE({name}, ?)" if name in _FIRST_TIMES else f"{name} = ?" for name in names
+    )
+
+
+def _patch_changes(fields: Mapping[str, Any], row: Interaction) -> dict[str, Any]:
+    """What the columns set change on ``row``: a first time only where it had none."""
+    return {
+        name: value
+        for name, value in fields.items()
+        if name not in _FIRST_TIMES or getattr(row, name) is None
+    }
 
 
 _NOTE_COLUMNS = "id, customer_id, interaction_id, author, at, body"
@@ -1104,36 +1100,45 @@ class Writer(Reader):
         UPDATE touches only the indexes over those columns. A patch that may
         leave its interaction finished reads the row first and writes the
         record in the same UPDATE."""
-        if len({p.id for p in patches}) < len(patches):
+        self.patch_interaction_fields([(p.id, _patch_fields(p)) for p in patches])
+
+    def patch_interaction_fields(self, patches: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
+        """``patch_interactions`` for patches given as an interaction's id and
+        the columns to set, column -> value (None empties the column; a first
+        time, ``queued_at``, ``offered_at`` or ``answered_at``, keeps the
+        value it had)."""
+        if len({iid for iid, _ in patches}) < len(patches):
             # Patches of one row apply in order; grouped statements would not keep it.
             for patch in patches:
-                self.patch_interactions([patch])
+                self.patch_interaction_fields([patch])
             return
+        # Each patch's SET clauses, which also checks its columns before anything is read.
+        clauses_of = [_patch_clauses(tuple(fields)) for _, fields in patches]
         # A patch without a status may change a row that is already finished.
-        may_finish = [p.id for p in patches if p.status is None or p.status in FINISHED]
+        may_finish = [iid for iid, fields in patches if fields.get("status", "completed") in FINISHED]
         current = self.interactions_by_id(may_finish) if may_finish else {}
         finished: dict[str, Interaction] = {}
-        updates: list[tuple[tuple[str, ...], list[Any]]] = []
-        for p in patches:
-            before = current.get(p.id)
-            columns, params, changes = _patch_sets(p, before)
+        for iid, fields in patches:
+            before = current.get(iid)
             if before is not None:
-                after = current[p.id] = msgspec.structs.replace(before, **changes)
+                after = current[iid] = msgspec.structs.replace(before, **_patch_changes(fields, before))
                 if after.status in FINISHED:
-                    finished[p.id] = after
-            updates.append((columns, params))
+                    finished[iid] = after
         notes = self._notes_of(list(finished)) if finished else {}
-        groups: dict[tuple[str, ...], list[list[Any]]] = {}
-        for p, (columns, params) in zip(patches, updates, strict=True):
-            after_row = finished.get(p.id)
+        groups: dict[tuple[str, bool], list[list[Any]]] = {}
+        for (iid, fields), clauses in zip(patches, clauses_of, strict=True):
+            params = list(fields.values())
+            after_row = finished.get(iid)
             if after_row is not None:
-                columns = (*columns, "record = ?", "sealed_seq = ?")
-                params.extend((_seal(after_row, notes.get(p.id, ())), self._seal_number()))
-            if columns:
-                params.append(p.id)
-                groups.setdefault(columns, []).append(params)
-        for columns, rows in groups.items():
-            self._many(f"UPDATE interactions SET {', '.join(columns)} WHERE id = ?", rows)
+                # A finished interaction's row carries its record, with its notes.
+                params.extend((_seal(after_row, notes.get(iid, ())), self._seal_number()))
+            elif not clauses:
+                continue
+            params.append(iid)
+            groups.setdefault((clauses, after_row is not None), []).append(params)
+        for (clauses, sealed), rows in groups.items():
+            sets = ", ".join(c for c in (clauses, "record = ?, sealed_seq = ?" if sealed else "") if c)
+            self._many(f"UPDATE interactions SET {sets} WHERE id = ?", rows)
 
     def end_wrap_up(self, agent: str, at: float) -> list[tuple[str, str, str, float]]:
         """Mark the agent's completed interactions still in wrap-up as wrapped
