@@ -654,8 +654,10 @@ class Runtime:
                 then(batch)
 
     def _prepare_creates(self, w: Writer, batch: _Batch, commands: list[_Command]) -> None:
-        ids = [c.args["id"] for c in commands]
-        existing = w.interactions_by_id(ids)
+        # A retried create names its interaction, which may exist already; an
+        # id this process made (time-ordered, ``omniroute.ids``) cannot.
+        named = [c.args["id"] for c in commands if c.args["new"].id is not None]
+        existing = w.interactions_by_id(named) if named else {}
         keys = [key for c in commands for key in c.args["identities"]]
         known = w.find_customers(keys) if keys else {}
         owners = set(known.values())
