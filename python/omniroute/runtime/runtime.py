@@ -574,7 +574,7 @@ class Runtime:
                     w.append_log(LogEntry(seq=self._log_seq, now=now, inputs=raw, metrics=extras))
                 self._write_rows(w, batch)
                 # What a refused call would have caused did not happen.
-                happened = [e for e, owners in batch.events if owners is None or _any_stands(owners)]
+                happened = [e for e, owners in batch.events if _any_stands(owners)]
                 envelopes, rows = self._envelopes(happened, result.events)
                 w.append_event_rows(rows)
         except BaseException:
@@ -598,11 +598,9 @@ class Runtime:
         envelopes = []
         rows = []
         seq = self._event_seq
-        kinds = _KINDS
         for data in [*runtime_events, *outputs]:
             seq += 1
-            kind = kinds.get(type(data))
-            type_, subject_of = _kind(data) if kind is None else kind
+            type_, subject_of = _kind(data)
             subject = subject_of(data)
             at = data.at
             envelopes.append(Envelope(seq=seq, type=type_, time=at, subject=subject, data=data))
@@ -1269,7 +1267,7 @@ class Runtime:
         for o in outputs:
             if type(o) not in _DERIVED:
                 continue  # most events change no record (agent load, metrics, ...)
-            # The commonest first; a union is built each time it is evaluated.
+            # The commonest first.
             if isinstance(o, TaskQueued):
                 p = batch.patch(o.task)
                 p.set(status="waiting", queue=o.queue)
@@ -1996,6 +1994,7 @@ _DERIVED = frozenset(
         AgentStateChanged,
     }
 )
+# A tuple made once: a union in the isinstance would be built at each test.
 _OFFER_ENDED = (OfferRejected, OfferTimedOut, OfferRescinded)
 # Every other engine event is about a task.
 _TASK = attrgetter("task")

@@ -245,6 +245,9 @@ _FIRST_TIMES = frozenset({"queued_at", "offered_at", "answered_at"})
 
 _patched_values = attrgetter(*_PATCHED)
 _CLEARED = (("agent", "clear_agent"), ("offer", "clear_offer"), ("held_at", "clear_held"))
+# The statuses a patch may leave an interaction in: finished, or none named
+# (a patch without a status may change a row that is already finished).
+_MAY_FINISH = FINISHED | {None}
 
 
 def _patch_fields(patch: InteractionPatch) -> dict[str, Any]:
@@ -1115,8 +1118,7 @@ class Writer(Reader):
             return
         # Each patch's SET clauses, which also checks its columns before anything is read.
         clauses_of = [_patch_clauses(tuple(fields)) for _, fields in patches]
-        # A patch without a status may change a row that is already finished.
-        may_finish = [iid for iid, fields in patches if fields.get("status", "completed") in FINISHED]
+        may_finish = [iid for iid, fields in patches if fields.get("status") in _MAY_FINISH]
         current = self.interactions_by_id(may_finish) if may_finish else {}
         finished: dict[str, Interaction] = {}
         for iid, fields in patches:
